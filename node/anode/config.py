@@ -1,0 +1,244 @@
+"""The one configuration schema: TOML file, then `ANODE_<SECTION>_<KEY>` environment overrides.
+
+Validated once at start-up; a bad value stops the process with a message naming the key
+(`storage.chunk_size: expected a size like 4MiB, got 'big'`). See docs/config.md.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import re
+import socket
+import tomllib
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, get_type_hints
+
+
+class ConfigError(ValueError):
+    """A configuration problem, phrased for the operator of the node."""
+
+
+class Size(int):
+    """A byte count written as `4MiB`, `4MB` or `4194304`."""
+
+
+class Duration(float):
+    """Seconds written as `30s`, `10m`, `1h` or a number."""
+
+
+_SIZE_UNITS = {"": 1, "b": 1, "k": 1000, "kb": 1000, "kib": 1024, "m": 1000**2, "mb": 1000**2,
+               "mib": 1024**2, "g": 1000**3, "gb": 1000**3, "gib": 1024**3, "t": 1000**4,
+               "tb": 1000**4, "tib": 1024**4}
+_DURATION_UNITS = {"": 1, "ms": 0.001, "s": 1, "m": 60, "h": 3600, "d": 86400}
+
+
+def parse_size(value: Any) -> Size:
+    if isinstance(value, int) and not isinstance(value, bool) and value >= 0:
+        return Size(value)
+    m = re.fullmatch(r"\s*(\d+(?:\.\d+)?)\s*([a-zA-Z]*)\s*", str(value))
+    if not m or m.group(2).lower() not in _SIZE_UNITS:
+        raise ValueError(f"expected a size like 4MiB, got {value!r}")
+    return Size(int(float(m.group(1)) * _SIZE_UNITS[m.group(2).lower()]))
+
+
+def parse_duration(value: Any) -> Duration:
+    if isinstance(value, int | float) and not isinstance(value, bool) and value >= 0:
+        return Duration(value)
+    m = re.fullmatch(r"\s*(\d+(?:\.\d+)?)\s*([a-z]*)\s*", str(value))
+    if not m or m.group(2) not in _DURATION_UNITS:
+        raise ValueError(f"expected a duration like 30s or 10m, got {value!r}")
+    return Duration(float(m.group(1)) * _DURATION_UNITS[m.group(2)])
+
+
+def parse_addr(value: str) -> tuple[str, int]:
+    host, sep, port = str(value).rpartition(":")
+    if not sep or not port.isdigit() or not 0 <= int(port) < 65536:
+        raise ValueError(f"expected host:port, got {value!r}")
+    return host.strip("[]") or "0.0.0.0", int(port)
+
+
+@dataclass
+class NodeConfig:
+    id: str = field(default_factory=socket.gethostname)
+    s3_addr: str = "0.0.0.0:8080"
+    admin_addr: str = "0.0.0.0:8081"
+    cluster_addr: str = "0.0.0.0:9090"
+    advertise_host: str = ""
+    domains: list[str] = field(default_factory=lambda: ["localhost"])
+    region: str = "us-east-1"
+
+
+@dataclass
+class ClusterConfig:
+    name: str = "anode"
+    replication_factor: int = 3
+    placement_groups: int = 1
+    peers: list[str] = field(default_factory=list)
+    secret: str = ""
+
+
+@dataclass
+class StorageConfig:
+    data_dir: str = "/var/lib/anode"
+    chunk_size: Size = Size(4 * 1024 * 1024)
+    gc_grace: Duration = Duration(600)
+    gc_interval: Duration = Duration(300)
+
+
+@dataclass
+class ParquetConfig:
+    enable_cache: bool = True
+    cache_size: Size = Size(256 * 1024 * 1024)
+    enable_predicate_pushdown: bool = True
+    enable_column_pruning: bool = True
+
+
+@dataclass
+class RootConfig:
+    access_key: str = ""
+    secret_key: str = ""
+
+
+@dataclass
+class UserConfig:
+    name: str = ""
+    access_key: str = ""
+    secret_key: str = ""
+
+
+@dataclass
+class Config:
+    node: NodeConfig = field(default_factory=NodeConfig)
+    cluster: ClusterConfig = field(default_factory=ClusterConfig)
+    storage: StorageConfig = field(default_factory=StorageConfig)
+    parquet: ParquetConfig = field(default_factory=ParquetConfig)
+    root: RootConfig = field(default_factory=RootConfig)
+    users: list[UserConfig] = field(default_factory=list)
+
+    @property
+    def data_dir(self) -> Path:
+        return Path(self.storage.data_dir)
+
+
+_SECTIONS = {"node": NodeConfig, "cluster": ClusterConfig, "storage": StorageConfig,
+             "parquet": ParquetConfig, "root": RootConfig}
+
+
+def _coerce(name: str, kind: Any, value: Any, *, from_env: bool) -> Any:
+    try:
+        if kind is Size:
+            return parse_size(value)
+        if kind is Duration:
+            return parse_duration(value)
+        if kind is bool:
+            if isinstance(value, bool):
+                return value
+            if from_env and str(value).lower() in ("1", "true", "yes", "on", "0", "false", "no", "off"):
+                return str(value).lower() in ("1", "true", "yes", "on")
+            raise ValueError(f"expected true or false, got {value!r}")
+        if kind is int:
+            if isinstance(value, bool):
+                raise ValueError(f"expected an integer, got {value!r}")
+            if isinstance(value, int) or (from_env and str(value).lstrip("-").isdigit()):
+                return int(value)
+            raise ValueError(f"expected an integer, got {value!r}")
+        if kind == list[str]:
+            if from_env and isinstance(value, str):
+                return [v.strip() for v in value.split(",") if v.strip()]
+            if isinstance(value, list) and all(isinstance(v, str) for v in value):
+                return value
+            raise ValueError(f"expected a list of strings, got {value!r}")
+        if kind is str:
+            if isinstance(value, str):
+                return value
+            raise ValueError(f"expected a string, got {value!r}")
+    except ValueError as e:
+        raise ConfigError(f"{name}: {e}") from None
+    raise ConfigError(f"{name}: unsupported type")  # pragma: no cover - schema bug
+
+
+def _fill(section_name: str, cls: type, values: Mapping[str, Any], *, from_env: bool) -> Any:
+    hints = get_type_hints(cls)
+    obj = cls()
+    for key, value in values.items():
+        if key not in hints:
+            known = ", ".join(hints)
+            raise ConfigError(f"{section_name}.{key}: unknown key (known keys: {known})")
+        setattr(obj, key, _coerce(f"{section_name}.{key}", hints[key], value, from_env=from_env))
+    return obj
+
+
+def _merge_env(cfg: Config, env: Mapping[str, str]) -> None:
+    for var, value in env.items():
+        if not var.startswith("ANODE_"):
+            continue
+        rest = var[len("ANODE_"):].lower()
+        section, _, key = rest.partition("_")
+        if section not in _SECTIONS:
+            continue  # other ANODE_* variables (e.g. ANODE_K8S_HOME) are not ours
+        hints = get_type_hints(_SECTIONS[section])
+        if key not in hints:
+            raise ConfigError(f"{var}: unknown key {section}.{key}")
+        setattr(getattr(cfg, section), key,
+                _coerce(f"{var} ({section}.{key})", hints[key], value, from_env=True))
+
+
+def load_config(path: str | Path | None = None, env: Mapping[str, str] | None = None) -> Config:
+    """Read the TOML file (optional), apply env overrides, validate, and return the config."""
+    raw: dict[str, Any] = {}
+    if path is not None:
+        try:
+            raw = tomllib.loads(Path(path).read_text())
+        except FileNotFoundError:
+            raise ConfigError(f"config file {path} does not exist") from None
+        except tomllib.TOMLDecodeError as e:
+            raise ConfigError(f"config file {path}: {e}") from None
+    cfg = Config()
+    for name, value in raw.items():
+        if name == "users":
+            if not isinstance(value, list):
+                raise ConfigError("users: expected [[users]] tables")
+            cfg.users = [_fill(f"users[{i}]", UserConfig, u, from_env=False) for i, u in enumerate(value)]
+        elif name in _SECTIONS:
+            if not isinstance(value, dict):
+                raise ConfigError(f"{name}: expected a [{name}] table")
+            setattr(cfg, name, _fill(name, _SECTIONS[name], value, from_env=False))
+        else:
+            raise ConfigError(f"{name}: unknown section (known: {', '.join([*_SECTIONS, 'users'])})")
+    _merge_env(cfg, os.environ if env is None else env)
+    validate(cfg)
+    return cfg
+
+
+def validate(cfg: Config) -> None:
+    """Checks that span keys or need ranges; raises ConfigError naming the key."""
+    for key in ("s3_addr", "admin_addr", "cluster_addr"):
+        try:
+            parse_addr(getattr(cfg.node, key))
+        except ValueError as e:
+            raise ConfigError(f"node.{key}: {e}") from None
+    if not cfg.node.id or not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9._-]{0,62}", cfg.node.id):
+        raise ConfigError(f"node.id: must be 1-63 letters, digits, '.', '_' or '-', got {cfg.node.id!r}")
+    if not 64 * 1024 <= cfg.storage.chunk_size <= 64 * 1024 * 1024:
+        raise ConfigError("storage.chunk_size: must be between 64KiB and 64MiB")
+    if cfg.cluster.replication_factor < 1:
+        raise ConfigError("cluster.replication_factor: must be at least 1")
+    if cfg.cluster.placement_groups < 1:
+        raise ConfigError("cluster.placement_groups: must be at least 1")
+    if bool(cfg.root.access_key) != bool(cfg.root.secret_key):
+        raise ConfigError("root: set both access_key and secret_key, or neither")
+    seen: set[str] = {cfg.root.access_key} if cfg.root.access_key else set()
+    for i, user in enumerate(cfg.users):
+        for key in ("name", "access_key", "secret_key"):
+            if not getattr(user, key):
+                raise ConfigError(f"users[{i}].{key}: required")
+        if user.access_key in seen:
+            raise ConfigError(f"users[{i}].access_key: duplicate access key {user.access_key!r}")
+        seen.add(user.access_key)
+
+
+def as_dict(cfg: Config) -> dict[str, Any]:
+    return dataclasses.asdict(cfg)
