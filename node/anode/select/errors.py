@@ -37,7 +37,10 @@ SELECT_ERRORS: dict[str, tuple[int, str]] = {
     "InvalidCast": (400, "Attempt to convert from one data type to another using CAST failed."),
     "InvalidColumnIndex": (400, "The column index is invalid."),
     "InvalidCompressionFormat": (400, "The file is not in a supported compression format."),
-    "InvalidDataSource": (400, "Invalid data source type. Only CSV, JSON and Parquet are supported."),
+    "InvalidDataSource": (
+        400,
+        "Invalid data source type: only CSV, JSON and Parquet.",
+    ),
     "InvalidDataType": (400, "The SQL expression contains an invalid data type."),
     "InvalidExpressionType": (400, "The ExpressionType is not valid. Only SQL is supported."),
     "InvalidFileHeaderInfo": (400, "The FileHeaderInfo is invalid. Only NONE, USE, IGNORE."),

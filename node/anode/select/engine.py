@@ -1,0 +1,242 @@
+"""Runs a parsed SelectRequest against one object and yields the event-stream response.
+
+The event loop only shuffles bytes: each step (read a batch, filter, project, serialize) runs in
+a worker thread via `asyncio.to_thread`, one bounded batch at a time, so a large scan neither
+blocks other requests nor holds more than one batch in memory.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import AsyncIterator, Callable, Iterator
+from typing import Any
+
+from . import ast, eventstream
+from .errors import SelectError
+from .evaluate import compile_expr
+from .footer_cache import FooterCache
+from .inputs import ByteCounters, RangeSource, csv_batches, json_batches
+from .outputs import make_writer
+from .parquet_scan import ParquetScan
+from .request import SelectRequest
+from .values import is_absent, to_number, truthy
+
+PROGRESS_INTERVAL = 1.0  # seconds between Progress events (when requested)
+KEEPALIVE_INTERVAL = 5.0  # seconds without output before a Cont event
+
+
+async def run_select(
+    request: SelectRequest,
+    source: RangeSource,
+    *,
+    footer_cache: FooterCache,
+    pushdown: bool = True,
+    column_pruning: bool = True,
+) -> AsyncIterator[bytes]:
+    """Yield encoded event-stream messages: Records*, Cont*, Progress*, Stats, End.
+
+    A `SelectError` raised before the first message is yielded propagates (so the handler can
+    answer an XML error with its HTTP status); once messages have been yielded, errors become an
+    event-stream error message and the stream ends.
+    """
+    counters = ByteCounters()
+    started = False
+    try:
+        execution = await asyncio.to_thread(
+            _Execution, request, source, footer_cache, counters, pushdown, column_pruning
+        )
+        last_output = last_progress = time.monotonic()
+        while True:
+            payload, done = await asyncio.to_thread(execution.step)
+            now = time.monotonic()
+            if payload:
+                started = True
+                last_output = now
+                yield eventstream.records_event(payload)
+            elif now - last_output >= KEEPALIVE_INTERVAL:
+                started = True
+                last_output = now
+                yield eventstream.continuation_event()
+            if request.request_progress and (done or now - last_progress >= PROGRESS_INTERVAL):
+                started = True
+                last_progress = now
+                yield eventstream.progress_event(
+                    counters.scanned, counters.processed, execution.returned
+                )
+            if done:
+                break
+        yield eventstream.stats_event(counters.scanned, counters.processed, execution.returned)
+        yield eventstream.end_event()
+    except SelectError as exc:
+        if not started:
+            raise
+        yield eventstream.error_event(exc.code, exc.message)
+    except Exception as exc:  # a bug or an I/O failure: never leave the client hanging
+        if not started:
+            raise
+        yield eventstream.error_event("InternalError", f"{type(exc).__name__}: {exc}")
+
+
+class _Execution:
+    """The synchronous state of one query: input batches in, serialized output out."""
+
+    def __init__(
+        self,
+        request: SelectRequest,
+        source: RangeSource,
+        footer_cache: FooterCache,
+        counters: ByteCounters,
+        pushdown: bool,
+        column_pruning: bool,
+    ) -> None:
+        query = request.query
+        self.query = query
+        self.returned = 0
+        self.emitted = 0
+        self.scan: ParquetScan | None = None
+        if request.input_format == "PARQUET":
+            metadata = footer_cache.metadata(source)
+            self.scan = ParquetScan(
+                query,
+                source,
+                metadata,
+                counters,
+                pushdown=pushdown,
+                column_pruning=column_pruning,
+            )
+            self.batches: Iterator[list[Any]] = self.scan.batches()
+        elif request.input_format == "CSV":
+            self.batches = csv_batches(request, source, counters)
+        else:
+            self.batches = json_batches(request, source, counters)
+        self.where = compile_expr(query.where) if query.where is not None else None
+        self.write = make_writer(
+            request.output_format, request.csv_output, request.json_record_delimiter
+        )
+        self.aggregates: Aggregation | None = Aggregation(query) if query.aggregate else None
+        self.project = None if query.aggregate else _projector(query)
+
+    def step(self) -> tuple[bytes, bool]:
+        """Process one input batch; returns (serialized records, finished)."""
+        batch = next(self.batches, None)
+        if batch is None:
+            return self._finish(), True
+        where, write, limit = self.where, self.write, self.query.limit
+        if self.aggregates is not None:
+            self.aggregates.update(batch, where)
+            return b"", False
+        project = self.project
+        assert project is not None
+        out: list[str] = []
+        for row in batch:
+            if where is not None and not truthy(where(row)):
+                continue
+            if limit is not None and self.emitted >= limit:
+                break
+            out.append(write(project(row)))
+            self.emitted += 1
+        payload = "".join(out).encode()
+        self.returned += len(payload)
+        done = limit is not None and self.emitted >= limit
+        if done:
+            self.batches.close() if hasattr(self.batches, "close") else None
+        return payload, done
+
+    def _finish(self) -> bytes:
+        if self.aggregates is None:
+            return b""
+        if self.query.limit == 0:
+            return b""
+        payload = self.write(self.aggregates.result()).encode()
+        self.returned += len(payload)
+        return payload
+
+
+def output_name(item: ast.SelectItem, position: int) -> str:
+    """JSON key of a projected column: alias, else the last path field, else ``_N``."""
+    if item.alias is not None:
+        return item.alias
+    expr = item.expr
+    if isinstance(expr, ast.Path) and expr.steps and expr.steps[-1].name is not None:
+        return expr.steps[-1].name
+    return f"_{position + 1}"
+
+
+def _projector(query: ast.Query) -> Callable[[Any], Any]:
+    if not query.items:
+        return lambda row: row
+    columns = [
+        (output_name(item, i), compile_expr(item.expr)) for i, item in enumerate(query.items)
+    ]
+    return lambda row: [(name, fn(row)) for name, fn in columns]
+
+
+class Aggregation:
+    """Accumulators for the aggregate calls of a query without GROUP BY."""
+
+    def __init__(self, query: ast.Query) -> None:
+        self.query = query
+        self.nodes: list[ast.Aggregate] = [
+            node
+            for item in query.items
+            for node in ast.walk(item.expr)
+            if isinstance(node, ast.Aggregate)
+        ]
+        self.args = [compile_expr(n.arg) if n.arg is not None else None for n in self.nodes]
+        self.count = [0] * len(self.nodes)
+        self.acc: list[Any] = [None] * len(self.nodes)
+
+    def update(self, batch: list[Any], where: Callable[[Any], Any] | None) -> None:
+        for row in batch:
+            if where is not None and not truthy(where(row)):
+                continue
+            for i, node in enumerate(self.nodes):
+                arg = self.args[i]
+                if arg is None:
+                    self.count[i] += 1
+                    continue
+                value = arg(row)
+                if is_absent(value):
+                    continue
+                self.count[i] += 1
+                if node.name != "COUNT":
+                    self.acc[i] = _accumulate(node.name, self.acc[i], value)
+
+    def result(self) -> list[tuple[str, Any]]:
+        values: dict[int, Any] = {}
+        for i, node in enumerate(self.nodes):
+            if node.name == "COUNT":
+                values[id(node)] = self.count[i]
+            elif node.name == "AVG":
+                values[id(node)] = self.acc[i] / self.count[i] if self.count[i] else None
+            else:
+                values[id(node)] = self.acc[i]
+        return [
+            (output_name(item, i), compile_expr(item.expr, values)(None))
+            for i, item in enumerate(self.query.items)
+        ]
+
+
+def _accumulate(name: str, acc: Any, value: Any) -> Any:
+    if name in ("SUM", "AVG"):
+        num = to_number(value)
+        if num is None:
+            raise SelectError(
+                "IncorrectSqlFunctionArgumentType", f"{name} needs numbers, got {value!r}"
+            )
+        return num if acc is None else acc + num
+    if isinstance(value, str):  # CSV fields: compare numerically when they are numbers
+        num = to_number(value)
+        if num is not None:
+            value = num
+    if acc is None:
+        return value
+    try:
+        if name == "MIN":
+            return value if value < acc else acc
+        return value if value > acc else acc
+    except TypeError as exc:
+        raise SelectError(
+            "IncorrectSqlFunctionArgumentType", f"{name} over mixed types {acc!r}, {value!r}"
+        ) from exc

@@ -1,0 +1,80 @@
+"""Serializes result records to the requested OutputSerialization (CSV or JSON lines)."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+from collections.abc import Callable
+from typing import Any
+
+from .ast import MISSING
+from .evaluate import CsvRow
+from .request import CsvOutput
+from .values import format_timestamp, to_text
+
+# A projected record: (column name, value) pairs; SELECT * passes the source record itself.
+Projected = list[tuple[str, Any]]
+
+
+def make_writer(output_format: str, csv_output: CsvOutput, json_delimiter: str) -> Callable:
+    """Return ``write(record) -> str`` for the requested output format."""
+    if output_format == "JSON":
+        return lambda record: _json_record(record) + json_delimiter
+    return _csv_writer(csv_output)
+
+
+def _csv_writer(opts: CsvOutput) -> Callable[[Any], str]:
+    fd, rd, q, esc = (
+        opts.field_delimiter,
+        opts.record_delimiter,
+        opts.quote_character,
+        opts.quote_escape_character,
+    )
+    always = opts.quote_fields == "ALWAYS"
+    specials = {fd, q, "\n", "\r", *rd}
+
+    def field(value: Any) -> str:
+        text = "" if value is None or value is MISSING else to_text(value)
+        if always or any(ch in text for ch in specials):
+            return q + text.replace(q, esc + q) + q
+        return text
+
+    def write(record: Any) -> str:
+        if type(record) is CsvRow:
+            values: list[Any] = record.fields
+        elif isinstance(record, dict):
+            values = list(record.values())
+        elif isinstance(record, list):
+            values = [value for _, value in record]
+        else:
+            values = [record]
+        return fd.join(field(v) for v in values) + rd
+
+    return write
+
+
+def _json_default(value: Any) -> Any:
+    if isinstance(value, dt.datetime):
+        return format_timestamp(value)
+    if isinstance(value, dt.date):
+        return value.isoformat()
+    if isinstance(value, (bytes, bytearray)):
+        return bytes(value).decode("utf-8", "replace")
+    return str(value)
+
+
+def _json_record(record: Any) -> str:
+    if type(record) is CsvRow:
+        header = record.header
+        names = header.names if header is not None else []
+        obj = {
+            (names[i] if i < len(names) else f"_{i + 1}"): value
+            for i, value in enumerate(record.fields)
+        }
+    elif isinstance(record, dict):
+        obj = record
+    elif isinstance(record, list):
+        obj = {name: value for name, value in record if value is not MISSING}
+    else:
+        obj = {"_1": record}
+    return json.dumps(obj, default=_json_default, ensure_ascii=False, separators=(",", ":"))
