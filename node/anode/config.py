@@ -29,9 +29,22 @@ class Duration(float):
     """Seconds written as `30s`, `10m`, `1h` or a number."""
 
 
-_SIZE_UNITS = {"": 1, "b": 1, "k": 1000, "kb": 1000, "kib": 1024, "m": 1000**2, "mb": 1000**2,
-               "mib": 1024**2, "g": 1000**3, "gb": 1000**3, "gib": 1024**3, "t": 1000**4,
-               "tb": 1000**4, "tib": 1024**4}
+_SIZE_UNITS = {
+    "": 1,
+    "b": 1,
+    "k": 1000,
+    "kb": 1000,
+    "kib": 1024,
+    "m": 1000**2,
+    "mb": 1000**2,
+    "mib": 1024**2,
+    "g": 1000**3,
+    "gb": 1000**3,
+    "gib": 1024**3,
+    "t": 1000**4,
+    "tb": 1000**4,
+    "tib": 1024**4,
+}
 _DURATION_UNITS = {"": 1, "ms": 0.001, "s": 1, "m": 60, "h": 3600, "d": 86400}
 
 
@@ -123,8 +136,13 @@ class Config:
         return Path(self.storage.data_dir)
 
 
-_SECTIONS = {"node": NodeConfig, "cluster": ClusterConfig, "storage": StorageConfig,
-             "parquet": ParquetConfig, "root": RootConfig}
+_SECTIONS = {
+    "node": NodeConfig,
+    "cluster": ClusterConfig,
+    "storage": StorageConfig,
+    "parquet": ParquetConfig,
+    "root": RootConfig,
+}
 
 
 def _coerce(name: str, kind: Any, value: Any, *, from_env: bool) -> Any:
@@ -136,7 +154,16 @@ def _coerce(name: str, kind: Any, value: Any, *, from_env: bool) -> Any:
         if kind is bool:
             if isinstance(value, bool):
                 return value
-            if from_env and str(value).lower() in ("1", "true", "yes", "on", "0", "false", "no", "off"):
+            if from_env and str(value).lower() in (
+                "1",
+                "true",
+                "yes",
+                "on",
+                "0",
+                "false",
+                "no",
+                "off",
+            ):
                 return str(value).lower() in ("1", "true", "yes", "on")
             raise ValueError(f"expected true or false, got {value!r}")
         if kind is int:
@@ -175,15 +202,18 @@ def _merge_env(cfg: Config, env: Mapping[str, str]) -> None:
     for var, value in env.items():
         if not var.startswith("ANODE_"):
             continue
-        rest = var[len("ANODE_"):].lower()
+        rest = var[len("ANODE_") :].lower()
         section, _, key = rest.partition("_")
         if section not in _SECTIONS:
             continue  # other ANODE_* variables (e.g. ANODE_K8S_HOME) are not ours
         hints = get_type_hints(_SECTIONS[section])
         if key not in hints:
             raise ConfigError(f"{var}: unknown key {section}.{key}")
-        setattr(getattr(cfg, section), key,
-                _coerce(f"{var} ({section}.{key})", hints[key], value, from_env=True))
+        setattr(
+            getattr(cfg, section),
+            key,
+            _coerce(f"{var} ({section}.{key})", hints[key], value, from_env=True),
+        )
 
 
 def load_config(path: str | Path | None = None, env: Mapping[str, str] | None = None) -> Config:
@@ -201,13 +231,17 @@ def load_config(path: str | Path | None = None, env: Mapping[str, str] | None = 
         if name == "users":
             if not isinstance(value, list):
                 raise ConfigError("users: expected [[users]] tables")
-            cfg.users = [_fill(f"users[{i}]", UserConfig, u, from_env=False) for i, u in enumerate(value)]
+            cfg.users = [
+                _fill(f"users[{i}]", UserConfig, u, from_env=False) for i, u in enumerate(value)
+            ]
         elif name in _SECTIONS:
             if not isinstance(value, dict):
                 raise ConfigError(f"{name}: expected a [{name}] table")
             setattr(cfg, name, _fill(name, _SECTIONS[name], value, from_env=False))
         else:
-            raise ConfigError(f"{name}: unknown section (known: {', '.join([*_SECTIONS, 'users'])})")
+            raise ConfigError(
+                f"{name}: unknown section (known: {', '.join([*_SECTIONS, 'users'])})"
+            )
     _merge_env(cfg, os.environ if env is None else env)
     validate(cfg)
     return cfg
@@ -221,7 +255,9 @@ def validate(cfg: Config) -> None:
         except ValueError as e:
             raise ConfigError(f"node.{key}: {e}") from None
     if not cfg.node.id or not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9._-]{0,62}", cfg.node.id):
-        raise ConfigError(f"node.id: must be 1-63 letters, digits, '.', '_' or '-', got {cfg.node.id!r}")
+        raise ConfigError(
+            f"node.id: must be 1-63 letters, digits, '.', '_' or '-', got {cfg.node.id!r}"
+        )
     if not 64 * 1024 <= cfg.storage.chunk_size <= 64 * 1024 * 1024:
         raise ConfigError("storage.chunk_size: must be between 64KiB and 64MiB")
     if cfg.cluster.replication_factor < 1:

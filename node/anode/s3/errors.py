@@ -18,43 +18,89 @@ class ErrorCode(enum.Enum):
     AuthorizationQueryParametersError = (400, "Error parsing the X-Amz-Credential parameter.")
     BadDigest = (400, "The Content-MD5 you specified did not match what we received.")
     BucketAlreadyExists = (409, "The requested bucket name is not available.")
-    BucketAlreadyOwnedByYou = (409, "Your previous request to create the named bucket succeeded and you already own it.")
+    BucketAlreadyOwnedByYou = (
+        409,
+        "Your previous request to create the named bucket succeeded and you already own it.",
+    )
     BucketNotEmpty = (409, "The bucket you tried to delete is not empty.")
     EntityTooLarge = (400, "Your proposed upload exceeds the maximum allowed object size.")
     EntityTooSmall = (400, "Your proposed upload is smaller than the minimum allowed object size.")
     ExpiredToken = (400, "The provided token has expired.")
-    IncompleteBody = (400, "You did not provide the number of bytes specified by the Content-Length HTTP header.")
+    IncompleteBody = (
+        400,
+        "You did not provide the number of bytes specified by the Content-Length HTTP header.",
+    )
     InternalError = (500, "We encountered an internal error. Please try again.")
     InvalidAccessKeyId = (403, "The AWS access key ID you provided does not exist in our records.")
     InvalidArgument = (400, "Invalid Argument")
     InvalidBucketName = (400, "The specified bucket is not valid.")
     InvalidDigest = (400, "The Content-MD5 you specified is not valid.")
-    InvalidPart = (400, "One or more of the specified parts could not be found. The part may not have been uploaded, or the specified entity tag may not match the part's entity tag.")
-    InvalidPartOrder = (400, "The list of parts was not in ascending order. Parts must be ordered by part number.")
+    InvalidPart = (
+        400,
+        "One or more of the specified parts could not be found. The part may not have been uploaded, or the specified entity tag may not match the part's entity tag.",
+    )
+    InvalidPartOrder = (
+        400,
+        "The list of parts was not in ascending order. Parts must be ordered by part number.",
+    )
+    InvalidPartNumber = (416, "The requested partnumber is not satisfiable")
     InvalidRange = (416, "The requested range is not satisfiable")
     InvalidRequest = (400, "Invalid Request")
+    InvalidLocationConstraint = (400, "The specified location constraint is not valid.")
+    NoSuchUser = (404, "The specified user does not exist.")
+    UserExists = (409, "The user or access key already exists.")
     InvalidStorageClass = (400, "The storage class you specified is not valid.")
     KeyTooLongError = (400, "Your key is too long.")
-    MalformedXML = (400, "The XML you provided was not well-formed or did not validate against our published schema.")
+    MalformedXML = (
+        400,
+        "The XML you provided was not well-formed or did not validate against our published schema.",
+    )
     MetadataTooLarge = (400, "Your metadata headers exceed the maximum allowed metadata size.")
     MethodNotAllowed = (405, "The specified method is not allowed against this resource.")
     MissingContentLength = (411, "You must provide the Content-Length HTTP header.")
     MissingSecurityHeader = (400, "Your request is missing a required header.")
     NoSuchBucket = (404, "The specified bucket does not exist.")
     NoSuchKey = (404, "The specified key does not exist.")
-    NoSuchUpload = (404, "The specified multipart upload does not exist. The upload ID might be invalid, or the multipart upload might have been aborted or completed.")
-    NotImplemented = (501, "A header or query you provided implies functionality that is not implemented.")
+    NoSuchUpload = (
+        404,
+        "The specified multipart upload does not exist. The upload ID might be invalid, or the multipart upload might have been aborted or completed.",
+    )
+    NotImplemented = (
+        501,
+        "A header or query you provided implies functionality that is not implemented.",
+    )
     NotModified = (304, "Not Modified")
     PreconditionFailed = (412, "At least one of the preconditions you specified did not hold.")
-    ConditionalRequestConflict = (409, "A conflicting operation occurred. If using PutObject you can retry the request.")
-    RequestHeaderSectionTooLarge = (400, "Your request header section exceeds the maximum allowed size.")
-    RequestTimeTooSkewed = (403, "The difference between the request time and the server's time is too large.")
-    RequestTimeout = (400, "Your socket connection to the server was not read from or written to within the timeout period.")
+    ConditionalRequestConflict = (
+        409,
+        "A conflicting operation occurred. If using PutObject you can retry the request.",
+    )
+    RequestHeaderSectionTooLarge = (
+        400,
+        "Your request header section exceeds the maximum allowed size.",
+    )
+    RequestTimeTooSkewed = (
+        403,
+        "The difference between the request time and the server's time is too large.",
+    )
+    RequestTimeout = (
+        400,
+        "Your socket connection to the server was not read from or written to within the timeout period.",
+    )
     ServiceUnavailable = (503, "Please reduce your request rate.")
-    SignatureDoesNotMatch = (403, "The request signature we calculated does not match the signature you provided. Check your key and signing method.")
+    SignatureDoesNotMatch = (
+        403,
+        "The request signature we calculated does not match the signature you provided. Check your key and signing method.",
+    )
     SlowDown = (503, "Please reduce your request rate.")
-    XAmzContentSHA256Mismatch = (400, "The provided 'x-amz-content-sha256' header does not match what was computed.")
-    InvalidChunkSizeError = (400, "Only the last chunk is allowed to have a size less than 8192 bytes")
+    XAmzContentSHA256Mismatch = (
+        400,
+        "The provided 'x-amz-content-sha256' header does not match what was computed.",
+    )
+    InvalidChunkSizeError = (
+        400,
+        "Only the last chunk is allowed to have a size less than 8192 bytes",
+    )
     UnexpectedContent = (400, "This request does not support content.")
     BadRequest = (400, "Bad Request")
 

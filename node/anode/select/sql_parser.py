@@ -354,7 +354,8 @@ class _Parser:
         raise self.error("ParseUnexpectedKeyword", "unexpected keyword")
 
     def case(self) -> ast.Node:
-        operand = None if self.tok.is_("KEYWORD", "WHEN") else self.expr(0)
+        at_clause = self.tok.kind == "KEYWORD" and self.tok.value in ("WHEN", "END", "ELSE")
+        operand = None if at_clause else self.expr(0)
         whens: list[tuple[ast.Node, ast.Node]] = []
         while self.accept("KEYWORD", "WHEN"):
             cond = self.expr(0)

@@ -69,11 +69,11 @@ def compare(a: Any, b: Any) -> int | None:
     if isinstance(a, (str, int, float, decimal.Decimal)) and isinstance(
         b, (str, int, float, decimal.Decimal)
     ):
+        # a string meets a number (CSV fields are strings): compare numerically or not at all
         na, nb = to_number(a), to_number(b)
-        if na is not None and nb is not None:
-            return (na > nb) - (na < nb)
-        sa, sb = str(a), str(b)
-        return (sa > sb) - (sa < sb)
+        if na is None or nb is None:
+            return None
+        return (na > nb) - (na < nb)
     if a == b:
         return 0
     return None

@@ -1,0 +1,35 @@
+"""S3 operation handlers, one module per family; `HANDLERS` maps operation names to them."""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+
+from aiohttp import web
+
+from ..context import Context
+from . import bucket, copy, delete, get, list, multipart, put
+
+Handler = Callable[[Context], Awaitable[web.StreamResponse]]
+
+HANDLERS: dict[str, Handler] = {
+    "ListBuckets": bucket.list_buckets,
+    "CreateBucket": bucket.create_bucket,
+    "DeleteBucket": bucket.delete_bucket,
+    "HeadBucket": bucket.head_bucket,
+    "GetBucketLocation": bucket.get_bucket_location,
+    "PutObject": put.put_object,
+    "GetObject": get.get_object,
+    "HeadObject": get.head_object,
+    "CopyObject": copy.copy_object,
+    "DeleteObject": delete.delete_object,
+    "DeleteObjects": delete.delete_objects,
+    "ListObjects": list.list_objects,
+    "ListObjectsV2": list.list_objects_v2,
+    "CreateMultipartUpload": multipart.create_multipart_upload,
+    "UploadPart": multipart.upload_part,
+    "UploadPartCopy": multipart.upload_part_copy,
+    "CompleteMultipartUpload": multipart.complete_multipart_upload,
+    "AbortMultipartUpload": multipart.abort_multipart_upload,
+    "ListParts": multipart.list_parts,
+    "ListMultipartUploads": multipart.list_multipart_uploads,
+}

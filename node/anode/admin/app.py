@@ -1,0 +1,214 @@
+"""The admin API on :8081 (see docs/admin-api.md): probes, metrics, status, users and buckets.
+
+JSON in and out. Probes and metrics are open; everything else needs the root secret as a Bearer
+token, compared in constant time.
+"""
+
+from __future__ import annotations
+
+import hmac
+import secrets
+import time
+from typing import Any
+
+from aiohttp import web
+
+from ..meta.commands import CreateBucket, CreateUser, DeleteBucket, DeleteUser
+from ..meta.layout import unpack
+from ..node import ROOT_USER, Node, owner_id
+from ..s3.errors import S3Error
+from ..s3.handlers.bucket import validate_bucket_name
+
+NODE_KEY = web.AppKey("node", Node)
+
+
+def make_admin_app(node: Node) -> web.Application:
+    app = web.Application(middlewares=[_errors, _authenticate])
+    app[NODE_KEY] = node
+    app.router.add_get("/health", health)
+    app.router.add_get("/ready", ready)
+    app.router.add_get("/metrics", metrics)
+    app.router.add_get("/status", status)
+    app.router.add_get("/users", list_users)
+    app.router.add_post("/users", create_user)
+    app.router.add_delete("/users/{name}", delete_user)
+    app.router.add_get("/buckets", list_buckets)
+    app.router.add_post("/buckets", create_bucket)
+    app.router.add_delete("/buckets/{name}", delete_bucket)
+    for path in (
+        "/cluster/members",
+        "/cluster/members/{id}/drain",
+        "/cluster/members/{id}",
+        "/cluster/leadership",
+    ):
+        app.router.add_route("*", path, not_yet)
+    return app
+
+
+OPEN = {"/health", "/ready", "/metrics"}
+
+
+def _error(status: int, message: str, code: str) -> web.Response:
+    return web.json_response({"error": message, "code": code}, status=status)
+
+
+@web.middleware
+async def _errors(request: web.Request, handler: Any) -> web.StreamResponse:
+    try:
+        return await handler(request)
+    except S3Error as e:
+        return _error(e.status, e.message, e.code.name)
+    except ValueError as e:
+        return _error(400, str(e), "BadRequest")
+
+
+@web.middleware
+async def _authenticate(request: web.Request, handler: Any) -> web.StreamResponse:
+    if request.path in OPEN:
+        return await handler(request)
+    node = request.app[NODE_KEY]
+    token = request.headers.get("Authorization", "").removeprefix("Bearer ").strip()
+    secret = node.root.secret_key
+    if not secret or not hmac.compare_digest(token.encode(), secret.encode()):
+        return _error(
+            401, "a valid 'Authorization: Bearer <root secret key>' is required", "Unauthorized"
+        )
+    return await handler(request)
+
+
+async def _json(request: web.Request) -> dict[str, Any]:
+    try:
+        body = await request.json()
+    except Exception:
+        raise ValueError("the body must be a JSON object") from None
+    if not isinstance(body, dict):
+        raise ValueError("the body must be a JSON object")
+    return body
+
+
+async def health(request: web.Request) -> web.Response:
+    return web.json_response({"status": "ok"})
+
+
+async def ready(request: web.Request) -> web.Response:
+    node = request.app[NODE_KEY]
+    if node.ready:
+        return web.json_response({"ready": True})
+    return web.json_response({"ready": False, "reason": "starting or stopping"}, status=503)
+
+
+async def metrics(request: web.Request) -> web.Response:
+    return web.Response(
+        body=request.app[NODE_KEY].metrics.render(), content_type="text/plain", charset="utf-8"
+    )
+
+
+async def status(request: web.Request) -> web.Response:
+    return web.json_response(request.app[NODE_KEY].status())
+
+
+def _public(user: dict[str, Any]) -> dict[str, Any]:
+    return {
+        "name": user["name"],
+        "access_key": user["access_key"],
+        "owner_id": owner_id(user["name"]),
+        "display_name": user["name"],
+    }
+
+
+async def list_users(request: web.Request) -> web.Response:
+    return web.json_response({"users": [_public(u) for u in request.app[NODE_KEY].meta.users()]})
+
+
+async def create_user(request: web.Request) -> web.Response:
+    node = request.app[NODE_KEY]
+    body = await _json(request)
+    name = body.get("name")
+    if not isinstance(name, str) or not name or name == ROOT_USER or len(name) > 64:
+        raise ValueError("'name' must be a non-empty string of at most 64 characters, not 'root'")
+    access_key = body.get("access_key") or "AK" + secrets.token_hex(9).upper()
+    secret_key = body.get("secret_key") or secrets.token_urlsafe(30)
+    if not isinstance(access_key, str) or not isinstance(secret_key, str) or len(secret_key) < 8:
+        raise ValueError("'access_key' and 'secret_key' must be strings (secret: 8+ characters)")
+    if access_key == node.root.access_key:
+        return _error(409, "access key already in use", "UserExists")
+    existed = node.meta.user(name)
+    record = await node.propose(
+        CreateUser(
+            name=name,
+            access_key=access_key,
+            secret_key=secret_key,
+            owner_id=owner_id(name),
+            created=time.time(),
+        )
+    )
+    return web.json_response(
+        {**_public(record), "secret_key": record["secret_key"]}, status=200 if existed else 201
+    )
+
+
+async def delete_user(request: web.Request) -> web.Response:
+    await request.app[NODE_KEY].propose(DeleteUser(name=request.match_info["name"]))
+    return web.Response(status=204)
+
+
+def _bucket_doc(node: Node, name: str, record: dict[str, Any]) -> dict[str, Any]:
+    objects = bytes_ = 0
+    for _, raw in node.meta.objects(name):
+        objects += 1
+        bytes_ += unpack(raw)["size"]
+    return {
+        "name": name,
+        "owner": record["owner"],
+        "created": record["created"],
+        "objects": objects,
+        "bytes": bytes_,
+    }
+
+
+async def list_buckets(request: web.Request) -> web.Response:
+    node = request.app[NODE_KEY]
+    return web.json_response({"buckets": [_bucket_doc(node, n, r) for n, r in node.meta.buckets()]})
+
+
+async def create_bucket(request: web.Request) -> web.Response:
+    node = request.app[NODE_KEY]
+    body = await _json(request)
+    name = body.get("name")
+    owner = body.get("owner") or ROOT_USER
+    if not isinstance(name, str):
+        raise ValueError("'name' is required")
+    validate_bucket_name(name)
+    if owner != ROOT_USER and node.meta.user(owner) is None:
+        return _error(404, f"no user named {owner!r}", "NoSuchUser")
+    existing = node.meta.bucket(name)
+    if existing is not None:
+        if existing["owner"] != owner:
+            return _error(
+                409, "the bucket exists and belongs to someone else", "BucketAlreadyExists"
+            )
+        return web.json_response(_bucket_doc(node, name, existing))
+    try:
+        await node.propose(
+            CreateBucket(
+                bucket=name, owner=owner, created=time.time(), region=node.config.node.region
+            )
+        )
+    except S3Error as e:
+        if e.code.name != "BucketAlreadyOwnedByYou":
+            raise
+    return web.json_response(_bucket_doc(node, name, node.meta.bucket(name) or {}), status=201)
+
+
+async def delete_bucket(request: web.Request) -> web.Response:
+    force = request.query.get("force", "").lower() == "true"
+    await request.app[NODE_KEY].propose(
+        DeleteBucket(bucket=request.match_info["name"], force=force)
+    )
+    return web.Response(status=204)
+
+
+async def not_yet(request: web.Request) -> web.Response:
+    return _error(
+        501, "cluster membership changes arrive with multi-node clusters (part 2)", "NotImplemented"
+    )

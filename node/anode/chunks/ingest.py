@@ -1,0 +1,166 @@
+"""Turns a request body into durable chunks (cut, hash, write, fsync, rename), streaming.
+
+The body arrives in network-sized pieces; they are gathered into pieces of up to 1 MiB and handed
+to a worker thread that updates the object's MD5 (ETag) and requested checksum, the chunk's
+SHA-256, and writes the temp file (hashlib releases the GIL). A chunk is published (fsync, rename,
+fsync dir) once it is full or the body ends. Published chunks are pinned so the collector leaves
+them alone until the metadata that references them is committed (or the write fails, after which
+they are ordinary orphans the collector removes after its grace period).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import hashlib
+import os
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
+from typing import Protocol
+
+from ..s3.checksums import Checksummer
+from .store import ChunkStore
+
+PIECE = 1024 * 1024
+
+
+class BodyReader(Protocol):
+    async def read_chunk(self) -> bytes: ...
+
+
+class TooLarge(Exception):
+    pass
+
+
+@dataclass
+class Ingested:
+    size: int = 0
+    md5: bytes = b""
+    checksum: str | None = None  # base64 digest of the requested algorithm
+    chunks: list[list] = field(default_factory=list)  # [[sha256 digest, size], ...]
+
+    @property
+    def etag(self) -> str:
+        return f'"{self.md5.hex()}"'
+
+
+class _Writer:
+    """Thread-side state of one ingest: the object hashes and the chunk being written."""
+
+    def __init__(self, store: ChunkStore, algorithm: str | None) -> None:
+        self.store = store
+        self.md5 = hashlib.md5()
+        self.checksum = Checksummer(algorithm) if algorithm else None
+        self.temp = None
+        self.fd: int | None = None
+        self.sha = hashlib.sha256()
+        self.chunk_bytes = 0
+
+    def absorb(self, piece: bytes) -> None:
+        if not piece:
+            return
+        self.md5.update(piece)
+        if self.checksum:
+            self.checksum.update(piece)
+        if self.fd is None:
+            self.temp, self.fd = self.store.new_temp()
+            self.sha = hashlib.sha256()
+            self.chunk_bytes = 0
+        self.sha.update(piece)
+        view = memoryview(piece)
+        while view:
+            view = view[os.write(self.fd, view) :]
+        self.chunk_bytes += len(piece)
+
+    def finish_chunk(self, piece: bytes) -> list:
+        """Absorb the chunk's last piece and return its [digest, size] (not yet published)."""
+        self.absorb(piece)
+        return [self.sha.digest(), self.chunk_bytes]
+
+    def publish(self, digest: bytes) -> None:
+        fd, self.fd = self.fd, None
+        self.store.publish(self.temp, fd, digest)
+
+    def abandon(self) -> None:
+        if self.temp is not None and self.fd is not None:
+            self.store.discard(self.temp, self.fd)
+            self.fd = None
+
+
+async def ingest(
+    body: BodyReader,
+    store: ChunkStore,
+    *,
+    chunk_size: int,
+    algorithm: str | None = None,
+    max_size: int | None = None,
+) -> Ingested:
+    """Store the body as chunks and return what the metadata needs. Caller unpins (`release`)."""
+    loop = asyncio.get_running_loop()
+    writer = _Writer(store, algorithm)
+    result = Ingested()
+    pending = bytearray()
+    in_chunk = 0  # bytes of the current chunk already handed to the writer
+    ended = False
+
+    async def flush(n: int, publish: bool) -> None:
+        nonlocal in_chunk
+        piece = bytes(pending[:n])
+        del pending[:n]
+        if not publish:
+            await loop.run_in_executor(None, writer.absorb, piece)
+            in_chunk += n
+            return
+        entry = await loop.run_in_executor(None, writer.finish_chunk, piece)
+        # Pin before the rename makes the chunk visible: the collector skips pinned chunks and
+        # unlinks only from the event loop, so it can never delete a chunk we are about to use.
+        store.pins[entry[0]] += 1
+        result.chunks.append(entry)
+        in_chunk = 0
+        await loop.run_in_executor(None, writer.publish, entry[0])
+
+    try:
+        while not ended:
+            data = await body.read_chunk()
+            if data:
+                pending += data
+                result.size += len(data)
+                if max_size is not None and result.size > max_size:
+                    raise TooLarge()
+            else:
+                ended = True
+            while pending and (
+                len(pending) >= PIECE or in_chunk + len(pending) >= chunk_size or ended
+            ):
+                room = chunk_size - in_chunk
+                n = min(len(pending), room, PIECE)
+                full = n == room
+                await flush(n, publish=full or (ended and len(pending) == n))
+        if in_chunk:  # body ended exactly after an unpublished piece
+            await flush(0, publish=True)
+    except BaseException:
+        await loop.run_in_executor(None, writer.abandon)
+        release(store, result.chunks)
+        raise
+    result.md5 = writer.md5.digest()
+    result.checksum = writer.checksum.b64digest() if writer.checksum else None
+    return result
+
+
+def release(store: ChunkStore, chunks: list[list]) -> None:
+    """Unpin chunks once their metadata is committed or the write is abandoned. Event loop only."""
+    for digest, _ in chunks:
+        store.pins[digest] -= 1
+        if store.pins[digest] <= 0:
+            del store.pins[digest]
+
+
+@contextlib.asynccontextmanager
+async def pinned(store: ChunkStore, chunks: list[list]) -> AsyncIterator[None]:
+    """Pin existing chunks (a copy's source) for the duration of the block."""
+    for digest, _ in chunks:
+        store.pins[digest] += 1
+    try:
+        yield
+    finally:
+        release(store, chunks)

@@ -1,0 +1,62 @@
+"""Reading byte ranges of an object back from its chunk list, in bounded pieces.
+
+Whole chunks are verified against their SHA-256 as they are read; partial chunks (range reads)
+are not, since that would mean reading the whole chunk (the scrubber of part 2 re-hashes them).
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator, Iterator
+
+from .store import ChunkStore
+
+PIECE = 1024 * 1024
+
+
+def segments(chunks: list[list], start: int, end: int) -> Iterator[tuple[bytes, int, int, bool]]:
+    """(digest, offset in chunk, length, whole chunk?) covering object bytes [start, end)."""
+    position = 0
+    for digest, size in chunks:
+        chunk_start, chunk_end = position, position + size
+        position = chunk_end
+        if chunk_end <= start:
+            continue
+        if chunk_start >= end:
+            return
+        lo = max(start, chunk_start) - chunk_start
+        hi = min(end, chunk_end) - chunk_start
+        yield digest, lo, hi - lo, lo == 0 and hi == size
+
+
+def _read_segment(store: ChunkStore, digest: bytes, offset: int, length: int, whole: bool) -> bytes:
+    return store.read_verified(digest) if whole else store.read(digest, offset, length)
+
+
+def read_range_sync(store: ChunkStore, chunks: list[list], start: int, end: int) -> bytes:
+    return b"".join(_read_segment(store, *seg) for seg in segments(chunks, start, end))
+
+
+def _pieces(chunks: list[list], start: int, end: int) -> Iterator[tuple[bytes, int, int, bool]]:
+    """Segments split so no single read exceeds PIECE bytes, unless a whole chunk is verified."""
+    for digest, offset, length, whole in segments(chunks, start, end):
+        if whole and length <= 16 * PIECE:
+            yield digest, offset, length, True
+            continue
+        for piece_start in range(offset, offset + length, PIECE):
+            yield digest, piece_start, min(PIECE, offset + length - piece_start), False
+
+
+async def stream_range(
+    store: ChunkStore, chunks: list[list], start: int, end: int
+) -> AsyncIterator[bytes]:
+    """Yield the bytes [start, end) reading one piece ahead of the consumer."""
+    loop = asyncio.get_running_loop()
+    pending = None
+    for piece in _pieces(chunks, start, end):
+        future = loop.run_in_executor(None, _read_segment, store, *piece)
+        if pending is not None:
+            yield await pending
+        pending = future
+    if pending is not None:
+        yield await pending

@@ -1,0 +1,123 @@
+"""Content-addressed chunk files on this node's volume: the one place that knows their layout.
+
+    <data_dir>/chunks/<first 2 hex digits>/<sha256 hex>   a chunk, named by its SHA-256
+    <data_dir>/chunks/tmp/<random>.tmp                    a chunk being written
+
+A chunk becomes visible only by an atomic rename of a fully written, fsynced temp file, followed
+by an fsync of its directory, so a crash leaves either no file or a complete one. A rename onto an
+existing chunk replaces identical bytes, which keeps dedup race-free against the collector (see
+`gc.py`). All methods are synchronous and meant for worker threads, except pin bookkeeping, which
+belongs to the event loop.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import os
+import uuid
+from collections import Counter
+from collections.abc import Iterator
+from pathlib import Path
+
+
+class ChunkMissing(Exception):
+    pass
+
+
+class ChunkCorrupt(Exception):
+    pass
+
+
+def _fsync_dir(path: Path) -> None:
+    fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+class ChunkStore:
+    def __init__(self, root: Path) -> None:
+        self.root = root
+        self.tmp = root / "tmp"
+        self.tmp.mkdir(parents=True, exist_ok=True)
+        for i in range(256):
+            (root / f"{i:02x}").mkdir(exist_ok=True)
+        # Chunks an unfinished write depends on; the collector skips them. Event loop only.
+        self.pins: Counter[bytes] = Counter()
+
+    def path(self, digest: bytes) -> Path:
+        hexdigest = digest.hex()
+        return self.root / hexdigest[:2] / hexdigest
+
+    # ---- writing (worker threads) ----------------------------------------------------------
+
+    def new_temp(self) -> tuple[Path, int]:
+        path = self.tmp / f"{uuid.uuid4().hex}.tmp"
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
+        return path, fd
+
+    def publish(self, temp: Path, fd: int, digest: bytes) -> None:
+        """Make a fully written temp file the durable chunk `digest`."""
+        try:
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+        final = self.path(digest)
+        os.rename(temp, final)
+        _fsync_dir(final.parent)
+
+    def discard(self, temp: Path, fd: int | None) -> None:
+        if fd is not None:
+            with contextlib.suppress(OSError):
+                os.close(fd)
+        temp.unlink(missing_ok=True)
+
+    # ---- reading (worker threads) ----------------------------------------------------------
+
+    def read(self, digest: bytes, offset: int = 0, length: int = -1) -> bytes:
+        try:
+            with open(self.path(digest), "rb") as f:
+                if offset:
+                    f.seek(offset)
+                return f.read(length)
+        except FileNotFoundError:
+            raise ChunkMissing(digest.hex()) from None
+
+    def read_verified(self, digest: bytes) -> bytes:
+        data = self.read(digest)
+        if hashlib.sha256(data).digest() != digest:
+            raise ChunkCorrupt(digest.hex())
+        return data
+
+    def exists(self, digest: bytes) -> bool:
+        return self.path(digest).exists()
+
+    # ---- collection ------------------------------------------------------------------------
+
+    def delete(self, digest: bytes) -> None:
+        self.path(digest).unlink(missing_ok=True)
+
+    def all_chunks(self) -> Iterator[tuple[bytes, float]]:
+        """(digest, mtime) of every chunk file; for the orphan sweep."""
+        for i in range(256):
+            with os.scandir(self.root / f"{i:02x}") as entries:
+                for entry in entries:
+                    if len(entry.name) == 64:
+                        try:
+                            yield bytes.fromhex(entry.name), entry.stat().st_mtime
+                        except (ValueError, FileNotFoundError):
+                            continue
+
+    def temp_files(self) -> Iterator[tuple[Path, float]]:
+        with os.scandir(self.tmp) as entries:
+            for entry in entries:
+                try:
+                    yield Path(entry.path), entry.stat().st_mtime
+                except FileNotFoundError:
+                    continue
+
+    def disk_usage(self) -> tuple[int, int]:
+        st = os.statvfs(self.root)
+        return st.f_blocks * st.f_frsize, st.f_bavail * st.f_frsize

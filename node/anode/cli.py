@@ -1,0 +1,155 @@
+"""The `anode` command: `server`, `local` (the quick start) and `admin` (wraps the admin API)."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import os
+import sys
+import urllib.error
+import urllib.request
+from typing import Any
+
+from .config import ConfigError, load_config
+
+QUICKSTART_ACCESS_KEY = "anodeadmin"
+QUICKSTART_SECRET_KEY = "anodeadmin-secret"
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="anode", description=__doc__)
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    server = sub.add_parser("server", help="run one node from a config file")
+    server.add_argument("--config", help="TOML config file (see docs/config.md)")
+
+    local = sub.add_parser("local", help="quick start: a local node with printed credentials")
+    local.add_argument("--data-dir", default="./data")
+    local.add_argument("--s3-port", type=int, default=8080)
+    local.add_argument("--admin-port", type=int, default=8081)
+
+    admin = sub.add_parser("admin", help="talk to a node's admin API")
+    admin.add_argument("--url", default=os.environ.get("ANODE_ADMIN_URL", "http://127.0.0.1:8081"))
+    admin.add_argument(
+        "--token",
+        default=os.environ.get("ANODE_ROOT_SECRET_KEY"),
+        help="root secret key (default: $ANODE_ROOT_SECRET_KEY)",
+    )
+    admin_sub = admin.add_subparsers(dest="action", required=True)
+    for name in ("status", "health", "ready", "metrics"):
+        admin_sub.add_parser(name)
+    users = admin_sub.add_parser("users").add_subparsers(dest="verb", required=True)
+    users.add_parser("list")
+    create = users.add_parser("create")
+    create.add_argument("name")
+    create.add_argument("--access-key")
+    create.add_argument("--secret-key")
+    users.add_parser("delete").add_argument("name")
+    buckets = admin_sub.add_parser("buckets").add_subparsers(dest="verb", required=True)
+    buckets.add_parser("list")
+    bcreate = buckets.add_parser("create")
+    bcreate.add_argument("name")
+    bcreate.add_argument("--owner", default="root")
+    bdelete = buckets.add_parser("delete")
+    bdelete.add_argument("name")
+    bdelete.add_argument("--force", action="store_true")
+
+    args = parser.parse_args(argv)
+    logging.basicConfig(
+        level=os.environ.get("ANODE_LOG_LEVEL", "INFO"),
+        format="%(asctime)s %(levelname)s %(name)s %(message)s",
+    )
+    if args.command == "admin":
+        return _admin(args)
+    return _serve(args)
+
+
+def _serve(args: argparse.Namespace) -> int:
+    from .server import run
+
+    env = dict(os.environ)
+    if args.command == "local":
+        env.setdefault("ANODE_STORAGE_DATA_DIR", args.data_dir)
+        env.setdefault("ANODE_NODE_S3_ADDR", f"127.0.0.1:{args.s3_port}")
+        env.setdefault("ANODE_NODE_ADMIN_ADDR", f"127.0.0.1:{args.admin_port}")
+        env.setdefault("ANODE_NODE_ID", "local-1")
+        env.setdefault("ANODE_ROOT_ACCESS_KEY", QUICKSTART_ACCESS_KEY)
+        env.setdefault("ANODE_ROOT_SECRET_KEY", QUICKSTART_SECRET_KEY)
+    try:
+        config = load_config(getattr(args, "config", None), env)
+    except ConfigError as e:
+        print(f"anode: configuration error: {e}", file=sys.stderr)
+        return 2
+    if not config.root.access_key:
+        print(
+            "anode: configuration error: root credentials are required: set [root] access_key "
+            "and secret_key, or ANODE_ROOT_ACCESS_KEY and ANODE_ROOT_SECRET_KEY "
+            "(`anode local` uses documented quick-start credentials)",
+            file=sys.stderr,
+        )
+        return 2
+    if args.command == "local":
+        host_port = config.node.s3_addr
+        print(
+            f"""Anode is starting (data in {config.storage.data_dir})
+  S3 endpoint:  http://{host_port}
+  admin API:    http://{config.node.admin_addr}
+  access key:   {config.root.access_key}
+  secret key:   {config.root.secret_key}
+Try: AWS_ACCESS_KEY_ID={config.root.access_key} AWS_SECRET_ACCESS_KEY={config.root.secret_key} \\
+     aws --endpoint-url http://{host_port} s3 mb s3://demo""",
+            flush=True,
+        )
+    run(config)
+    return 0
+
+
+def _admin(args: argparse.Namespace) -> int:
+    method, path, body = "GET", "/" + args.action, None
+    if args.action in ("users", "buckets"):
+        if args.verb == "list":
+            path = f"/{args.action}"
+        elif args.verb == "create":
+            method, path = "POST", f"/{args.action}"
+            body = (
+                {"name": args.name, "access_key": args.access_key, "secret_key": args.secret_key}
+                if args.action == "users"
+                else {"name": args.name, "owner": args.owner}
+            )
+        else:
+            method, path = "DELETE", f"/{args.action}/{args.name}"
+            if getattr(args, "force", False):
+                path += "?force=true"
+    status, payload = _request(args.url, method, path, body, args.token)
+    if isinstance(payload, (dict, list)):
+        print(json.dumps(payload, indent=2))
+    elif payload:
+        print(payload)
+    return 0 if status < 400 else 1
+
+
+def _request(base: str, method: str, path: str, body: Any, token: str | None) -> tuple[int, Any]:
+    data = json.dumps({k: v for k, v in body.items() if v is not None}).encode() if body else None
+    req = urllib.request.Request(base.rstrip("/") + path, data=data, method=method)
+    if token:
+        req.add_header("Authorization", f"Bearer {token}")
+    if data:
+        req.add_header("Content-Type", "application/json")
+    try:
+        with urllib.request.urlopen(req, timeout=30) as resp:
+            status, raw = resp.status, resp.read()
+    except urllib.error.HTTPError as e:
+        status, raw = e.code, e.read()
+    except urllib.error.URLError as e:
+        print(f"anode admin: cannot reach {base}: {e.reason}", file=sys.stderr)
+        return 1, None
+    text = raw.decode("utf-8", "replace")
+    try:
+        return status, json.loads(text) if text else None
+    except json.JSONDecodeError:
+        return status, text
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,142 @@
+"""Metadata commands: the only way metadata changes.
+
+Each command is a plain dataclass, serialisable with `encode`/`decode` so that part 2 can put it in
+the Raft log unchanged. Everything a command needs (times, generated ids, computed ETags) is decided
+by the proposer and carried inside it, so applying it is deterministic on every replica.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass, field
+from typing import Any
+
+from .layout import pack, unpack
+
+
+@dataclass(frozen=True)
+class CreateBucket:
+    bucket: str
+    owner: str
+    created: float
+    region: str = "us-east-1"
+
+
+@dataclass(frozen=True)
+class DeleteBucket:
+    bucket: str
+    force: bool = False  # admin API: delete contents first
+
+
+@dataclass(frozen=True)
+class PutObject:
+    """Make `record` the current version of bucket/key; `record["chunks"]` are already durable."""
+
+    bucket: str
+    key: str
+    record: dict[str, Any]
+    if_match: str | None = None  # ETag the current version must have
+    if_none_match: bool = False  # If-None-Match: * (fail if the key exists)
+
+
+@dataclass(frozen=True)
+class DeleteObjects:
+    bucket: str
+    keys: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class CreateUpload:
+    bucket: str
+    key: str
+    upload_id: str
+    record: dict[str, Any]
+
+
+@dataclass(frozen=True)
+class PutPart:
+    bucket: str
+    key: str
+    upload_id: str
+    part_number: int
+    record: dict[str, Any]
+
+
+@dataclass(frozen=True)
+class CompleteUpload:
+    bucket: str
+    key: str
+    upload_id: str
+    parts: tuple[tuple[int, str], ...]  # (part number, ETag) as the client listed them
+    mtime: float
+    min_part_size: int
+    if_match: str | None = None
+    if_none_match: bool = False
+    checksums: dict[str, str] = field(default_factory=dict)  # per part, in order: algo -> b64
+
+
+@dataclass(frozen=True)
+class AbortUpload:
+    bucket: str
+    key: str
+    upload_id: str
+
+
+@dataclass(frozen=True)
+class CreateUser:
+    name: str
+    access_key: str
+    secret_key: str
+    owner_id: str
+    created: float
+    managed: str = "api"  # "config" users are reconciled from the config file at start-up
+
+
+@dataclass(frozen=True)
+class DeleteUser:
+    name: str
+
+
+@dataclass(frozen=True)
+class ForgetGarbage:
+    """The collector deleted these chunk files (or found them referenced again)."""
+
+    digests: tuple[bytes, ...]
+
+
+Command = (
+    CreateBucket
+    | DeleteBucket
+    | PutObject
+    | DeleteObjects
+    | CreateUpload
+    | PutPart
+    | CompleteUpload
+    | AbortUpload
+    | CreateUser
+    | DeleteUser
+    | ForgetGarbage
+)
+
+_TYPES: dict[str, type] = {cls.__name__: cls for cls in Command.__args__}  # type: ignore[attr-defined]
+
+
+def encode(command: Command) -> bytes:
+    return pack([type(command).__name__, dataclasses.asdict(command)])
+
+
+def decode(data: bytes) -> Command:
+    name, fields = unpack(data)
+    cls = _TYPES[name]
+    for f in dataclasses.fields(cls):
+        if f.name in fields and isinstance(fields[f.name], list) and f.type.startswith("tuple"):
+            fields[f.name] = tuple(tuple(v) if isinstance(v, list) else v for v in fields[f.name])
+    return cls(**fields)
+
+
+@dataclass(frozen=True)
+class Rejected:
+    """A command that did not apply; `code` names an S3 ErrorCode."""
+
+    code: str
+    message: str | None = None

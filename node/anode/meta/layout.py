@@ -1,0 +1,102 @@
+"""The RocksDB key layout: the one place that knows how metadata is keyed and encoded.
+
+Keys are prefix-typed so every listing is a range scan:
+
+    B/<bucket>                            bucket record
+    O/<bucket>\\0<key>                     current object version; ListObjects scans O/<bucket>\\0
+    U/<bucket>\\0<key>\\0<upload id>        multipart upload; ListMultipartUploads scans U/<bucket>
+    P/<upload id>/<part number, 5 digits> uploaded part; ListParts scans P/<upload id>/
+    C/<sha256, 32 bytes>                  chunk reference count and size
+    G/<sha256, 32 bytes>                  chunk whose count reached zero (garbage candidate)
+    N/<user name>                         user record;  K/<access key> -> user name
+    S/stats                               totals kept by the state machine
+
+Bucket names cannot contain NUL and object keys are refused if they do, so `\\0` separates
+unambiguously and orders a bucket's keys in UTF-8 byte order, as S3 lists them.
+Values are msgpack maps.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import msgpack
+
+SEP = b"\x00"
+
+
+def pack(value: Any) -> bytes:
+    return msgpack.packb(value, use_bin_type=True)
+
+
+def unpack(data: bytes) -> Any:
+    return msgpack.unpackb(data, raw=False, strict_map_key=False)
+
+
+def bucket_key(bucket: str) -> bytes:
+    return b"B/" + bucket.encode()
+
+
+BUCKET_PREFIX = b"B/"
+
+
+def object_prefix(bucket: str) -> bytes:
+    return b"O/" + bucket.encode() + SEP
+
+
+def object_key(bucket: str, key: str) -> bytes:
+    return object_prefix(bucket) + key.encode()
+
+
+def upload_prefix(bucket: str) -> bytes:
+    return b"U/" + bucket.encode() + SEP
+
+
+def upload_key(bucket: str, key: str, upload_id: str) -> bytes:
+    return upload_prefix(bucket) + key.encode() + SEP + upload_id.encode()
+
+
+def split_upload_key(raw: bytes, prefix: bytes) -> tuple[str, str]:
+    key, _, upload_id = raw[len(prefix) :].rpartition(SEP)
+    return key.decode(), upload_id.decode()
+
+
+def part_prefix(upload_id: str) -> bytes:
+    return b"P/" + upload_id.encode() + b"/"
+
+
+def part_key(upload_id: str, part_number: int) -> bytes:
+    return part_prefix(upload_id) + b"%05d" % part_number
+
+
+def chunk_key(digest: bytes) -> bytes:
+    return b"C/" + digest
+
+
+def garbage_key(digest: bytes) -> bytes:
+    return b"G/" + digest
+
+
+GARBAGE_PREFIX = b"G/"
+CHUNK_PREFIX = b"C/"
+
+
+def user_key(name: str) -> bytes:
+    return b"N/" + name.encode()
+
+
+USER_PREFIX = b"N/"
+
+
+def access_key_key(access_key: str) -> bytes:
+    return b"K/" + access_key.encode()
+
+
+STATS_KEY = b"S/stats"
+APPLIED_KEY = b"S/applied"
+
+
+def prefix_end(prefix: bytes) -> bytes:
+    """The smallest key greater than every key starting with `prefix`."""
+    stripped = prefix.rstrip(b"\xff")
+    return stripped[:-1] + bytes([stripped[-1] + 1]) if stripped else b"\xff" * (len(prefix) + 1)

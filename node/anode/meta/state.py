@@ -1,0 +1,345 @@
+"""The metadata state machine: `apply(command) -> result`, the only writer of metadata.
+
+Deterministic: a command's outcome depends only on the command and the current database, so every
+replica that applies the same log reaches the same state (part 2 replicates the commands with
+Raft). Each command is written as one RocksDB WriteBatch, so it is all-or-nothing on disk.
+Chunk reference counts move in the same batch as the versions that hold them.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections import defaultdict
+from collections.abc import Iterator
+from typing import Any
+
+from rocksdict import Rdict, WriteBatch, WriteOptions
+
+from . import commands as c
+from . import layout as L
+
+_UNSYNCED = WriteOptions()
+_SYNCED = WriteOptions()
+_SYNCED.sync = True
+
+
+def scan(db: Rdict, prefix: bytes, start: bytes | None = None) -> Iterator[tuple[bytes, bytes]]:
+    """Yield (key, value) for keys with `prefix`, from `start` (inclusive) if given."""
+    it = db.iter()
+    it.seek(start if start is not None and start > prefix else prefix)
+    while it.valid():
+        key = it.key()
+        if not key.startswith(prefix):
+            return
+        yield key, it.value()
+        it.next()
+
+
+def multipart_etag(part_etags: list[str]) -> str:
+    digest = hashlib.md5(b"".join(bytes.fromhex(e.strip('"')) for e in part_etags))
+    return f'"{digest.hexdigest()}-{len(part_etags)}"'
+
+
+class StateMachine:
+    """Applies commands to RocksDB. Single-threaded by contract: one applier at a time."""
+
+    def __init__(self, db: Rdict) -> None:
+        self.db = db
+
+    # ---- entry points --------------------------------------------------------------------
+
+    def apply(self, command: c.Command) -> Any:
+        return self.apply_many([command])[0]
+
+    def apply_many(self, commands: list[c.Command]) -> list[Any]:
+        """Apply in order, then make the whole group durable with one WAL sync."""
+        results = [self._apply_one(cmd) for cmd in commands]
+        applied = int(self.db.get(L.APPLIED_KEY) or b"0") + len(commands)
+        self.db.put(L.APPLIED_KEY, str(applied).encode(), _SYNCED)
+        return results
+
+    def _apply_one(self, command: c.Command) -> Any:
+        tx = _Tx(self.db)
+        handler = getattr(self, "_" + type(command).__name__)
+        result = handler(tx, command)
+        if not isinstance(result, c.Rejected):
+            tx.commit()
+        return result
+
+    # ---- buckets ------------------------------------------------------------------------
+
+    def _CreateBucket(self, tx: _Tx, cmd: c.CreateBucket) -> Any:
+        existing = tx.get(L.bucket_key(cmd.bucket))
+        if existing is not None:
+            same_owner = existing["owner"] == cmd.owner
+            return c.Rejected("BucketAlreadyOwnedByYou" if same_owner else "BucketAlreadyExists")
+        record = {"owner": cmd.owner, "created": cmd.created, "region": cmd.region}
+        tx.put(L.bucket_key(cmd.bucket), record)
+        tx.stat("buckets", 1)
+        return record
+
+    def _DeleteBucket(self, tx: _Tx, cmd: c.DeleteBucket) -> Any:
+        if tx.get(L.bucket_key(cmd.bucket)) is None:
+            return c.Rejected("NoSuchBucket")
+        objects = list(scan(self.db, L.object_prefix(cmd.bucket)))
+        uploads = list(scan(self.db, L.upload_prefix(cmd.bucket)))
+        if (objects or uploads) and not cmd.force:
+            return c.Rejected("BucketNotEmpty")
+        for raw_key, raw in objects:
+            self._drop_version(tx, raw_key, L.unpack(raw))
+        for raw_key, _ in uploads:
+            _, upload_id = L.split_upload_key(raw_key, L.upload_prefix(cmd.bucket))
+            self._drop_upload(tx, raw_key, upload_id)
+        tx.delete(L.bucket_key(cmd.bucket))
+        tx.stat("buckets", -1)
+        return None
+
+    # ---- objects ------------------------------------------------------------------------
+
+    def _PutObject(self, tx: _Tx, cmd: c.PutObject) -> Any:
+        if tx.get(L.bucket_key(cmd.bucket)) is None:
+            return c.Rejected("NoSuchBucket")
+        key = L.object_key(cmd.bucket, cmd.key)
+        current = tx.get(key)
+        rejected = _check_write_conditions(current, cmd.if_match, cmd.if_none_match)
+        if rejected:
+            return rejected
+        if current is not None:
+            self._drop_version(tx, key, current)
+        self._add_version(tx, key, cmd.record)
+        return {"etag": cmd.record["etag"]}
+
+    def _DeleteObjects(self, tx: _Tx, cmd: c.DeleteObjects) -> Any:
+        if tx.get(L.bucket_key(cmd.bucket)) is None:
+            return c.Rejected("NoSuchBucket")
+        deleted = []
+        for name in cmd.keys:
+            key = L.object_key(cmd.bucket, name)
+            current = tx.get(key)
+            if current is not None:
+                self._drop_version(tx, key, current)
+            deleted.append(name)  # S3 reports deleting an absent key as success
+        return deleted
+
+    # ---- multipart ----------------------------------------------------------------------
+
+    def _CreateUpload(self, tx: _Tx, cmd: c.CreateUpload) -> Any:
+        if tx.get(L.bucket_key(cmd.bucket)) is None:
+            return c.Rejected("NoSuchBucket")
+        tx.put(L.upload_key(cmd.bucket, cmd.key, cmd.upload_id), cmd.record)
+        return cmd.upload_id
+
+    def _PutPart(self, tx: _Tx, cmd: c.PutPart) -> Any:
+        if tx.get(L.upload_key(cmd.bucket, cmd.key, cmd.upload_id)) is None:
+            return c.Rejected("NoSuchUpload")
+        key = L.part_key(cmd.upload_id, cmd.part_number)
+        old = tx.get(key)
+        if old is not None:
+            tx.refs(old["chunks"], -1)
+        tx.refs(cmd.record["chunks"], +1)
+        tx.put(key, cmd.record)
+        return {"etag": cmd.record["etag"]}
+
+    def _CompleteUpload(self, tx: _Tx, cmd: c.CompleteUpload) -> Any:
+        upload_key = L.upload_key(cmd.bucket, cmd.key, cmd.upload_id)
+        upload = tx.get(upload_key)
+        obj_key = L.object_key(cmd.bucket, cmd.key)
+        current = tx.get(obj_key)
+        if upload is None:
+            # A retried Complete whose first attempt succeeded answers as that attempt did.
+            if current is not None and current.get("upload_id") == cmd.upload_id:
+                return {"etag": current["etag"], "record": current}
+            return c.Rejected("NoSuchUpload")
+        if not cmd.parts:
+            return c.Rejected("MalformedXML", "You must specify at least one part")
+        numbers = [n for n, _ in cmd.parts]
+        if numbers != sorted(numbers) or len(set(numbers)) != len(numbers):
+            return c.Rejected("InvalidPartOrder")
+        stored = {int(k[-5:]): L.unpack(v) for k, v in scan(self.db, L.part_prefix(cmd.upload_id))}
+        chosen = []
+        for i, (number, etag) in enumerate(cmd.parts):
+            part = stored.get(number)
+            if part is None or part["etag"].strip('"') != etag.strip('"'):
+                return c.Rejected("InvalidPart")
+            if i < len(cmd.parts) - 1 and part["size"] < cmd.min_part_size:
+                return c.Rejected("EntityTooSmall")
+            chosen.append(part)
+        rejected = _check_write_conditions(current, cmd.if_match, cmd.if_none_match)
+        if rejected:
+            return rejected
+        record = dict(upload["record"])
+        record.update(
+            size=sum(p["size"] for p in chosen),
+            etag=multipart_etag([p["etag"] for p in chosen]),
+            mtime=cmd.mtime,
+            chunks=[ch for p in chosen for ch in p["chunks"]],
+            parts=[p["size"] for p in chosen],
+            upload_id=cmd.upload_id,
+        )
+        if cmd.checksums:
+            record["cks"] = dict(cmd.checksums)
+            record["cktype"] = "COMPOSITE"
+        if current is not None:
+            self._drop_version(tx, obj_key, current)
+        # The new version takes over the chosen parts' references; the rest are released.
+        tx.refs(record["chunks"], +1)
+        tx.stat("objects", 1)
+        tx.stat("logical_bytes", record["size"])
+        tx.put(obj_key, record)
+        self._drop_upload(tx, upload_key, cmd.upload_id)
+        return {"etag": record["etag"], "record": record}
+
+    def _AbortUpload(self, tx: _Tx, cmd: c.AbortUpload) -> Any:
+        key = L.upload_key(cmd.bucket, cmd.key, cmd.upload_id)
+        if tx.get(key) is None:
+            return c.Rejected("NoSuchUpload")
+        self._drop_upload(tx, key, cmd.upload_id)
+        return None
+
+    # ---- users --------------------------------------------------------------------------
+
+    def _CreateUser(self, tx: _Tx, cmd: c.CreateUser) -> Any:
+        existing = tx.get(L.user_key(cmd.name))
+        owner_of_key = tx.get(L.access_key_key(cmd.access_key))
+        if existing is not None:
+            if (
+                existing["access_key"] == cmd.access_key
+                and existing["secret_key"] == cmd.secret_key
+            ):
+                return existing
+            if existing.get("managed") != "config" or cmd.managed != "config":
+                return c.Rejected("UserExists", f"user {cmd.name} already exists")
+            tx.delete(L.access_key_key(existing["access_key"]))  # config changed its keys
+        if owner_of_key is not None and owner_of_key != cmd.name:
+            return c.Rejected("UserExists", "access key already in use")
+        record = {
+            "name": cmd.name,
+            "access_key": cmd.access_key,
+            "secret_key": cmd.secret_key,
+            "owner_id": existing["owner_id"] if existing else cmd.owner_id,
+            "created": existing["created"] if existing else cmd.created,
+            "managed": cmd.managed,
+        }
+        tx.put(L.user_key(cmd.name), record)
+        tx.put(L.access_key_key(cmd.access_key), cmd.name)
+        return record
+
+    def _DeleteUser(self, tx: _Tx, cmd: c.DeleteUser) -> Any:
+        existing = tx.get(L.user_key(cmd.name))
+        if existing is None:
+            return c.Rejected("NoSuchUser")
+        tx.delete(L.user_key(cmd.name))
+        tx.delete(L.access_key_key(existing["access_key"]))
+        return None
+
+    # ---- garbage ------------------------------------------------------------------------
+
+    def _ForgetGarbage(self, tx: _Tx, cmd: c.ForgetGarbage) -> Any:
+        for digest in cmd.digests:
+            tx.delete(L.garbage_key(digest))
+        return None
+
+    # ---- shared steps -------------------------------------------------------------------
+
+    def _add_version(self, tx: _Tx, key: bytes, record: dict[str, Any]) -> None:
+        tx.refs(record["chunks"], +1)
+        tx.stat("objects", 1)
+        tx.stat("logical_bytes", record["size"])
+        tx.put(key, record)
+
+    def _drop_version(self, tx: _Tx, key: bytes, record: dict[str, Any]) -> None:
+        tx.refs(record["chunks"], -1)
+        tx.stat("objects", -1)
+        tx.stat("logical_bytes", -record["size"])
+        tx.delete(key)
+
+    def _drop_upload(self, tx: _Tx, upload_key: bytes, upload_id: str) -> None:
+        for part_key, raw in scan(self.db, L.part_prefix(upload_id)):
+            tx.refs(L.unpack(raw)["chunks"], -1)
+            tx.delete(part_key)
+        tx.delete(upload_key)
+
+
+def _check_write_conditions(
+    current: dict[str, Any] | None, if_match: str | None, if_none_match: bool
+) -> c.Rejected | None:
+    if if_none_match and current is not None:
+        return c.Rejected("PreconditionFailed")
+    if if_match is not None:
+        if current is None:
+            return c.Rejected("NoSuchKey")
+        wanted = {e.strip().strip('"') for e in if_match.split(",")}
+        if "*" not in wanted and current["etag"].strip('"') not in wanted:
+            return c.Rejected("PreconditionFailed")
+    return None
+
+
+class _Tx:
+    """One command's writes: a WriteBatch plus a read-your-writes overlay and pending deltas."""
+
+    def __init__(self, db: Rdict) -> None:
+        self.db = db
+        self.batch = WriteBatch(raw_mode=True)
+        self.overlay: dict[bytes, Any] = {}
+        self.ref_deltas: dict[bytes, list[int]] = defaultdict(
+            lambda: [0, 0]
+        )  # digest -> [delta, size]
+        self.stats: dict[str, int] = defaultdict(int)
+
+    def get(self, key: bytes) -> Any:
+        if key in self.overlay:
+            return self.overlay[key]
+        raw = self.db.get(key)
+        return None if raw is None else L.unpack(raw)
+
+    def put(self, key: bytes, value: Any) -> None:
+        self.overlay[key] = value
+
+    def delete(self, key: bytes) -> None:
+        self.overlay[key] = None
+
+    def refs(self, chunks: list[list[Any]], delta: int) -> None:
+        for digest, size in chunks:
+            entry = self.ref_deltas[digest]
+            entry[0] += delta
+            entry[1] = size
+
+    def stat(self, name: str, delta: int) -> None:
+        self.stats[name] += delta
+
+    def _settle_refs(self, now_marker: bytes) -> None:
+        for digest, (delta, size) in self.ref_deltas.items():
+            if delta == 0:
+                continue
+            current = self.get(L.chunk_key(digest))
+            count = (current[0] if current else 0) + delta
+            if count < 0:  # pragma: no cover - would mean a bookkeeping bug
+                raise AssertionError(f"negative refcount for chunk {digest.hex()}")
+            if count == 0:
+                self.delete(L.chunk_key(digest))
+                self.put(L.garbage_key(digest), now_marker)
+                self.stat("chunks", -1)
+                self.stat("stored_bytes", -size)
+            else:
+                if current is None:
+                    self.stat("chunks", 1)
+                    self.stat("stored_bytes", size)
+                self.put(L.chunk_key(digest), [count, size])
+
+    def commit(self) -> None:
+        # The garbage marker is the applied-command count, not wall time: deterministic on
+        # every replica; the collector pairs it with its own clock when it first sees it.
+        self._settle_refs(b"")
+        if any(self.stats.values()):
+            stats = self.get(L.STATS_KEY) or {}
+            for name, delta in self.stats.items():
+                stats[name] = stats.get(name, 0) + delta
+            self.overlay[L.STATS_KEY] = stats
+        for key, value in self.overlay.items():
+            if value is None:
+                self.batch.delete(key)
+            elif key.startswith(L.GARBAGE_PREFIX):
+                self.batch.put(key, value if isinstance(value, bytes) else L.pack(value))
+            else:
+                self.batch.put(key, L.pack(value))
+        self.db.write(self.batch, _UNSYNCED)

@@ -1,0 +1,112 @@
+"""Read side of the metadata: typed lookups and range scans over the state machine's RocksDB.
+
+Reads never write. On a single node they are linearizable because commands are applied before
+they are acknowledged; part 2 puts a read barrier in front of them.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+from rocksdict import Options, Rdict
+
+from . import layout as L
+from .state import StateMachine, scan
+
+
+def open_db(path: Path) -> Rdict:
+    path.mkdir(parents=True, exist_ok=True)
+    options = Options(raw_mode=True)
+    options.create_if_missing(True)
+    return Rdict(str(path), options)
+
+
+class MetaStore:
+    def __init__(self, db: Rdict) -> None:
+        self.db = db
+        self.state_machine = StateMachine(db)
+
+    def close(self) -> None:
+        self.db.close()
+
+    def _get(self, key: bytes) -> Any:
+        raw = self.db.get(key)
+        return None if raw is None else L.unpack(raw)
+
+    # buckets
+    def bucket(self, name: str) -> dict[str, Any] | None:
+        return self._get(L.bucket_key(name))
+
+    def buckets(self) -> Iterator[tuple[str, dict[str, Any]]]:
+        for key, raw in scan(self.db, L.BUCKET_PREFIX):
+            yield key[len(L.BUCKET_PREFIX) :].decode(), L.unpack(raw)
+
+    def bucket_is_empty(self, name: str) -> bool:
+        for _ in scan(self.db, L.object_prefix(name)):
+            return False
+        return True
+
+    # objects
+    def object(self, bucket: str, key: str) -> dict[str, Any] | None:
+        return self._get(L.object_key(bucket, key))
+
+    def objects(
+        self, bucket: str, *, prefix: str = "", start: bytes = b""
+    ) -> Iterator[tuple[str, bytes]]:
+        """(key, raw record) in key order for keys with `prefix`, from the encoded key `start`."""
+        base = L.object_prefix(bucket)
+        for raw_key, raw in scan(self.db, base + prefix.encode(), base + start):
+            yield raw_key[len(base) :].decode(), raw
+
+    # multipart
+    def upload(self, bucket: str, key: str, upload_id: str) -> dict[str, Any] | None:
+        return self._get(L.upload_key(bucket, key, upload_id))
+
+    def uploads(
+        self, bucket: str, *, prefix: str = ""
+    ) -> Iterator[tuple[str, str, dict[str, Any]]]:
+        base = L.upload_prefix(bucket)
+        for raw_key, raw in scan(self.db, base + prefix.encode()):
+            key, upload_id = L.split_upload_key(raw_key, base)
+            yield key, upload_id, L.unpack(raw)
+
+    def parts(self, upload_id: str, *, after: int = 0) -> Iterator[tuple[int, dict[str, Any]]]:
+        base = L.part_prefix(upload_id)
+        for raw_key, raw in scan(self.db, base, L.part_key(upload_id, after + 1)):
+            yield int(raw_key[len(base) :]), L.unpack(raw)
+
+    def part(self, upload_id: str, number: int) -> dict[str, Any] | None:
+        return self._get(L.part_key(upload_id, number))
+
+    # users
+    def user(self, name: str) -> dict[str, Any] | None:
+        return self._get(L.user_key(name))
+
+    def user_by_access_key(self, access_key: str) -> dict[str, Any] | None:
+        name = self._get(L.access_key_key(access_key))
+        return None if name is None else self.user(name)
+
+    def users(self) -> Iterator[dict[str, Any]]:
+        for _, raw in scan(self.db, L.USER_PREFIX):
+            yield L.unpack(raw)
+
+    # chunks and totals
+    def chunk_refs(self, digest: bytes) -> int:
+        entry = self._get(L.chunk_key(digest))
+        return entry[0] if entry else 0
+
+    def garbage(self) -> Iterator[bytes]:
+        for key, _ in scan(self.db, L.GARBAGE_PREFIX):
+            yield key[len(L.GARBAGE_PREFIX) :]
+
+    def stats(self) -> dict[str, int]:
+        stats = self._get(L.STATS_KEY) or {}
+        return {
+            name: stats.get(name, 0)
+            for name in ("buckets", "objects", "logical_bytes", "stored_bytes", "chunks")
+        }
+
+    def applied_index(self) -> int:
+        return int(self.db.get(L.APPLIED_KEY) or b"0")

@@ -1,0 +1,97 @@
+"""Prometheus metrics of one node, in their own registry (served by the admin API at /metrics)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import TYPE_CHECKING
+
+from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest
+from prometheus_client.core import GaugeMetricFamily
+from prometheus_client.registry import Collector
+
+if TYPE_CHECKING:
+    from .node import Node
+
+LATENCY_BUCKETS = (
+    0.0005,
+    0.001,
+    0.0025,
+    0.005,
+    0.01,
+    0.025,
+    0.05,
+    0.1,
+    0.25,
+    0.5,
+    1,
+    2.5,
+    5,
+    10,
+    30,
+)
+
+
+class _StorageCollector(Collector):
+    """Storage gauges read from the state machine's totals at scrape time."""
+
+    def __init__(self, node: Node) -> None:
+        self.node = node
+
+    def collect(self) -> Iterator[GaugeMetricFamily]:
+        stats = self.node.meta.stats()
+        yield GaugeMetricFamily(
+            "anode_stored_bytes", "Bytes of unique chunks stored", value=stats["stored_bytes"]
+        )
+        yield GaugeMetricFamily(
+            "anode_logical_bytes",
+            "Bytes of all current object versions",
+            value=stats["logical_bytes"],
+        )
+        yield GaugeMetricFamily(
+            "anode_dedup_saved_bytes",
+            "Logical minus stored bytes",
+            value=stats["logical_bytes"] - stats["stored_bytes"],
+        )
+        yield GaugeMetricFamily("anode_chunks", "Unique chunks referenced", value=stats["chunks"])
+        yield GaugeMetricFamily("anode_objects", "Current object versions", value=stats["objects"])
+        yield GaugeMetricFamily("anode_buckets", "Buckets", value=stats["buckets"])
+        yield GaugeMetricFamily(
+            "anode_ready", "1 when the node serves requests", value=1 if self.node.ready else 0
+        )
+
+
+class Metrics:
+    def __init__(self, node: Node) -> None:
+        self.registry = CollectorRegistry()
+        self.requests = Counter(
+            "anode_s3_requests",
+            "S3 requests by operation and status",
+            ["operation", "status"],
+            registry=self.registry,
+        )
+        self.latency = Histogram(
+            "anode_s3_request_duration_seconds",
+            "S3 request latency",
+            ["operation"],
+            buckets=LATENCY_BUCKETS,
+            registry=self.registry,
+        )
+        self.bytes_in = Counter(
+            "anode_s3_bytes_in", "Request body bytes received", registry=self.registry
+        )
+        self.bytes_out = Counter(
+            "anode_s3_bytes_out", "Response body bytes sent", registry=self.registry
+        )
+        self.gc_deleted = Counter(
+            "anode_gc_deleted_chunks",
+            "Chunk files deleted by the collector",
+            registry=self.registry,
+        )
+        self.registry.register(_StorageCollector(node))
+
+    def observe(self, operation: str, status: int, seconds: float) -> None:
+        self.requests.labels(operation, str(status)).inc()
+        self.latency.labels(operation).observe(seconds)
+
+    def render(self) -> bytes:
+        return generate_latest(self.registry)

@@ -1,0 +1,135 @@
+"""The S3 HTTP server: resolve → authenticate → dispatch → answer, and every error as S3 XML.
+
+Read top to bottom, `handle` is the whole request path. Handlers live in `handlers/`, one module
+per family of operations, and are looked up by operation name in `handlers.HANDLERS`.
+"""
+
+from __future__ import annotations
+
+import logging
+import secrets
+import time
+from datetime import UTC, datetime
+
+from aiohttp import web
+
+from ..node import Node
+from . import xml
+from .context import Context
+from .errors import ErrorCode, S3Error
+from .handlers import HANDLERS
+from .objectmeta import MAX_HEADER_BYTES
+from .router import Endpoint, parse_query, resolve, split_target
+from .sigv4 import authenticate
+
+log = logging.getLogger(__name__)
+
+NODE_KEY = web.AppKey("node", Node)
+_CONTEXT = "anode.context"
+_AUTH_ERROR = "anode.auth_error"
+
+
+def make_app(node: Node) -> web.Application:
+    app = web.Application(client_max_size=1024**4)
+    app[NODE_KEY] = node
+    app.router.add_route("*", "/{tail:.*}", handle, expect_handler=expect_continue)
+    return app
+
+
+async def handle(request: web.Request) -> web.StreamResponse:
+    node = request.app[NODE_KEY]
+    started = time.perf_counter()
+    request_id = request.get("anode.request_id") or _request_id()
+    operation = "Unknown"
+    try:
+        ctx = request.get(_CONTEXT) or _prepare(request, node, request_id)
+        operation = ctx.endpoint.operation
+        handler = HANDLERS.get(operation)
+        if handler is None:
+            raise S3Error(ErrorCode.NotImplemented, f"{operation} is not implemented by Anode")
+        response = await handler(ctx)
+        response.headers.update(ctx.response_headers)
+    except S3Error as error:
+        response = error_response(error, request_id, resource=request.path)
+    except Exception:
+        log.exception("internal error in %s %s", request.method, request.path)
+        response = error_response(
+            S3Error(ErrorCode.InternalError), request_id, resource=request.path
+        )
+    response.headers["x-amz-request-id"] = request_id
+    response.headers["x-amz-id-2"] = request_id
+    response.headers["Server"] = "Anode"
+    node.metrics.observe(operation, response.status, time.perf_counter() - started)
+    return response
+
+
+async def expect_continue(request: web.Request) -> web.StreamResponse | None:
+    """Answer `Expect: 100-continue` only after the request is resolved and authenticated."""
+    node = request.app[NODE_KEY]
+    request_id = _request_id()
+    request["anode.request_id"] = request_id
+    try:
+        request[_CONTEXT] = _prepare(request, node, request_id)
+    except S3Error as error:
+        response = error_response(error, request_id, resource=request.path)
+        response.headers["x-amz-request-id"] = request_id
+        response.force_close()  # the client will not send the body we refused
+        return response
+    if request.version == (1, 1) and request.headers.get("Expect", "").lower() == "100-continue":
+        await request.writer.write(b"HTTP/1.1 100 Continue\r\n\r\n")
+    return None
+
+
+def _prepare(request: web.Request, node: Node, request_id: str) -> Context:
+    """Resolve the endpoint and authenticate the caller; raise S3Error on any refusal."""
+    header_bytes = sum(len(k) + len(v) + 4 for k, v in request.raw_headers)
+    if header_bytes > MAX_HEADER_BYTES:
+        raise S3Error(ErrorCode.RequestHeaderSectionTooLarge)
+    raw_path, _, raw_query = request.raw_path.partition("?")
+    bucket, key = split_target(raw_path, request.host, node.config.node.domains)
+    query = parse_query(raw_query)
+    endpoint = resolve(request.method, bucket, key, query, request.headers)
+    auth = authenticate(
+        method=request.method,
+        raw_path=raw_path,
+        raw_query=raw_query,
+        headers=request.headers,
+        lookup=node.secret_for,
+        now=datetime.now(UTC),
+    )
+    if auth is None:
+        raise S3Error(ErrorCode.AccessDenied, "Anonymous access is not allowed")
+    user = node.user_by_access_key(auth.access_key)
+    if user is None:  # deleted between signature check and here
+        raise S3Error(ErrorCode.InvalidAccessKeyId)
+    return Context(
+        http=request, endpoint=endpoint, node=node, user=user, auth=auth, request_id=request_id
+    )
+
+
+def error_response(error: S3Error, request_id: str, *, resource: str) -> web.Response:
+    status = error.status
+    headers = {"Content-Type": "application/xml", **error.headers}
+    if status == 304:
+        return web.Response(status=status, headers=headers)
+    body = xml.document(
+        "Error",
+        [
+            ("Code", error.code.name),
+            ("Message", error.message),
+            *[(name, value) for name, value in error.extra.items()],
+            ("Resource", error.resource or resource),
+            ("RequestId", request_id),
+        ],
+        namespace=False,
+    )
+    return web.Response(status=status, body=body, headers=headers)
+
+
+def _request_id() -> str:
+    return secrets.token_hex(8).upper()
+
+
+def endpoint_of(request: web.Request) -> Endpoint | None:
+    ctx = request.get(_CONTEXT)
+    return ctx.endpoint if ctx else None

@@ -1,0 +1,110 @@
+"""Bucket operations: ListBuckets, CreateBucket, DeleteBucket, HeadBucket, GetBucketLocation."""
+
+from __future__ import annotations
+
+import ipaddress
+import re
+import time
+
+from aiohttp import web
+
+from ...meta.commands import CreateBucket, DeleteBucket
+from .. import xml
+from ..context import Context
+from ..errors import ErrorCode, S3Error
+
+_BUCKET_NAME = re.compile(r"[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]")
+
+
+def validate_bucket_name(name: str) -> None:
+    """S3's general-purpose bucket naming rules."""
+    valid = (
+        _BUCKET_NAME.fullmatch(name) is not None
+        and ".." not in name
+        and ".-" not in name
+        and "-." not in name
+        and not name.startswith(("xn--", "sthree-", "amzn-s3-demo-"))
+        and not name.endswith(("-s3alias", "--ol-s3", ".mrap", "--x-s3", "--table-s3"))
+    )
+    if valid:
+        try:
+            ipaddress.IPv4Address(name)
+            valid = False
+        except ValueError:
+            pass
+    if not valid:
+        raise S3Error(ErrorCode.InvalidBucketName, BucketName=name)
+
+
+def owner_xml(user_id: str, name: str) -> list[tuple[str, str]]:
+    return [("ID", user_id), ("DisplayName", name)]
+
+
+async def list_buckets(ctx: Context) -> web.Response:
+    region = ctx.node.config.node.region
+    entries = [
+        (
+            "Bucket",
+            [
+                ("Name", name),
+                ("CreationDate", xml.timestamp(record["created"])),
+                ("BucketRegion", record.get("region") or region),
+            ],
+        )
+        for name, record in ctx.node.meta.buckets()
+        if ctx.may_access(record)
+    ]
+    prefix = ctx.endpoint.q("prefix")
+    if prefix:
+        entries = [e for e in entries if e[1][0][1].startswith(prefix)]
+    body = xml.document(
+        "ListAllMyBucketsResult",
+        [
+            ("Owner", owner_xml(ctx.user.id, ctx.user.name)),
+            ("Buckets", entries),
+            ("Prefix", prefix),
+        ],
+    )
+    return web.Response(body=body, content_type="application/xml")
+
+
+async def create_bucket(ctx: Context) -> web.Response:
+    name = ctx.bucket_name
+    validate_bucket_name(name)
+    region = ctx.node.config.node.region
+    body = await ctx.read_small_body(xml.MAX_BODY)
+    if body.strip():
+        config = xml.parse(body, "CreateBucketConfiguration")
+        constraint = xml.text(config, "LocationConstraint")
+        if constraint:
+            region = constraint
+    await ctx.node.propose(
+        CreateBucket(bucket=name, owner=ctx.user.name, created=time.time(), region=region)
+    )
+    return web.Response(headers={"Location": f"/{name}"})
+
+
+async def delete_bucket(ctx: Context) -> web.Response:
+    ctx.bucket()
+    await ctx.node.propose(DeleteBucket(bucket=ctx.bucket_name))
+    return web.Response(status=204)
+
+
+async def head_bucket(ctx: Context) -> web.Response:
+    record = ctx.bucket()
+    region = record.get("region") or ctx.node.config.node.region
+    return web.Response(
+        headers={"x-amz-bucket-region": region, "x-amz-access-point-alias": "false"}
+    )
+
+
+async def get_bucket_location(ctx: Context) -> web.Response:
+    record = ctx.bucket()
+    region = record.get("region") or ctx.node.config.node.region
+    body = (
+        xml.HEADER
+        + f'<LocationConstraint xmlns="{xml.NS}">'
+        + ("" if region == "us-east-1" else region)
+        + "</LocationConstraint>"
+    ).encode()
+    return web.Response(body=body, content_type="application/xml")

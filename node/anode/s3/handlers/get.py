@@ -1,0 +1,86 @@
+"""GetObject and HeadObject: conditions, ranges, part numbers, then the bytes."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+from aiohttp import web
+
+from ...chunks.reader import read_range_sync, stream_range
+from ..conditions import check_read_conditions, parse_range
+from ..context import Context
+from ..errors import ErrorCode, S3Error
+from ..objectmeta import RESPONSE_OVERRIDES, response_headers
+
+SMALL = 256 * 1024  # read in one go and answer with a plain Response below this
+
+
+def current_version(ctx: Context) -> dict[str, Any]:
+    ctx.bucket()
+    record = ctx.node.meta.object(ctx.bucket_name, ctx.key)
+    if record is None:
+        raise S3Error(ErrorCode.NoSuchKey, Key=ctx.key)
+    return record
+
+
+def _part_range(record: dict[str, Any], value: str) -> tuple[int, int]:
+    if not value.isdigit() or not 1 <= int(value) <= 10000:
+        raise S3Error(
+            ErrorCode.InvalidArgument,
+            "Part number must be an integer between 1 and 10000",
+            ArgumentName="partNumber",
+            ArgumentValue=value,
+        )
+    number = int(value)
+    sizes = record.get("parts") or [record["size"]]
+    if number > len(sizes):
+        raise S3Error(ErrorCode.InvalidPartNumber)
+    start = sum(sizes[: number - 1])
+    return start, start + sizes[number - 1]
+
+
+async def get_object(ctx: Context) -> web.StreamResponse:
+    record = current_version(ctx)
+    check_read_conditions(ctx.headers, record["etag"], record["mtime"])
+    size = record["size"]
+    part_number = ctx.endpoint.q("partNumber")
+    if part_number is not None:
+        rng: tuple[int, int] | None = _part_range(record, part_number)
+    else:
+        rng = parse_range(ctx.headers.get("Range"), size)
+    checksum_mode = ctx.headers.get("x-amz-checksum-mode", "").upper() == "ENABLED"
+    headers = response_headers(record, checksums=checksum_mode and rng is None)
+    for param, header in RESPONSE_OVERRIDES.items():
+        value = ctx.endpoint.q(param)
+        if value is not None:
+            headers[header] = value
+    start, end = rng if rng is not None else (0, size)
+    status = 200
+    if rng is not None and (part_number is None or record.get("parts")):
+        status = 206
+        headers["Content-Range"] = f"bytes {start}-{end - 1}/{size}"
+    headers["Content-Length"] = str(end - start)
+    if ctx.http.method == "HEAD":
+        return web.Response(status=status, headers=headers)
+    ctx.node.metrics.bytes_out.inc(end - start)
+    chunks = record["chunks"]
+    if end - start <= SMALL:
+        data = await asyncio.get_running_loop().run_in_executor(
+            None, read_range_sync, ctx.node.chunks, chunks, start, end
+        )
+        del headers["Content-Length"]
+        return web.Response(status=status, body=data, headers=headers)
+    response = web.StreamResponse(status=status, headers=headers)
+    response.content_length = end - start
+    pieces = stream_range(ctx.node.chunks, chunks, start, end)
+    first = await anext(pieces)  # fail with an S3 error, not a cut connection, if we can
+    await response.prepare(ctx.http)
+    await response.write(first)
+    async for piece in pieces:
+        await response.write(piece)
+    await response.write_eof()
+    return response
+
+
+head_object = get_object
