@@ -70,7 +70,7 @@ def decompress(chunks: Iterator[bytes], compression: str) -> Iterator[bytes]:
         )
 
     dec = new()
-    seen_any = False
+    in_member = False  # inside a gzip member / bzip2 stream that has not ended yet
     for chunk in chunks:
         data = chunk
         while data:
@@ -80,18 +80,16 @@ def decompress(chunks: Iterator[bytes], compression: str) -> Iterator[bytes]:
                 raise SelectError(
                     "InvalidCompressionFormat", f"the object is not valid {compression}: {exc}"
                 ) from exc
-            seen_any = True
+            in_member = True
             if out:
                 yield out
-            if dec.eof:
+            if dec.eof:  # a member ended; another may follow (concatenated .gz files)
                 data = dec.unused_data
                 dec = new()
-                seen_any = False if data else seen_any
-                if not data:
-                    break
+                in_member = False
             else:
                 data = b""
-    if seen_any and not dec.eof:
+    if in_member:
         raise SelectError("TruncatedInput", "the compressed object ends unexpectedly")
 
 
@@ -302,7 +300,7 @@ def _split_fields(record: str, fd: str, q: str, esc: str) -> list[str]:
         elif ch == fd:
             fields.append("".join(cur))
             cur = []
-        elif ch == q:
+        elif ch == q and not cur:  # quotes only open at the start of a field
             in_quote = True
         else:
             cur.append(ch)
