@@ -32,7 +32,7 @@ _AUTH_ERROR = "anode.auth_error"
 def make_app(node: Node) -> web.Application:
     app = web.Application(client_max_size=1024**4)
     app[NODE_KEY] = node
-    app.router.add_route("*", "/{tail:.*}", handle, expect_handler=expect_continue)
+    app.router.add_route("*", r"/{tail:[\s\S]*}", handle, expect_handler=expect_continue)
     return app
 
 

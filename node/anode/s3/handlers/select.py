@@ -1,0 +1,91 @@
+"""SelectObjectContent (``POST /{bucket}/{key}?select&select-type=2``): S3 Select.
+
+The thin shell around `anode.select`: read and validate the request XML, bind the object's
+current version as a `RangeSource` over its chunks, then stream the engine's event-stream
+messages. Errors found before the first message answer a normal XML error with the S3 Select
+code and status; later ones travel inside the stream (the engine does that).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from aiohttp import web
+
+from ...chunks.reader import read_range_sync
+from ...chunks.store import ChunkStore
+from ...select import FooterCache, SelectError, parse_request, run_select
+from .. import xml
+from ..context import Context
+from .get import current_version
+
+MAX_REQUEST_XML = 1024 * 1024  # the expression may be 256 KB; leave room for the rest
+
+
+class ObjectSource:
+    """A `RangeSource` over one object version's chunk list (sync; used from worker threads)."""
+
+    def __init__(self, store: ChunkStore, bucket: str, key: str, record: dict[str, Any]) -> None:
+        self.store = store
+        self.chunks = record["chunks"]
+        self.size: int = record["size"]
+        self.cache_key = f"{bucket}/{key}/{record['etag']}"
+
+    def read_range(self, start: int, length: int) -> bytes:
+        end = min(self.size, start + length)
+        if start >= end:
+            return b""
+        return read_range_sync(self.store, self.chunks, start, end)
+
+
+def footer_cache_of(node: Any) -> FooterCache:
+    """The node's footer cache (`node.footer_cache` if the node made one, else made here once)."""
+    cache = getattr(node, "footer_cache", None)
+    if cache is None:
+        cache = FooterCache(int(node.config.parquet.cache_size))
+        node.footer_cache = cache
+    return cache
+
+
+def select_error_response(ctx: Context, error: SelectError) -> web.Response:
+    body = xml.document(
+        "Error",
+        [
+            ("Code", error.code),
+            ("Message", error.message),
+            ("Resource", ctx.http.path),
+            ("RequestId", ctx.request_id),
+        ],
+        namespace=False,
+    )
+    return web.Response(status=error.status, body=body, headers={"Content-Type": "application/xml"})
+
+
+async def select_object_content(ctx: Context) -> web.StreamResponse:
+    record = current_version(ctx)
+    body = await ctx.read_small_body(MAX_REQUEST_XML)
+    parquet = ctx.node.config.parquet
+    try:
+        request = parse_request(body)
+        source = ObjectSource(ctx.node.chunks, ctx.bucket_name, ctx.key, record)
+        messages = run_select(
+            request,
+            source,
+            footer_cache=footer_cache_of(ctx.node),
+            pushdown=parquet.enable_predicate_pushdown,
+            column_pruning=parquet.enable_column_pruning,
+        )
+        first = await anext(messages)  # a failure here is still a plain XML error
+    except SelectError as error:
+        return select_error_response(ctx, error)
+    response = web.StreamResponse(status=200, headers={"Content-Type": "application/octet-stream"})
+    response.enable_chunked_encoding()
+    await response.prepare(ctx.http)
+    sent = len(first)
+    await response.write(first)
+    async for message in messages:
+        sent += len(message)
+        await response.write(message)
+    await response.write_eof()
+    ctx.node.metrics.bytes_out.inc(sent)
+    return response

@@ -1,0 +1,173 @@
+"""Multipart uploads: create, parts (reordered, retried, copied), complete, abort, listings."""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import os
+
+import pytest
+from boto3.s3.transfer import TransferConfig
+from botocore.exceptions import ClientError
+from s3util import error_code
+
+MiB = 1024 * 1024
+
+
+def md5_of_md5s(parts: list[bytes]) -> str:
+    digest = hashlib.md5(b"".join(hashlib.md5(p).digest() for p in parts)).hexdigest()
+    return f'"{digest}-{len(parts)}"'
+
+
+def test_50mib_multipart_via_transfer_manager(s3, bucket):
+    data = os.urandom(50 * MiB)
+    config = TransferConfig(multipart_threshold=8 * MiB, multipart_chunksize=8 * MiB)
+    s3.upload_fileobj(io.BytesIO(data), bucket, "big", Config=config)
+    head = s3.head_object(Bucket=bucket, Key="big")
+    parts = [data[i:i + 8 * MiB] for i in range(0, len(data), 8 * MiB)]
+    assert head["ETag"] == md5_of_md5s(parts)
+    assert head["ContentLength"] == len(data)
+    out = io.BytesIO()
+    s3.download_fileobj(bucket, "big", out, Config=config)
+    assert out.getvalue() == data
+    part2 = s3.get_object(Bucket=bucket, Key="big", PartNumber=2)
+    assert part2["Body"].read() == parts[1]
+    assert part2["PartsCount"] == len(parts)
+
+
+def test_parts_uploaded_out_of_order_and_retried(s3, bucket):
+    upload = s3.create_multipart_upload(Bucket=bucket, Key="mp", ContentType="text/plain",
+                                        Metadata={"k": "v"})["UploadId"]
+    p1, p2, p3 = os.urandom(5 * MiB), os.urandom(5 * MiB), b"tail"
+    e3 = s3.upload_part(Bucket=bucket, Key="mp", UploadId=upload, PartNumber=3, Body=p3)["ETag"]
+    s3.upload_part(Bucket=bucket, Key="mp", UploadId=upload, PartNumber=1, Body=os.urandom(5 * MiB))
+    e1 = s3.upload_part(Bucket=bucket, Key="mp", UploadId=upload, PartNumber=1, Body=p1)["ETag"]
+    e2 = s3.upload_part(Bucket=bucket, Key="mp", UploadId=upload, PartNumber=2, Body=p2)["ETag"]
+    listed = s3.list_parts(Bucket=bucket, Key="mp", UploadId=upload)
+    assert [(p["PartNumber"], p["ETag"], p["Size"]) for p in listed["Parts"]] == [
+        (1, e1, 5 * MiB), (2, e2, 5 * MiB), (3, e3, 4)]
+    done = s3.complete_multipart_upload(Bucket=bucket, Key="mp", UploadId=upload, MultipartUpload={
+        "Parts": [{"PartNumber": 1, "ETag": e1}, {"PartNumber": 2, "ETag": e2},
+                  {"PartNumber": 3, "ETag": e3}]})
+    assert done["ETag"] == md5_of_md5s([p1, p2, p3])
+    got = s3.get_object(Bucket=bucket, Key="mp")
+    assert got["Body"].read() == p1 + p2 + p3
+    assert got["Metadata"] == {"k": "v"} and got["ContentType"] == "text/plain"
+    # a retried Complete answers like the first one
+    again = s3.complete_multipart_upload(Bucket=bucket, Key="mp", UploadId=upload, MultipartUpload={
+        "Parts": [{"PartNumber": 1, "ETag": e1}, {"PartNumber": 2, "ETag": e2},
+                  {"PartNumber": 3, "ETag": e3}]})
+    assert again["ETag"] == done["ETag"]
+
+
+def test_complete_with_subset_of_parts(s3, bucket):
+    upload = s3.create_multipart_upload(Bucket=bucket, Key="sub")["UploadId"]
+    p1 = os.urandom(5 * MiB)
+    e1 = s3.upload_part(Bucket=bucket, Key="sub", UploadId=upload, PartNumber=1, Body=p1)["ETag"]
+    s3.upload_part(Bucket=bucket, Key="sub", UploadId=upload, PartNumber=2, Body=b"dropped")
+    s3.complete_multipart_upload(Bucket=bucket, Key="sub", UploadId=upload,
+                                 MultipartUpload={"Parts": [{"PartNumber": 1, "ETag": e1}]})
+    assert s3.get_object(Bucket=bucket, Key="sub")["Body"].read() == p1
+
+
+def test_complete_errors(s3, bucket):
+    upload = s3.create_multipart_upload(Bucket=bucket, Key="bad")["UploadId"]
+    e1 = s3.upload_part(Bucket=bucket, Key="bad", UploadId=upload, PartNumber=1,
+                        Body=b"small")["ETag"]
+    e2 = s3.upload_part(Bucket=bucket, Key="bad", UploadId=upload, PartNumber=2,
+                        Body=b"small")["ETag"]
+    cases = [
+        ([{"PartNumber": 2, "ETag": e2}, {"PartNumber": 1, "ETag": e1}], ("InvalidPartOrder", 400)),
+        ([{"PartNumber": 1, "ETag": '"0123"'}], ("InvalidPart", 400)),
+        ([{"PartNumber": 7, "ETag": e1}], ("InvalidPart", 400)),
+        ([{"PartNumber": 1, "ETag": e1}, {"PartNumber": 2, "ETag": e2}], ("EntityTooSmall", 400)),
+    ]
+    for parts, expected in cases:
+        with pytest.raises(ClientError) as exc:
+            s3.complete_multipart_upload(Bucket=bucket, Key="bad", UploadId=upload,
+                                         MultipartUpload={"Parts": parts})
+        assert error_code(exc) == expected
+    with pytest.raises(ClientError) as exc:
+        s3.head_object(Bucket=bucket, Key="bad")
+    assert error_code(exc)[1] == 404
+    # a single small part is a valid (last) part
+    s3.complete_multipart_upload(Bucket=bucket, Key="bad", UploadId=upload,
+                                 MultipartUpload={"Parts": [{"PartNumber": 1, "ETag": e1}]})
+    assert s3.get_object(Bucket=bucket, Key="bad")["Body"].read() == b"small"
+
+
+def test_abort_and_no_such_upload(s3, bucket):
+    upload = s3.create_multipart_upload(Bucket=bucket, Key="ab")["UploadId"]
+    s3.upload_part(Bucket=bucket, Key="ab", UploadId=upload, PartNumber=1, Body=b"x")
+    s3.abort_multipart_upload(Bucket=bucket, Key="ab", UploadId=upload)
+    for call in (
+        lambda: s3.upload_part(Bucket=bucket, Key="ab", UploadId=upload, PartNumber=1, Body=b"x"),
+        lambda: s3.list_parts(Bucket=bucket, Key="ab", UploadId=upload),
+        lambda: s3.abort_multipart_upload(Bucket=bucket, Key="ab", UploadId=upload),
+        lambda: s3.complete_multipart_upload(Bucket=bucket, Key="ab", UploadId=upload,
+                                             MultipartUpload={"Parts": [
+                                                 {"PartNumber": 1, "ETag": '"x"'}]}),
+    ):
+        with pytest.raises(ClientError) as exc:
+            call()
+        assert error_code(exc) == ("NoSuchUpload", 404)
+
+
+def test_part_number_out_of_range(s3, bucket):
+    upload = s3.create_multipart_upload(Bucket=bucket, Key="pn")["UploadId"]
+    for number in (0, 10001):
+        with pytest.raises(ClientError) as exc:
+            s3.upload_part(Bucket=bucket, Key="pn", UploadId=upload, PartNumber=number, Body=b"x")
+        assert error_code(exc) == ("InvalidArgument", 400)
+
+
+def test_list_multipart_uploads(s3, bucket):
+    ids = {key: s3.create_multipart_upload(Bucket=bucket, Key=key)["UploadId"]
+           for key in ("x/1", "x/2", "y")}
+    listed = s3.list_multipart_uploads(Bucket=bucket)
+    assert [(u["Key"], u["UploadId"]) for u in listed["Uploads"]] == sorted(ids.items())
+    page = s3.list_multipart_uploads(Bucket=bucket, MaxUploads=1)
+    assert page["IsTruncated"] and page["NextKeyMarker"] == "x/1"
+    rest = s3.list_multipart_uploads(Bucket=bucket, KeyMarker=page["NextKeyMarker"],
+                                     UploadIdMarker=page["NextUploadIdMarker"])
+    assert [u["Key"] for u in rest["Uploads"]] == ["x/2", "y"]
+    grouped = s3.list_multipart_uploads(Bucket=bucket, Delimiter="/")
+    assert [p["Prefix"] for p in grouped["CommonPrefixes"]] == ["x/"]
+    assert [u["Key"] for u in grouped["Uploads"]] == ["y"]
+
+
+def test_upload_part_copy_with_ranges(s3, bucket):
+    source = os.urandom(12 * MiB)
+    s3.put_object(Bucket=bucket, Key="source", Body=source)
+    upload = s3.create_multipart_upload(Bucket=bucket, Key="copied")["UploadId"]
+    r1 = s3.upload_part_copy(Bucket=bucket, Key="copied", UploadId=upload, PartNumber=1,
+                             CopySource=f"{bucket}/source",
+                             CopySourceRange=f"bytes=0-{6 * MiB - 1}")
+    r2 = s3.upload_part_copy(Bucket=bucket, Key="copied", UploadId=upload, PartNumber=2,
+                             CopySource=f"{bucket}/source", CopySourceRange="bytes=100-199")
+    s3.complete_multipart_upload(Bucket=bucket, Key="copied", UploadId=upload, MultipartUpload={
+        "Parts": [{"PartNumber": 1, "ETag": r1["CopyPartResult"]["ETag"]},
+                  {"PartNumber": 2, "ETag": r2["CopyPartResult"]["ETag"]}]})
+    got = s3.get_object(Bucket=bucket, Key="copied")["Body"].read()
+    assert got == source[: 6 * MiB] + source[100:200]
+    with pytest.raises(ClientError) as exc:
+        s3.upload_part_copy(Bucket=bucket, Key="copied2", UploadId=upload, PartNumber=1,
+                            CopySource=f"{bucket}/source", CopySourceRange="bytes=0-99")
+    assert error_code(exc) == ("NoSuchUpload", 404)
+
+
+def test_multipart_with_sha256_composite_checksum(s3, bucket):
+    upload = s3.create_multipart_upload(Bucket=bucket, Key="ck",
+                                        ChecksumAlgorithm="SHA256")["UploadId"]
+    p1, p2 = os.urandom(5 * MiB), os.urandom(1000)
+    r1 = s3.upload_part(Bucket=bucket, Key="ck", UploadId=upload, PartNumber=1, Body=p1,
+                        ChecksumAlgorithm="SHA256")
+    r2 = s3.upload_part(Bucket=bucket, Key="ck", UploadId=upload, PartNumber=2, Body=p2,
+                        ChecksumAlgorithm="SHA256")
+    done = s3.complete_multipart_upload(Bucket=bucket, Key="ck", UploadId=upload, MultipartUpload={
+        "Parts": [{"PartNumber": 1, "ETag": r1["ETag"], "ChecksumSHA256": r1["ChecksumSHA256"]},
+                  {"PartNumber": 2, "ETag": r2["ETag"], "ChecksumSHA256": r2["ChecksumSHA256"]}]})
+    import base64
+    raw = hashlib.sha256(hashlib.sha256(p1).digest() + hashlib.sha256(p2).digest()).digest()
+    assert done["ChecksumSHA256"] == base64.b64encode(raw).decode() + "-2"
+    assert s3.get_object(Bucket=bucket, Key="ck")["Body"].read() == p1 + p2
