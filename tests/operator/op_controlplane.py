@@ -1,0 +1,190 @@
+"""Session fixtures: a real Kubernetes v1.20 control plane (etcd + kube-apiserver +
+kube-controller-manager from ``../shared/k8s``) and the real ``anode-operator`` process.
+
+The control plane is built once per machine (``build.sh``, 5-11 minutes) when its binaries are
+missing, then started on ports of its own and with its own state directory, so it neither
+clashes with a developer's ``up.sh`` nor leaves anything running: ``down.sh`` stops exactly the
+PIDs ``up.sh`` recorded. Nothing here skips: a missing piece is a failing test.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import kubernetes
+import pytest
+import yaml
+from kubernetes.client.exceptions import ApiException
+
+from anode_operator.kube import Kube
+
+REPO = Path(__file__).resolve().parents[2]
+K8S = REPO.parent / "shared" / "k8s"
+K8S_HOME = Path(os.environ.get("ANODE_K8S_HOME", "/var/tmp/anode-k8s"))
+RUN_DIR = K8S_HOME / "run-operator-tests"
+PORTS = {"ETCD_PORT": "23791", "ETCD_PEER_PORT": "23801", "API_PORT": "16444", "KCM_PORT": "10258"}
+
+
+def _k8s_env() -> dict[str, str]:
+    return {**os.environ, "ANODE_K8S_RUN": str(RUN_DIR), **PORTS}
+
+
+def ensure_built() -> None:
+    binary = Path(os.environ.get("ANODE_K8S_BIN", K8S_HOME / "bin")) / "kube-apiserver"
+    if binary.exists():
+        return
+    print(f"building the control plane ({K8S / 'build.sh'}), 5-11 minutes...", file=sys.stderr)
+    subprocess.run([str(K8S / "build.sh")], check=True, timeout=3600)
+
+
+@pytest.fixture(scope="session")
+def control_plane() -> Iterator[str]:
+    """KUBECONFIG path of a fresh, running control plane."""
+    ensure_built()
+    env = _k8s_env()
+    subprocess.run([str(K8S / "down.sh")], env=env, capture_output=True, timeout=60)
+    up = subprocess.run([str(K8S / "up.sh")], env=env, capture_output=True, text=True, timeout=300)
+    if up.returncode != 0:
+        raise RuntimeError(f"up.sh failed:\n{up.stderr[-3000:]}")
+    kubeconfig = up.stdout.strip().splitlines()[-1]
+    try:
+        yield kubeconfig
+    finally:
+        subprocess.run([str(K8S / "down.sh")], env=env, capture_output=True, timeout=120)
+
+
+@dataclass
+class KubeEnv:
+    kubeconfig: str
+    kube: Kube
+    api: kubernetes.client.ApiClient
+
+    def apply_file(self, path: Path) -> None:
+        for doc in yaml.safe_load_all(path.read_text()):
+            if doc:
+                self.kube.apply(doc)
+
+    def wait(self, what: str, predicate: Callable[[], Any], timeout: float = 60.0) -> Any:
+        deadline = time.monotonic() + timeout
+        last: Any = None
+        while time.monotonic() < deadline:
+            try:
+                last = predicate()
+            except ApiException as exc:
+                last = exc
+                if exc.status != 404:
+                    raise
+            if last and not isinstance(last, ApiException):
+                return last
+            time.sleep(0.5)
+        raise AssertionError(f"timed out after {timeout}s waiting for {what} (last: {last!r})")
+
+    def custom(self, plural: str, namespace: str, name: str) -> dict[str, Any] | None:
+        try:
+            return kubernetes.client.CustomObjectsApi(self.api).get_namespaced_custom_object(
+                "anode.dev", "v1alpha1", namespace, plural, name
+            )
+        except ApiException as exc:
+            if exc.status == 404:
+                return None
+            raise
+
+    def condition(self, obj: dict[str, Any] | None, kind: str) -> dict[str, Any] | None:
+        for cond in ((obj or {}).get("status") or {}).get("conditions") or []:
+            if cond["type"] == kind:
+                return cond
+        return None
+
+    def create_namespace(self, name: str) -> None:
+        self.kube.apply({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": name}})
+
+    def events(self, namespace: str, name: str) -> list[Any]:
+        return (
+            kubernetes.client.CoreV1Api(self.api)
+            .list_namespaced_event(namespace, field_selector=f"involvedObject.name={name}")
+            .items
+        )
+
+
+@pytest.fixture(scope="session")
+def kube_env(control_plane: str) -> KubeEnv:
+    """The control plane with Anode's CRDs (and kopf's peering CRDs) installed."""
+    api = kubernetes.config.new_client_from_config(config_file=control_plane)
+    env = KubeEnv(kubeconfig=control_plane, kube=Kube(api), api=api)
+    ext = kubernetes.client.ApiextensionsV1Api(api)
+    for path in sorted((REPO / "crds").glob("*.yaml")):
+        env.apply_file(path)
+    for name in (
+        "anodeclusters.anode.dev",
+        "buckets.anode.dev",
+        "clusterkopfpeerings.kopf.dev",
+        "kopfpeerings.kopf.dev",
+    ):
+        env.wait(
+            f"CRD {name} established",
+            lambda n=name: any(
+                c.type == "Established" and c.status == "True"
+                for c in ext.read_custom_resource_definition(n).status.conditions or []
+            ),
+        )
+    # the dynamic client caches discovery: start a fresh one now that the CRDs exist
+    env.kube = Kube(api)
+    return env
+
+
+@dataclass
+class OperatorProcess:
+    proc: subprocess.Popen
+    log_path: Path
+
+    def log_lines(self) -> list[str]:
+        return self.log_path.read_text(errors="replace").splitlines()
+
+
+@pytest.fixture(scope="session")
+def operator_process(kube_env: KubeEnv, tmp_path_factory) -> Iterator[OperatorProcess]:
+    """``anode-operator`` (the console script) watching all namespaces, with peering."""
+    log_path = tmp_path_factory.mktemp("operator") / "operator.log"
+    env = {
+        **os.environ,
+        "KUBECONFIG": kube_env.kubeconfig,
+        "ANODE_OPERATOR_CLUSTER_INTERVAL": "2",
+        "ANODE_OPERATOR_BUCKET_INTERVAL": "3",
+        "ANODE_OPERATOR_RETRY_DELAY": "2",
+        "ANODE_OPERATOR_BUCKET_DELETE_GIVE_UP": "15",
+    }
+    script = Path(sys.executable).parent / "anode-operator"
+    with log_path.open("wb") as log:
+        proc = subprocess.Popen(
+            [str(script), "--peering", "anode-operator-tests", "--log-format", "json"],
+            env=env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            cwd=REPO,
+        )
+    op = OperatorProcess(proc=proc, log_path=log_path)
+    try:
+        kube_env.wait(
+            "operator start-up",
+            lambda: proc.poll() is not None or "anode-operator-tests" in log_path.read_text(),
+            timeout=30,
+        )
+        if proc.poll() is not None:
+            raise RuntimeError("anode-operator exited:\n" + "\n".join(op.log_lines()[-40:]))
+        yield op
+    finally:
+        if proc.poll() is None:
+            proc.send_signal(signal.SIGTERM)
+            try:
+                proc.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait()
