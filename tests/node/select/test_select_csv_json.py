@@ -112,7 +112,7 @@ def test_csv_select_star_keeps_quoting_as_needed(csv_bytes: bytes):
 
 
 def test_csv_custom_delimiters_quotes_escapes_and_comments():
-    data = (b"# a comment line;k|v;1|'it\\'s';2|'semi;colon';#another;3|plain")
+    data = b"# a comment line;k|v;1|'it\\'s';2|'semi;colon';#another;3|plain"
     opts = (
         "<CSV><FileHeaderInfo>USE</FileHeaderInfo><FieldDelimiter>|</FieldDelimiter>"
         "<RecordDelimiter>;</RecordDelimiter><QuoteCharacter>'</QuoteCharacter>"
@@ -275,7 +275,8 @@ def test_json_document_nested_paths_missing_fields_and_arrays():
     )
     out = select(
         request_xml(
-            "SELECT i.n, i.q, i.tags[0] AS t FROM S3Object[*].store.items[*] i WHERE i.q IS NOT MISSING",
+            "SELECT i.n, i.q, i.tags[0] AS t FROM S3Object[*].store.items[*] i "
+            "WHERE i.q IS NOT MISSING",
             "<JSON><Type>DOCUMENT</Type></JSON>",
             "<JSON/>",
         ),

@@ -33,7 +33,7 @@ def test_corrupted_message_is_rejected_by_botocore():
     raw[-6] ^= 0xFF
     buf = EventStreamBuffer()
     buf.add_data(bytes(raw))
-    with pytest.raises(Exception, match="[Cc]hecksum|CRC"):
+    with pytest.raises(Exception, match=r"[Cc]hecksum|CRC"):
         list(buf)
 
 

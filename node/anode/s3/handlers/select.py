@@ -42,7 +42,8 @@ def footer_cache_of(node: Any) -> FooterCache:
     """The node's footer cache (`node.footer_cache` if the node made one, else made here once)."""
     cache = getattr(node, "footer_cache", None)
     if cache is None:
-        cache = FooterCache(int(node.config.parquet.cache_size))
+        parquet = node.config.parquet
+        cache = FooterCache(int(parquet.cache_size) if parquet.enable_cache else 0)
         node.footer_cache = cache
     return cache
 
@@ -79,6 +80,7 @@ async def select_object_content(ctx: Context) -> web.StreamResponse:
     except SelectError as error:
         return select_error_response(ctx, error)
     response = web.StreamResponse(status=200, headers={"Content-Type": "application/octet-stream"})
+    response.headers["x-amz-request-id"] = ctx.request_id
     response.enable_chunked_encoding()
     await response.prepare(ctx.http)
     sent = len(first)
