@@ -153,6 +153,23 @@ def test_parquet_select_reads_a_fraction_of_the_object(s3, bucket):
     assert stats["BytesScanned"] < size // 10
 
 
+def test_parquet_object_spanning_many_chunks(s3, bucket):
+    """A Parquet object larger than the 4 MiB chunk size: reads cross chunk boundaries."""
+    n = 400_000
+    big = pa.table({f"c{k}": pc.random(n, initializer=k) for k in range(3)})
+    buf = io.BytesIO()
+    pq.write_table(big, buf, row_group_size=50_000, compression="none")
+    assert buf.tell() > 9 * 1024 * 1024
+    s3.put_object(Bucket=bucket, Key="big.parquet", Body=buf.getvalue())
+    out, stats = run(
+        s3, bucket, "big.parquet", "SELECT c0, c2 FROM S3Object WHERE c1 > 0.995", {"Parquet": {}}
+    )
+    got = [(r["c0"], r["c2"]) for r in map(json.loads, out.splitlines())]
+    sub = big.filter(pc.greater(big["c1"], 0.995))
+    assert got == list(zip(sub["c0"].to_pylist(), sub["c2"].to_pylist(), strict=True))
+    assert len(got) > 1000 and stats["BytesScanned"] < buf.tell()
+
+
 def test_csv_output_and_aggregates(s3, bucket, table):
     out, _ = run(
         s3,

@@ -50,6 +50,8 @@ def compare(a: Any, b: Any) -> int | None:
         return None
     ta, tb = type(a), type(b)
     if (ta is tb and ta is not bool) or (ta in (int, float) and tb in (int, float)):
+        if a != a or b != b:  # NaN: unordered, so every comparison is unknown
+            return None
         try:
             return (a > b) - (a < b)
         except TypeError:
@@ -83,6 +85,8 @@ def equals(a: Any, b: Any) -> bool | None:
     c = compare(a, b)
     if c is None:
         if a is None or b is None or a is MISSING or b is MISSING:
+            return None
+        if (type(a) is float and a != a) or (type(b) is float and b != b):
             return None
         return a == b
     return c == 0

@@ -115,6 +115,13 @@ def test_csv_strings_compare_numerically_with_numbers_and_lexically_with_strings
     assert ev("o._4", row) is MISSING
 
 
+def test_nan_compares_as_unknown():
+    record = {"x": float("nan")}
+    assert ev("o.x = o.x", record) is None
+    assert ev("o.x > 1", record) is None
+    assert ev("o.x <> 1", record) is None
+
+
 def test_timestamps_compare_with_ion_literals():
     assert ev("TO_TIMESTAMP(o.t) > `2021-03-04T`") is True
     assert ev("TO_TIMESTAMP(o.t) < `2021T`") is False
