@@ -1,4 +1,4 @@
-"""Bad input: every refusal is an S3 XML error with the right code and status, and stores nothing."""
+"""Bad input: every refusal is an S3 XML error with the right code and status; nothing stored."""
 
 from __future__ import annotations
 
