@@ -73,16 +73,17 @@ secret_key = "{SECRET_KEY}"
         self.data_dir.mkdir(parents=True, exist_ok=True)
         config = self.data_dir.parent / f"{self.data_dir.name}.toml"
         config.write_text(self.config_text())
-        log = open(self.data_dir.parent / f"{self.data_dir.name}.log", "ab")
+        log_path = self.data_dir.parent / f"{self.data_dir.name}.log"
         env = {k: v for k, v in os.environ.items() if not k.startswith("ANODE_")}
         env.update(self.env)
-        self.proc = subprocess.Popen(
-            [sys.executable, "-m", "anode.cli", "server", "--config", str(config)],
-            stdout=log, stderr=subprocess.STDOUT, env=env)
+        with open(log_path, "ab") as log:
+            self.proc = subprocess.Popen(
+                [sys.executable, "-m", "anode.cli", "server", "--config", str(config)],
+                stdout=log, stderr=subprocess.STDOUT, env=env)
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if self.proc.poll() is not None:
-                raise RuntimeError(f"anode exited with {self.proc.returncode}; see {log.name}")
+                raise RuntimeError(f"anode exited with {self.proc.returncode}; see {log_path}")
             try:
                 with urllib.request.urlopen(self.admin_url + "/ready", timeout=1) as r:
                     if r.status == 200:
@@ -104,6 +105,25 @@ secret_key = "{SECRET_KEY}"
         if self.proc and self.proc.poll() is None:
             self.proc.kill()
             self.proc.wait()
+
+    def admin(self, path: str, *, method: str = "GET", body: dict | None = None,
+              token: str | None = None) -> tuple[int, object]:
+        """Call the admin API with the root secret as Bearer token; (status, parsed JSON)."""
+        import json
+        import urllib.error
+
+        data = json.dumps(body).encode() if body is not None else None
+        request = urllib.request.Request(self.admin_url + path, data=data, method=method)
+        request.add_header("Authorization", f"Bearer {token or self.secret_key}")
+        try:
+            with urllib.request.urlopen(request, timeout=10) as r:
+                status, raw = r.status, r.read()
+        except urllib.error.HTTPError as e:
+            status, raw = e.code, e.read()
+        try:
+            return status, json.loads(raw) if raw else None
+        except ValueError:
+            return status, raw.decode()
 
     def client(self, access_key: str = ACCESS_KEY, secret_key: str = SECRET_KEY, **config):
         return s3_client(self.s3_url, access_key, secret_key, **config)
