@@ -6,6 +6,9 @@ import base64
 import hashlib
 
 import pytest
+from botocore import httpchecksum
+from multidict import CIMultiDict
+
 from anode.s3.checksums import (
     ALGORITHMS,
     Checksummer,
@@ -15,8 +18,6 @@ from anode.s3.checksums import (
     requested_algorithm,
 )
 from anode.s3.errors import ErrorCode, S3Error
-from botocore import httpchecksum
-from multidict import CIMultiDict
 
 BOTOCORE = {
     "CRC32": httpchecksum.CrtCrc32Checksum,

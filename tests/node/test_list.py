@@ -21,9 +21,10 @@ def all_pages_v2(s3, bucket, **kwargs):
     while True:
         args = dict(kwargs, **({"ContinuationToken": token} if token else {}))
         page = s3.list_objects_v2(Bucket=bucket, **args)
-        keys += [o["Key"] for o in page.get("Contents", [])]
-        prefixes += [p["Prefix"] for p in page.get("CommonPrefixes", [])]
-        assert page["KeyCount"] == len(page.get("Contents", [])) + len(page.get("CommonPrefixes", []))
+        contents, common = page.get("Contents", []), page.get("CommonPrefixes", [])
+        keys += [o["Key"] for o in contents]
+        prefixes += [p["Prefix"] for p in common]
+        assert page["KeyCount"] == len(contents) + len(common)
         if not page["IsTruncated"]:
             return keys, prefixes
         token = page["NextContinuationToken"]

@@ -13,13 +13,14 @@ from urllib.parse import urlsplit
 
 import boto3
 import pytest
-from anode.s3 import sigv4
-from anode.s3.errors import ErrorCode, S3Error
 from botocore.auth import S3SigV4Auth, S3SigV4QueryAuth, SigV4Auth
 from botocore.awsrequest import AWSPreparedRequest, AWSRequest, AWSResponse
 from botocore.config import Config
 from botocore.credentials import Credentials as BotoCredentials
 from multidict import CIMultiDict
+
+from anode.s3 import sigv4
+from anode.s3.errors import ErrorCode, S3Error
 
 ACCESS_KEY = "AKIDANODETEST"
 SECRET_KEY = "s3cr3t/with+odd=chars"

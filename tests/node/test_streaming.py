@@ -21,14 +21,15 @@ import boto3
 import pytest
 from aiohttp import StreamReader, web
 from aiohttp.base_protocol import BaseProtocol
-from anode.s3 import sigv4
-from anode.s3.checksums import Checksummer, requested_algorithm
-from anode.s3.errors import ErrorCode, S3Error
-from anode.s3.streaming import AwsChunkedReader, PlainBodyReader, body_reader
 from botocore.config import Config
 from botocore.exceptions import ClientError
 from botocore.httpchecksum import AwsChunkedWrapper, Crc32Checksum
 from multidict import CIMultiDict
+
+from anode.s3 import sigv4
+from anode.s3.checksums import Checksummer, requested_algorithm
+from anode.s3.errors import ErrorCode, S3Error
+from anode.s3.streaming import AwsChunkedReader, PlainBodyReader, body_reader
 
 # ---- the AWS documentation example --------------------------------------------------------
 
