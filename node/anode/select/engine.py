@@ -116,6 +116,12 @@ class _Execution:
         )
         self.aggregates: Aggregation | None = Aggregation(query) if query.aggregate else None
         self.project = None if query.aggregate else _projector(query)
+        self.vectorized = False
+        if self.scan is not None and self.aggregates is not None and pushdown:
+            columns = self.scan.vectorizable(self.aggregates.nodes)
+            if columns is not None:  # aggregates computed by pyarrow.compute per row group
+                self.batches = self.scan.aggregate_partials(self.aggregates.nodes, columns)
+                self.vectorized = True
 
     def step(self) -> tuple[bytes, bool]:
         """Process one input batch; returns (serialized records, finished)."""
@@ -124,7 +130,10 @@ class _Execution:
             return self._finish(), True
         where, write, limit = self.where, self.write, self.query.limit
         if self.aggregates is not None:
-            self.aggregates.update(batch, where)
+            if self.vectorized:
+                self.aggregates.merge(batch)
+            else:
+                self.aggregates.update(batch, where)
             return b"", False
         project = self.project
         assert project is not None
@@ -138,10 +147,7 @@ class _Execution:
             self.emitted += 1
         payload = "".join(out).encode()
         self.returned += len(payload)
-        done = limit is not None and self.emitted >= limit
-        if done:
-            self.batches.close() if hasattr(self.batches, "close") else None
-        return payload, done
+        return payload, limit is not None and self.emitted >= limit
 
     def _finish(self) -> bytes:
         if self.aggregates is None:
@@ -202,6 +208,13 @@ class Aggregation:
                 self.count[i] += 1
                 if node.name != "COUNT":
                     self.acc[i] = _accumulate(node.name, self.acc[i], value)
+
+    def merge(self, partials: list[tuple[int, int, Any]]) -> None:
+        """Fold in per-row-group partial results computed by `ParquetScan.aggregate_partials`."""
+        for i, count, value in partials:
+            self.count[i] += count
+            if value is not None:
+                self.acc[i] = _accumulate(self.nodes[i].name, self.acc[i], value)
 
     def result(self) -> list[tuple[str, Any]]:
         values: dict[int, Any] = {}

@@ -267,25 +267,40 @@ def _like_may_match(node: ast.Like, stats: dict[str, _Stats], names: list[str]) 
 
 
 # -- vectorized prefilter ---------------------------------------------------------------------
-def arrow_filter(node: ast.Node | None, schema: pa.Schema) -> pc.Expression | None:
-    """A `pyarrow.compute` expression keeping a superset of the rows ``node`` accepts."""
+def arrow_filter(
+    node: ast.Node | None, schema: pa.Schema, *, exact: bool = False
+) -> pc.Expression | None:
+    """A `pyarrow.compute` expression keeping a superset of the rows ``node`` accepts.
+
+    With ``exact``, the expression must keep exactly those rows (None if it cannot), which lets
+    aggregates run vectorized without a per-record re-check.
+    """
     if node is None:
         return None
     names = schema.names
+
+    def sub(child: ast.Node) -> pc.Expression | None:
+        return arrow_filter(child, schema, exact=exact)
+
     if isinstance(node, ast.Binary):
         if node.op == "AND":
-            a, b = arrow_filter(node.left, schema), arrow_filter(node.right, schema)
-            if a is None or b is None:
-                return a if b is None else b
+            a, b = sub(node.left), sub(node.right)
+            if a is None or b is None:  # dropping a conjunct widens: fine unless exact
+                return None if exact else (a if b is None else b)
             return a & b
         if node.op == "OR":
-            a, b = arrow_filter(node.left, schema), arrow_filter(node.right, schema)
+            a, b = sub(node.left), sub(node.right)
             return None if a is None or b is None else a | b
         if node.op in _FLIP:
             hit = _column_literal(node, names)
-            if hit is None or not _arrow_type_matches(schema.field(hit[0]).type, hit[2]):
+            if hit is None:
                 return None
             column, op, value = hit
+            arrow_type = schema.field(column).type
+            if not _arrow_type_matches(arrow_type, value):
+                return None
+            if op == "<>" and pa.types.is_floating(arrow_type):
+                return None  # NaN <> x is true in Arrow, unknown in SQL
             field = pc.field(column)
             return {
                 "=": field == value,
@@ -297,17 +312,27 @@ def arrow_filter(node: ast.Node | None, schema: pa.Schema) -> pc.Expression | No
             }[op]
         return None
     if isinstance(node, ast.Between) and not node.negated:
-        a = arrow_filter(ast.Binary(">=", node.operand, node.low), schema)
-        b = arrow_filter(ast.Binary("<=", node.operand, node.high), schema)
+        a = sub(ast.Binary(">=", node.operand, node.low))
+        b = sub(ast.Binary("<=", node.operand, node.high))
         return None if a is None or b is None else a & b
     if isinstance(node, ast.InList) and not node.negated:
-        parts = [arrow_filter(ast.Binary("=", node.operand, item), schema) for item in node.items]
+        parts = [sub(ast.Binary("=", node.operand, item)) for item in node.items]
         if any(p is None for p in parts):
             return None
         out = parts[0]
         for p in parts[1:]:
             out = out | p
         return out
+    if (
+        isinstance(node, ast.IsCheck)
+        and node.kind == "NULL"
+        and isinstance(node.operand, ast.Path)
+        and len(node.operand.steps) == 1
+    ):
+        column = resolve_column(node.operand.steps[0], names)
+        if column is not None:
+            field = pc.field(column)
+            return field.is_valid() if node.negated else field.is_null()
     if (
         isinstance(node, ast.Like)
         and not node.negated
@@ -316,6 +341,7 @@ def arrow_filter(node: ast.Node | None, schema: pa.Schema) -> pc.Expression | No
         and isinstance(node.pattern, ast.Literal)
         and len(node.operand.steps) == 1
         and isinstance(node.pattern.value, str)
+        and "\\" not in node.pattern.value  # Arrow's LIKE escapes with a backslash; SQL's doesn't
     ):
         column = resolve_column(node.operand.steps[0], names)
         if column is not None and pa.types.is_string(schema.field(column).type):
@@ -369,6 +395,62 @@ class ParquetScan:
             else pa.schema([self.schema.field(c) for c in self.columns])
         )
         self.filter = arrow_filter(query.where, read_schema) if pushdown else None
+        self.exact_filter = arrow_filter(query.where, read_schema, exact=True) if pushdown else None
+
+    def vectorizable(self, nodes: list[ast.Aggregate]) -> list[str | None] | None:
+        """Columns of ``nodes`` (None for COUNT(*)) when the aggregates and WHERE can run in
+        `pyarrow.compute` exactly; None when some part needs the per-record evaluator."""
+        if self.query.from_path or (self.query.where is not None and self.exact_filter is None):
+            return None
+        columns: list[str | None] = []
+        for node in nodes:
+            if node.arg is None:
+                columns.append(None)
+                continue
+            if not isinstance(node.arg, ast.Path) or len(node.arg.steps) != 1:
+                return None
+            name = resolve_column(node.arg.steps[0], self.schema.names)
+            if name is None:
+                return None
+            kind = self.schema.field(name).type
+            numeric = pa.types.is_integer(kind) or pa.types.is_floating(kind)
+            if node.name in ("SUM", "AVG") and not numeric:
+                return None
+            if node.name in ("MIN", "MAX") and not (
+                numeric or pa.types.is_string(kind) or pa.types.is_timestamp(kind)
+            ):
+                return None
+            columns.append(name)
+        return columns
+
+    def aggregate_partials(
+        self, nodes: list[ast.Aggregate], columns: list[str | None]
+    ) -> Iterator[list[tuple[int, int, Any]]]:
+        """Per row group: ``(aggregate index, non-null count, partial value)`` triples."""
+        pf = pq.ParquetFile(self.file, metadata=self.metadata, pre_buffer=True)
+        for index in self.row_groups:
+            try:
+                table = pf.read_row_group(index, columns=self.columns)
+            except (OSError, pa.ArrowException) as exc:
+                raise SelectError("ParquetParsingError", str(exc)) from exc
+            if self.exact_filter is not None:
+                table = table.filter(self.exact_filter)
+            table = _utc_timestamps(table)
+            out: list[tuple[int, int, Any]] = []
+            for i, (node, column) in enumerate(zip(nodes, columns, strict=True)):
+                if column is None:
+                    out.append((i, table.num_rows, None))
+                    continue
+                values = table.column(column)
+                count = len(values) - values.null_count
+                if node.name in ("SUM", "AVG"):
+                    out.append((i, count, pc.sum(values).as_py()))
+                elif node.name in ("MIN", "MAX"):
+                    extremes = pc.min_max(values).as_py()
+                    out.append((i, count, extremes["min" if node.name == "MIN" else "max"]))
+                else:
+                    out.append((i, count, None))
+            yield out
 
     def batches(self) -> Iterator[list[Any]]:
         try:
