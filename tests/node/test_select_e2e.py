@@ -185,6 +185,37 @@ def test_csv_output_and_aggregates(s3, bucket, table):
     assert float(top) == pc.max(lyon["amount"]).as_py()
 
 
+def test_gzip_csv_scan_range_and_crlf_output(s3, bucket, table):
+    import gzip
+
+    csv = io.BytesIO()
+    pacsv.write_csv(table.slice(0, 1000), csv)
+    s3.put_object(Bucket=bucket, Key="small.csv.gz", Body=gzip.compress(csv.getvalue()))
+    out, _ = run(
+        s3,
+        bucket,
+        "small.csv.gz",
+        "SELECT s.id, s.city FROM S3Object s WHERE s.id IN ('3', '4')",
+        {"CSV": {"FileHeaderInfo": "USE"}, "CompressionType": "GZIP"},
+        {"CSV": {"RecordDelimiter": "\r\n", "QuoteFields": "ALWAYS"}},
+    )
+    assert out == '"3","Lille"\r\n"4","Paris"\r\n'
+    response = s3.select_object_content(
+        Bucket=bucket,
+        Key="data.jsonl",
+        Expression="SELECT s.id FROM S3Object s",
+        ExpressionType="SQL",
+        InputSerialization={"JSON": {"Type": "LINES"}},
+        OutputSerialization={"JSON": {}},
+        ScanRange={"Start": 1000, "End": 2000},
+    )
+    payload = b"".join(e["Records"]["Payload"] for e in response["Payload"] if "Records" in e)
+    ids = [json.loads(x)["id"] for x in payload.splitlines()]
+    lines = [json.dumps(r) + "\n" for r in table.slice(0, 100).to_pylist()]
+    starts = [sum(len(x) for x in lines[:i]) for i in range(100)]
+    assert ids == [i for i, start in enumerate(starts) if 1000 <= start <= 2000]
+
+
 def test_bad_sql_is_an_xml_error_with_the_select_code(s3, bucket):
     with pytest.raises(ClientError) as info:
         run(s3, bucket, "data.csv", "SELECT FROM S3Object", {"CSV": {}})

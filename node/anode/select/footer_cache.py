@@ -45,8 +45,9 @@ class FooterCache:
     def __init__(self, max_bytes: int = 64 << 20) -> None:
         self.max_bytes = max_bytes
         self.used_bytes = 0
-        self.hits = 0
-        self.misses = 0
+        self.hits = 0  # footer lookups answered from memory
+        self.misses = 0  # footer lookups that read and parsed the footer
+        self.range_hits = 0  # plain range GETs answered from a cached tail
         self._entries: OrderedDict[str, FooterEntry] = OrderedDict()
         self._lock = threading.Lock()
 
@@ -83,7 +84,7 @@ class FooterCache:
             if start + length > entry.object_size:
                 return None
             self._entries.move_to_end(cache_key)
-            self.hits += 1
+            self.range_hits += 1
         offset = start - entry.tail_start
         return entry.tail[offset : offset + length]
 

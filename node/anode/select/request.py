@@ -55,7 +55,7 @@ def parse_request(xml_body: bytes) -> SelectRequest:
     if not xml_body or not xml_body.strip():
         raise SelectError("EmptyRequestBody")
     try:
-        root = ET.fromstring(xml_body)
+        root = ET.fromstring(_protect_carriage_returns(xml_body))
     except ET.ParseError as exc:
         raise SelectError("MalformedXML", f"the request XML is not well formed: {exc}") from exc
     _strip_namespaces(root)
@@ -155,6 +155,22 @@ def parse_request(xml_body: bytes) -> SelectRequest:
         scan_end=scan_end,
         **kwargs,  # type: ignore[arg-type]
     )
+
+
+def _protect_carriage_returns(body: bytes) -> bytes:
+    """Keep CRs in text: XML parsers turn CR LF into LF, but SDKs send a ``\r\n`` delimiter raw.
+
+    Splitting on ``>`` makes every piece start with text (up to the next ``<``), so only text is
+    rewritten, never markup.
+    """
+    if b"\r" not in body:
+        return body
+    pieces = body.split(b">")
+    out = [pieces[0]]
+    for piece in pieces[1:]:
+        text, lt, rest = piece.partition(b"<")
+        out.append(text.replace(b"\r", b"&#13;") + lt + rest)
+    return b">".join(out)
 
 
 def _csv_input(el: ET.Element) -> CsvInput:

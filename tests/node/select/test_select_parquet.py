@@ -182,6 +182,7 @@ def test_footer_range_gets_are_served_from_memory(data: bytes):
     start = size - 8 - footer_len
     assert cache.serve_tail_range(src, start, footer_len) == data[start : start + footer_len]
     assert len(src.reads) == reads  # served from memory
+    assert (cache.misses, cache.range_hits) == (1, 3)
     assert cache.cached_range(src.cache_key, 0, 4) is None  # far from the tail
     assert cache.serve_tail_range(MemorySource(b"x" * 100, "b/csv/e"), 90, 10) is None
 
@@ -199,7 +200,7 @@ def test_cache_is_bounded_by_bytes_with_lru_eviction():
     assert cache.used_bytes <= cache.max_bytes and len(cache) == 2
     assert cache.cached_range("v2", len(small) - 4, 4) is None
     assert cache.cached_range("v1", len(small) - 4, 4) == b"PAR1"
-    assert (cache.hits, cache.misses) == (2, 3)
+    assert (cache.hits, cache.misses, cache.range_hits) == (1, 3, 1)
 
 
 def test_stats_report_bytes_scanned(data: bytes):

@@ -42,6 +42,20 @@ def test_csv_output_options_and_scan_range():
     assert (req.scan_start, req.scan_end) == (10, 20)
 
 
+def test_crlf_delimiters_sent_raw_by_sdks_survive_xml_parsing():
+    """botocore puts a ``\r\n`` RecordDelimiter into the XML as raw bytes; XML parsers would
+    normalize it to ``\n``."""
+    body = request_xml(
+        "SELECT * FROM S3Object",
+        "<CSV><RecordDelimiter>\r\n</RecordDelimiter></CSV>",
+        "<CSV><RecordDelimiter>\r\n</RecordDelimiter><FieldDelimiter>\t</FieldDelimiter></CSV>",
+    )
+    assert b"\r\n" in body
+    req = parse_request(body)
+    assert req.csv_input.record_delimiter == "\r\n"
+    assert req.csv_output.record_delimiter == "\r\n" and req.csv_output.field_delimiter == "\t"
+
+
 def _without(tag: str) -> bytes:
     body = request_xml("SELECT * FROM S3Object").decode()
     start, end = body.index(f"<{tag}>"), body.index(f"</{tag}>") + len(tag) + 3
