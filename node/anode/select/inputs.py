@@ -22,6 +22,7 @@ from .request import CsvInput, SelectRequest
 
 READ_CHUNK = 1 << 20  # bytes per range read
 BATCH_RECORDS = 4096
+BATCH_BYTES = 4 << 20  # ...or fewer records when they are wide: bounds memory per batch
 MAX_RECORD_CHARS = 1 << 20  # AWS: a record may be at most 1 MB
 
 
@@ -178,6 +179,7 @@ def csv_batches(
             header = CsvHeader(header_row)
         want_header = False
     batch: list[CsvRow] = []
+    mark = counters.processed
     stream = text_stream(request, source, counters, opts.record_delimiter)
     for fields in _csv_fields(stream, opts):
         if want_header:
@@ -186,9 +188,9 @@ def csv_batches(
                 header = CsvHeader(fields)
             continue
         batch.append(CsvRow(fields, header))
-        if len(batch) >= BATCH_RECORDS:
+        if len(batch) >= BATCH_RECORDS or counters.processed - mark >= BATCH_BYTES:
             yield batch
-            batch = []
+            batch, mark = [], counters.processed
     if batch:
         yield batch
 
@@ -320,12 +322,12 @@ def json_batches(
     stream = text_stream(request, source, counters, "\n")
     docs = _json_lines(stream) if request.json_type == "LINES" else _json_documents(stream)
     batch: list[Any] = []
+    mark = counters.processed
     for doc in docs:
-        for record in navigate(doc, from_path, top=request.json_type == "DOCUMENT"):
-            batch.append(record)
-        if len(batch) >= BATCH_RECORDS:
+        batch.extend(navigate(doc, from_path, top=request.json_type == "DOCUMENT"))
+        if len(batch) >= BATCH_RECORDS or counters.processed - mark >= BATCH_BYTES:
             yield batch
-            batch = []
+            batch, mark = [], counters.processed
     if batch:
         yield batch
 

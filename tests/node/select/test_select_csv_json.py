@@ -343,3 +343,15 @@ def test_progress_events_when_requested(csv_bytes: bytes):
     assert progress and progress[-1]["BytesScanned"] == len(csv_bytes)
     assert stats["BytesScanned"] == stats["BytesProcessed"] == len(csv_bytes)
     assert stats["BytesReturned"] == len(b"3000\n")
+
+
+def test_wide_records_are_batched_by_bytes_not_only_by_count():
+    """4096 records of 64 KiB would be 256 MiB in one batch; batches stay near BATCH_BYTES."""
+    from anode.select.inputs import BATCH_BYTES, ByteCounters, csv_batches
+
+    row = ("y" * 65_536 + "\n").encode()
+    data = row * 400
+    request = parse_request(request_xml("SELECT * FROM S3Object"))
+    sizes = [len(b) for b in csv_batches(request, MemorySource(data), ByteCounters())]
+    assert sum(sizes) == 400
+    assert max(sizes) * len(row) <= BATCH_BYTES + 2 * READ_CHUNK
