@@ -1,9 +1,19 @@
 """S3 Select (SelectObjectContent) over CSV, JSON and Parquet objects.
 
 Entry points for the S3 request path: `parse_request` (XML body -> `SelectRequest`, raising
-`SelectError`), `run_select` (async iterator of event-stream messages), `FooterCache` (parsed
-Parquet footers per object version, also serving footer range GETs from memory) and the
-`RangeSource` protocol through which the engine reads object bytes.
+`SelectError` with ``.code``/``.status``/``.message``), `run_select` (async iterator of encoded
+event-stream messages), `FooterCache` (parsed Parquet footers per object version, also serving
+footer range GETs from memory) and the `RangeSource` protocol through which the engine reads.
+
+Pipeline: `sql_lexer` -> `sql_parser` (-> `ast`) -> `evaluate` (closures over `values`
+semantics); `inputs` (CSV/JSON streams) or `parquet_scan` (+ `footer_cache`) produce record
+batches; `engine` filters, projects or aggregates them in worker threads; `outputs` serializes;
+`eventstream` frames. `request` validates the XML; `errors` is the S3 Select error table.
+
+Semantics worth knowing: CSV fields are strings that compare numerically with numbers
+(``s._1 > 5``) and lexically with strings; a value that is not a number compared with a number is
+unknown (the record does not pass), as are NULL, MISSING and NaN comparisons. Unquoted names are
+case-insensitive, double-quoted names exact. Integer division truncates. Timestamps are ION text.
 """
 
 from .engine import run_select
