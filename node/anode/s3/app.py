@@ -14,12 +14,12 @@ from datetime import UTC, datetime
 from aiohttp import web
 
 from ..node import Node
-from . import xml
+from . import sigv2, xml
 from .context import Context
 from .errors import ErrorCode, S3Error
 from .handlers import HANDLERS
 from .objectmeta import MAX_HEADER_BYTES
-from .router import Endpoint, parse_query, resolve, split_target
+from .router import Endpoint, parse_query, resolve, split_target, vhost_bucket
 from .sigv4 import authenticate
 
 log = logging.getLogger(__name__)
@@ -89,14 +89,15 @@ def _prepare(request: web.Request, node: Node, request_id: str) -> Context:
     bucket, key = split_target(raw_path, request.host, node.config.node.domains)
     query = parse_query(raw_query)
     endpoint = resolve(request.method, bucket, key, query, request.headers)
-    auth = authenticate(
-        method=request.method,
-        raw_path=raw_path,
-        raw_query=raw_query,
-        headers=request.headers,
-        lookup=node.secret_for,
-        now=datetime.now(UTC),
-    )
+    now = datetime.now(UTC)
+    if sigv2.is_v2(request.headers, raw_query):
+        vhost = vhost_bucket(request.host, node.config.node.domains)
+        auth = sigv2.authenticate_v2(method=request.method, raw_path=raw_path,
+                                     raw_query=raw_query, headers=request.headers,
+                                     lookup=node.secret_for, now=now, vhost_bucket=vhost)
+    else:
+        auth = authenticate(method=request.method, raw_path=raw_path, raw_query=raw_query,
+                            headers=request.headers, lookup=node.secret_for, now=now)
     if auth is None:
         raise S3Error(ErrorCode.AccessDenied, "Anonymous access is not allowed")
     user = node.user_by_access_key(auth.access_key)

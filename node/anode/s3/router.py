@@ -80,17 +80,20 @@ class Endpoint:
         return self.query.get(name, default)
 
 
-def split_target(raw_path: str, host: str, domains: list[str]) -> tuple[str | None, str | None]:
-    """(bucket, key) from the raw request path and Host header; keys are taken verbatim."""
-    path = raw_path.split("?", 1)[0]
-    hostname = host.rsplit(":", 1)[0] if host.count(":") == 1 else host
-    hostname = hostname.lower()
-    vhost_bucket = None
+def vhost_bucket(host: str, domains: list[str]) -> str | None:
+    """The bucket named by a virtual-host-style Host header (`bucket.localhost:8080`), if any."""
+    hostname = (host.rsplit(":", 1)[0] if host.count(":") == 1 else host).lower()
     for domain in domains:
         suffix = "." + domain.lower()
         if hostname.endswith(suffix) and len(hostname) > len(suffix):
-            vhost_bucket = hostname[: -len(suffix)]
-            break
+            return hostname[: -len(suffix)]
+    return None
+
+
+def split_target(raw_path: str, host: str, domains: list[str]) -> tuple[str | None, str | None]:
+    """(bucket, key) from the raw request path and Host header; keys are taken verbatim."""
+    path = raw_path.split("?", 1)[0]
+    vhost = vhost_bucket(host, domains)
     try:
         decoded = unquote(path, errors="strict")
     except UnicodeDecodeError:
@@ -98,8 +101,8 @@ def split_target(raw_path: str, host: str, domains: list[str]) -> tuple[str | No
     if not decoded.startswith("/"):
         raise S3Error(ErrorCode.InvalidRequest, "Request path must start with '/'")
     rest = decoded[1:]
-    if vhost_bucket is not None:
-        return vhost_bucket, rest or None
+    if vhost is not None:
+        return vhost, rest or None
     if not rest:
         return None, None
     bucket, sep, key = rest.partition("/")

@@ -1,0 +1,96 @@
+"""AWS Signature Version 2 (HMAC-SHA1): the `AWS key:sig` header and `Signature`/`Expires` URLs.
+
+Still what many tools send, and what boto3's `generate_presigned_url` produces by default for a
+custom endpoint, so a store users migrate to must accept it. The string to sign follows the S3
+"REST authentication" document and botocore's `HmacV1Auth`: verb, Content-MD5, Content-Type, Date
+(or Expires), the x-amz-* headers, and the path-style resource with its sub-resources.
+"""
+
+from __future__ import annotations
+
+import base64
+import dataclasses
+import hashlib
+import hmac
+from collections.abc import Callable, Mapping
+from datetime import datetime
+from email.utils import parsedate_to_datetime
+from urllib.parse import unquote
+
+from .errors import ErrorCode, S3Error
+from .sigv4 import UNSIGNED_PAYLOAD, AuthContext, unsigned_context
+
+MAX_SKEW = 15 * 60
+SUBRESOURCES = frozenset((
+    "accelerate", "acl", "cors", "defaultObjectAcl", "location", "logging", "partNumber", "policy",
+    "requestPayment", "torrent", "versioning", "versionId", "versions", "website", "uploads",
+    "uploadId", "response-content-type", "response-content-language", "response-expires",
+    "response-cache-control", "response-content-disposition", "response-content-encoding",
+    "delete", "lifecycle", "tagging", "restore", "storageClass", "notification", "replication",
+    "analytics", "metrics", "inventory", "select", "select-type", "object-lock",
+))
+
+
+def is_v2(headers: Mapping[str, str], raw_query: str) -> bool:
+    if headers.get("Authorization", "").startswith("AWS "):
+        return True
+    names = {pair.split("=", 1)[0] for pair in raw_query.split("&")}
+    return "AWSAccessKeyId" in names and "Signature" in names
+
+
+def authenticate_v2(*, method: str, raw_path: str, raw_query: str, headers: Mapping[str, str],
+                    lookup: Callable[[str], str | None], now: datetime,
+                    vhost_bucket: str | None) -> AuthContext:
+    pairs = [p.split("=", 1) for p in raw_query.split("&") if p]
+    query = {k: unquote(v[0]) if v else "" for k, *v in pairs}
+    authorization = headers.get("Authorization")
+    if authorization is not None:
+        access_key, _, signature = authorization[4:].strip().partition(":")
+        date = "" if "x-amz-date" in headers else headers.get("Date", "")
+        _check_skew(headers.get("x-amz-date") or headers.get("Date"), now)
+    else:
+        access_key, signature = query["AWSAccessKeyId"], query["Signature"]
+        date = query.get("Expires", "")
+        if not date.isdigit():
+            raise S3Error(ErrorCode.AccessDenied, "Query-string authentication requires Expires")
+        if int(date) < now.timestamp():
+            raise S3Error(ErrorCode.AccessDenied, "Request has expired")
+    secret = lookup(access_key)
+    if secret is None:
+        raise S3Error(ErrorCode.InvalidAccessKeyId, AWSAccessKeyId=access_key)
+    string_to_sign = "\n".join([
+        method, headers.get("Content-MD5", ""), headers.get("Content-Type", ""), date,
+        *_amz_headers(headers), _resource(raw_path, pairs, vhost_bucket)])
+    expected = base64.b64encode(
+        hmac.new(secret.encode(), string_to_sign.encode(), hashlib.sha1).digest()).decode()
+    if not hmac.compare_digest(expected.encode(), signature.encode("utf-8", "replace")):
+        raise S3Error(ErrorCode.SignatureDoesNotMatch, StringToSign=string_to_sign)
+    payload = headers.get("x-amz-content-sha256", UNSIGNED_PAYLOAD)
+    return dataclasses.replace(unsigned_context(payload), access_key=access_key)
+
+
+def _check_skew(value: str | None, now: datetime) -> None:
+    try:
+        when = parsedate_to_datetime(value or "")
+    except (TypeError, ValueError, IndexError):
+        raise S3Error(ErrorCode.AccessDenied, "AWS authentication requires a valid Date or "
+                      "x-amz-date header") from None
+    if abs(when.timestamp() - now.timestamp()) > MAX_SKEW:
+        raise S3Error(ErrorCode.RequestTimeTooSkewed)
+
+
+def _amz_headers(headers: Mapping[str, str]) -> list[str]:
+    collected: dict[str, list[str]] = {}
+    for name, value in headers.items():
+        lower = name.lower()
+        if lower.startswith("x-amz-"):
+            collected.setdefault(lower, []).append(" ".join(value.split()))
+    return [f"{name}:{','.join(values)}" for name, values in sorted(collected.items())]
+
+
+def _resource(raw_path: str, pairs: list[list[str]], vhost_bucket: str | None) -> str:
+    path = f"/{vhost_bucket}{raw_path}" if vhost_bucket else raw_path
+    sub = sorted((k, unquote(v[0]) if v else None) for k, *v in pairs if k in SUBRESOURCES)
+    if not sub:
+        return path
+    return path + "?" + "&".join(k if v is None else f"{k}={v}" for k, v in sub)
