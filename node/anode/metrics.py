@@ -6,7 +6,7 @@ from collections.abc import Iterator
 from typing import TYPE_CHECKING
 
 from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest
-from prometheus_client.core import GaugeMetricFamily
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 from prometheus_client.registry import Collector
 
 if TYPE_CHECKING:
@@ -37,7 +37,7 @@ class _StorageCollector(Collector):
     def __init__(self, node: Node) -> None:
         self.node = node
 
-    def collect(self) -> Iterator[GaugeMetricFamily]:
+    def collect(self) -> Iterator[GaugeMetricFamily | CounterMetricFamily]:
         stats = self.node.meta.stats()
         yield GaugeMetricFamily(
             "anode_stored_bytes", "Bytes of unique chunks stored", value=stats["stored_bytes"]
@@ -58,6 +58,16 @@ class _StorageCollector(Collector):
         yield GaugeMetricFamily(
             "anode_ready", "1 when the node serves requests", value=1 if self.node.ready else 0
         )
+        cache = self.node.footer_cache
+        yield CounterMetricFamily("anode_parquet_footer_cache_hits", "Footer cache hits",
+                                  value=cache.hits)
+        yield CounterMetricFamily("anode_parquet_footer_cache_misses", "Footer cache misses",
+                                  value=cache.misses)
+        yield CounterMetricFamily("anode_parquet_footer_range_hits",
+                                  "Range GETs of Parquet footers served from memory",
+                                  value=cache.range_hits)
+        yield GaugeMetricFamily("anode_parquet_footer_cache_bytes", "Bytes held by the cache",
+                                value=cache.used_bytes)
 
 
 class Metrics:

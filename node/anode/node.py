@@ -22,6 +22,7 @@ from .meta.consensus import Consensus, LocalConsensus
 from .meta.store import MetaStore, open_db
 from .metrics import Metrics
 from .s3.errors import ErrorCode, S3Error
+from .select import FooterCache
 
 log = logging.getLogger(__name__)
 
@@ -62,6 +63,8 @@ class Node:
             consensus=self.consensus,
             grace=config.storage.gc_grace,
         )
+        parquet = config.parquet
+        self.footer_cache = FooterCache(int(parquet.cache_size) if parquet.enable_cache else 0)
         self.metrics = Metrics(self)
         self.root = User(ROOT_USER, config.root.access_key, config.root.secret_key)
         self.started = time.time()

@@ -5,10 +5,6 @@ from __future__ import annotations
 
 import io
 import json
-import os
-import subprocess
-import sys
-import time
 import urllib.request
 
 import pyarrow as pa
@@ -17,56 +13,12 @@ import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
 import pytest
 from botocore.exceptions import ClientError, EventStreamError
-from conftest import NodeProcess
 from s3util import error_code
 
-# Registers the handler in the server process even before the S3 router table names it, so these
-# tests exercise the engine through real HTTP either way (a no-op once it is wired).
-BOOTSTRAP = (
-    "import sys, anode.s3.handlers as h, anode.s3.handlers.select as s\n"
-    "h.HANDLERS.setdefault('SelectObjectContent', s.select_object_content)\n"
-    "from anode.cli import main\n"
-    "sys.exit(main(sys.argv[1:]))\n"
-)
-
-
-class SelectNode(NodeProcess):
-    def start(self, timeout: float = 30) -> SelectNode:
-        self.data_dir.mkdir(parents=True, exist_ok=True)
-        config = self.data_dir.parent / f"{self.data_dir.name}.toml"
-        config.write_text(self.config_text())
-        log = self.data_dir.parent / f"{self.data_dir.name}.log"
-        env = {k: v for k, v in os.environ.items() if not k.startswith("ANODE_")}
-        with open(log, "ab") as out:
-            self.proc = subprocess.Popen(
-                [sys.executable, "-c", BOOTSTRAP, "server", "--config", str(config)],
-                stdout=out,
-                stderr=subprocess.STDOUT,
-                env=env,
-            )
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if self.proc.poll() is not None:
-                raise RuntimeError(f"anode exited with {self.proc.returncode}; see {log}")
-            try:
-                with urllib.request.urlopen(self.admin_url + "/ready", timeout=1) as r:
-                    if r.status == 200:
-                        return self
-            except OSError:
-                time.sleep(0.05)
-        raise TimeoutError("anode did not become ready")
-
 
 @pytest.fixture(scope="module")
-def select_node(tmp_path_factory: pytest.TempPathFactory):
-    proc = SelectNode(tmp_path_factory.mktemp("select") / "data").start()
-    yield proc
-    proc.stop()
-
-
-@pytest.fixture(scope="module")
-def s3(select_node):
-    return select_node.client()
+def s3(node):
+    return node.client()
 
 
 @pytest.fixture(scope="module")
@@ -241,3 +193,29 @@ def test_error_in_the_first_batch_is_an_xml_error(s3, bucket):
         sql = "SELECT CAST(_2 AS INT) FROM S3Object"
         run(s3, bucket, "data.csv", sql, {"CSV": {"FileHeaderInfo": "IGNORE"}})
     assert error_code(info) == ("CastFailed", 400)
+
+
+def test_parquet_footer_range_gets_are_served_from_the_cache(node, s3, bucket, table):
+    from prometheus_client.parser import text_string_to_metric_families
+
+    def range_hits() -> float:
+        with urllib.request.urlopen(node.admin_url + "/metrics") as r:
+            text = r.read().decode()
+        return next(s.value for f in text_string_to_metric_families(text) for s in f.samples
+                    if s.name == "anode_parquet_footer_range_hits_total")
+
+    s3.copy_object(Bucket=bucket, Key="footer.parquet", CopySource=f"{bucket}/data.parquet")
+    size = s3.head_object(Bucket=bucket, Key="footer.parquet")["ContentLength"]
+    before = range_hits()
+    tail = s3.get_object(Bucket=bucket, Key="footer.parquet", Range="bytes=-8")["Body"].read()
+    assert tail[-4:] == b"PAR1"
+    again = s3.get_object(Bucket=bucket, Key="footer.parquet",
+                          Range=f"bytes={size - 1000}-{size - 1}")["Body"].read()
+    assert again[-8:] == tail
+    assert range_hits() >= before + 1
+    # pyarrow reading through plain GETs gets the same table back
+    import pyarrow.fs as pafs
+
+    fs = pafs.S3FileSystem(access_key=node.access_key, secret_key=node.secret_key,
+                           endpoint_override=node.s3_url, scheme="http", region="us-east-1")
+    assert pq.read_table(f"{bucket}/footer.parquet", filesystem=fs).equals(table)

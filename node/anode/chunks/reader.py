@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator, Iterator
+from typing import Any
 
 from .store import ChunkStore
 
@@ -60,3 +61,19 @@ async def stream_range(
         pending = future
     if pending is not None:
         yield await pending
+
+
+class ObjectSource:
+    """One object version as S3 Select's `RangeSource` (sync; used from worker threads)."""
+
+    def __init__(self, store: ChunkStore, bucket: str, key: str, record: dict[str, Any]) -> None:
+        self.store = store
+        self.chunks = record["chunks"]
+        self.size: int = record["size"]
+        self.cache_key = f"{bucket}/{key}/{record['etag']}"
+
+    def read_range(self, start: int, length: int) -> bytes:
+        end = min(self.size, start + length)
+        if start >= end:
+            return b""
+        return read_range_sync(self.store, self.chunks, start, end)

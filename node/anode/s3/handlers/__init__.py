@@ -7,7 +7,7 @@ from collections.abc import Awaitable, Callable
 from aiohttp import web
 
 from ..context import Context
-from . import bucket, copy, delete, get, list, multipart, put
+from . import bucket, copy, delete, get, list, multipart, put, select
 
 Handler = Callable[[Context], Awaitable[web.StreamResponse]]
 
@@ -32,4 +32,5 @@ HANDLERS: dict[str, Handler] = {
     "AbortMultipartUpload": multipart.abort_multipart_upload,
     "ListParts": multipart.list_parts,
     "ListMultipartUploads": multipart.list_multipart_uploads,
+    "SelectObjectContent": select.select_object_content,
 }

@@ -7,13 +7,14 @@ from typing import Any
 
 from aiohttp import web
 
-from ...chunks.reader import read_range_sync, stream_range
+from ...chunks.reader import ObjectSource, read_range_sync, stream_range
 from ..conditions import check_read_conditions, parse_range
 from ..context import Context
 from ..errors import ErrorCode, S3Error
 from ..objectmeta import RESPONSE_OVERRIDES, response_headers
 
 SMALL = 256 * 1024  # read in one go and answer with a plain Response below this
+PARQUET_SUFFIXES = (".parquet", ".parq")
 
 
 def current_version(ctx: Context) -> dict[str, Any]:
@@ -65,6 +66,15 @@ async def get_object(ctx: Context) -> web.StreamResponse:
         return web.Response(status=status, headers=headers)
     ctx.node.metrics.bytes_out.inc(end - start)
     chunks = record["chunks"]
+    if rng is not None and ctx.key.endswith(PARQUET_SUFFIXES):
+        # Readers (pyarrow, DuckDB, Trino) open a Parquet file by range-reading its footer:
+        # serve that from the footer cache instead of the disk.
+        source = ObjectSource(ctx.node.chunks, ctx.bucket_name, ctx.key, record)
+        data = await asyncio.to_thread(ctx.node.footer_cache.serve_tail_range, source, start,
+                                       end - start)
+        if data is not None:
+            del headers["Content-Length"]
+            return web.Response(status=status, body=data, headers=headers)
     if end - start <= SMALL:
         data = await asyncio.get_running_loop().run_in_executor(
             None, read_range_sync, ctx.node.chunks, chunks, start, end

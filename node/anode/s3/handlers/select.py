@@ -8,44 +8,15 @@ code and status; later ones travel inside the stream (the engine does that).
 
 from __future__ import annotations
 
-from typing import Any
-
 from aiohttp import web
 
-from ...chunks.reader import read_range_sync
-from ...chunks.store import ChunkStore
-from ...select import FooterCache, SelectError, parse_request, run_select
+from ...chunks.reader import ObjectSource
+from ...select import SelectError, parse_request, run_select
 from .. import xml
 from ..context import Context
 from .get import current_version
 
 MAX_REQUEST_XML = 1024 * 1024  # the expression may be 256 KB; leave room for the rest
-
-
-class ObjectSource:
-    """A `RangeSource` over one object version's chunk list (sync; used from worker threads)."""
-
-    def __init__(self, store: ChunkStore, bucket: str, key: str, record: dict[str, Any]) -> None:
-        self.store = store
-        self.chunks = record["chunks"]
-        self.size: int = record["size"]
-        self.cache_key = f"{bucket}/{key}/{record['etag']}"
-
-    def read_range(self, start: int, length: int) -> bytes:
-        end = min(self.size, start + length)
-        if start >= end:
-            return b""
-        return read_range_sync(self.store, self.chunks, start, end)
-
-
-def footer_cache_of(node: Any) -> FooterCache:
-    """The node's footer cache (`node.footer_cache` if the node made one, else made here once)."""
-    cache = getattr(node, "footer_cache", None)
-    if cache is None:
-        parquet = node.config.parquet
-        cache = FooterCache(int(parquet.cache_size) if parquet.enable_cache else 0)
-        node.footer_cache = cache
-    return cache
 
 
 def select_error_response(ctx: Context, error: SelectError) -> web.Response:
@@ -72,7 +43,7 @@ async def select_object_content(ctx: Context) -> web.StreamResponse:
         messages = run_select(
             request,
             source,
-            footer_cache=footer_cache_of(ctx.node),
+            footer_cache=ctx.node.footer_cache,
             pushdown=parquet.enable_predicate_pushdown,
             column_pruning=parquet.enable_column_pruning,
         )
