@@ -18,7 +18,7 @@ from typing import Any
 
 from anode_operator import constants as c
 from anode_operator.model import BucketResource
-from anode_operator.status import rfc3339
+from anode_operator.status import rfc3339, without_empty_strings
 
 MAX_USER_NAME = 63
 
@@ -181,12 +181,14 @@ def compute_status(
             ),
         ),
     ]
-    return {
-        "observedGeneration": bucket.generation,
-        "phase": "Ready" if ready else ("Failed" if stalled else "Pending"),
-        "bucketName": bucket.spec.bucket_name,
-        "secretName": bucket.spec.secret_name,
-        "user": user_name(namespace=bucket.namespace, name=bucket.name),
-        "endpoint": endpoint,
-        "conditions": conditions,
-    }
+    return without_empty_strings(
+        {
+            "observedGeneration": bucket.generation,
+            "phase": "Ready" if ready else ("Failed" if stalled else "Pending"),
+            "bucketName": bucket.spec.bucket_name,
+            "secretName": bucket.spec.secret_name,
+            "user": user_name(namespace=bucket.namespace, name=bucket.name),
+            "endpoint": endpoint,
+            "conditions": conditions,
+        }
+    )

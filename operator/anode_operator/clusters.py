@@ -257,6 +257,7 @@ def reconcile(
         )
 
         progress = Progress()
+        replicas = state.current_replicas
         if not violations:
             if existing is None:
                 replicas = cluster.spec.replicas  # bootstrap: all initial peers at once
@@ -281,7 +282,7 @@ def reconcile(
             Observation(
                 generation=cluster.generation,
                 desired_replicas=cluster.spec.replicas,
-                current_replicas=max(state.current_replicas, 0),
+                current_replicas=replicas,  # what the StatefulSet was just set to
                 ready=state.ready,
                 outdated_pods=len(
                     rollout.outdated(state.pod_views(), update_revision=state.update_revision)

@@ -201,16 +201,36 @@ def compute_status(
         ),
         _condition("QuorumAtRisk", at_risk, risk_reason, risk_message, **cond),
     ]
-    return {
-        "observedGeneration": obs.generation,
-        "phase": phase,
-        "replicas": obs.current_replicas,
-        "readyReplicas": ready_count,
-        "leader": obs.leader or "",
-        "endpoint": obs.endpoint,
-        "selector": obs.selector,
-        "conditions": conditions,
-    }
+    return without_empty_strings(
+        {
+            "observedGeneration": obs.generation,
+            "phase": phase,
+            "replicas": obs.current_replicas,
+            "readyReplicas": ready_count,
+            "leader": obs.leader or "",
+            "endpoint": obs.endpoint,
+            "selector": obs.selector,
+            "conditions": conditions,
+        }
+    )
+
+
+def without_empty_strings(status: dict[str, Any]) -> dict[str, Any]:
+    """Empty strings become ``None`` at the top (a merge patch then removes the field) and are
+    dropped inside conditions: the v1.20 API server turns ``""`` in a merge patch into ``null``,
+    which a ``type: string`` schema field rejects."""
+    out: dict[str, Any] = {}
+    for key, value in status.items():
+        if value == "":
+            out[key] = None
+        elif isinstance(value, list):
+            out[key] = [
+                {k: v for k, v in item.items() if v != ""} if isinstance(item, dict) else item
+                for item in value
+            ]
+        else:
+            out[key] = value
+    return out
 
 
 def transitions(

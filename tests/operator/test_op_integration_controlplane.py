@@ -1,0 +1,393 @@
+"""The real operator against a real API server and controller-manager (no kubelet: pods are
+created but never run). What can be proven without running nodes is proven here: children,
+ownership and garbage collection, drift correction, refused specs, scaling that waits for Ready
+pods, the scale subresource, printer columns, kopf bookkeeping in status, leader election, and
+Bucket finalizers that do not wedge when the cluster is gone or unreachable."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import kubernetes
+import pytest
+from kubernetes.client.exceptions import ApiException
+
+pytestmark = pytest.mark.timeout(240)
+
+KUBECTL = Path(os.environ.get("ANODE_K8S_HOME", "/var/tmp/anode-k8s")) / "bin" / "kubectl"
+
+
+def cluster_body(name: str, **spec) -> dict:
+    return {
+        "apiVersion": "anode.dev/v1alpha1",
+        "kind": "AnodeCluster",
+        "metadata": {"name": name},
+        "spec": spec,
+    }
+
+
+def create(kube_env, namespace: str, plural: str, body: dict) -> dict:
+    return kubernetes.client.CustomObjectsApi(kube_env.api).create_namespaced_custom_object(
+        "anode.dev", "v1alpha1", namespace, plural, body
+    )
+
+
+def patch_spec(kube_env, namespace: str, plural: str, name: str, spec: dict) -> None:
+    kubernetes.client.CustomObjectsApi(kube_env.api).patch_namespaced_custom_object(
+        "anode.dev", "v1alpha1", namespace, plural, name, {"spec": spec}
+    )
+
+
+def delete(kube_env, namespace: str, plural: str, name: str) -> None:
+    kubernetes.client.CustomObjectsApi(kube_env.api).delete_namespaced_custom_object(
+        "anode.dev", "v1alpha1", namespace, plural, name
+    )
+
+
+def kubectl(kube_env, *args: str) -> str:
+    out = subprocess.run(
+        [str(KUBECTL), *args],
+        env={**os.environ, "KUBECONFIG": kube_env.kubeconfig},
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert out.returncode == 0, out.stderr
+    return out.stdout
+
+
+@pytest.fixture(scope="module")
+def demo(kube_env, operator_process):
+    """A 3-replica cluster in its own namespace, with its children created."""
+    ns = "cp-demo"
+    kube_env.create_namespace(ns)
+    create(kube_env, ns, "anodeclusters", cluster_body("demo", replicas=3))
+    apps = kubernetes.client.AppsV1Api(kube_env.api)
+    kube_env.wait("StatefulSet demo", lambda: apps.read_namespaced_stateful_set("demo", ns))
+    kube_env.wait(
+        "status.observedGeneration",
+        lambda: (kube_env.custom("anodeclusters", ns, "demo").get("status") or {}).get(
+            "observedGeneration"
+        ),
+    )
+    return ns
+
+
+def test_children_are_created_with_owner_references(kube_env, demo):
+    ns = demo
+    core = kubernetes.client.CoreV1Api(kube_env.api)
+    apps = kubernetes.client.AppsV1Api(kube_env.api)
+    cluster = kube_env.custom("anodeclusters", ns, "demo")
+    uid = cluster["metadata"]["uid"]
+
+    sts = apps.read_namespaced_stateful_set("demo", ns)
+    assert sts.spec.replicas == 3
+    assert sts.spec.service_name == "demo-peers"
+    assert sts.spec.update_strategy.type == "OnDelete"
+    assert sts.spec.pod_management_policy == "Parallel"
+    peers = core.read_namespaced_service("demo-peers", ns)
+    assert peers.spec.cluster_ip == "None"
+    client = core.read_namespaced_service("demo", ns)
+    assert {p.port for p in client.spec.ports} == {8080, 8081}
+    config = core.read_namespaced_config_map("demo-config", ns)
+    assert "peers = [" in config.data["anode.toml"]
+    secret = core.read_namespaced_secret("demo-credentials", ns)
+    assert set(secret.data) == {
+        "AWS_ACCESS_KEY_ID",
+        "AWS_SECRET_ACCESS_KEY",
+        "ANODE_CLUSTER_SECRET",
+    }
+    pdb = kube_env.kube.get(
+        api_version=kube_env.kube.capabilities.pdb_api_version,
+        kind="PodDisruptionBudget",
+        namespace=ns,
+        name="demo",
+    )
+    assert kube_env.kube.capabilities.pdb_api_version == "policy/v1beta1"  # v1.20
+    assert pdb["spec"]["minAvailable"] == 2
+    for obj in (sts, peers, client, config, secret):
+        (ref,) = obj.metadata.owner_references
+        assert (ref.kind, ref.uid, ref.controller) == ("AnodeCluster", uid, True)
+    assert pdb["metadata"]["ownerReferences"][0]["uid"] == uid
+    # the StatefulSet controller really created the pods (all three: Parallel policy)
+    kube_env.wait(
+        "3 pods",
+        lambda: (
+            len(
+                core.list_namespaced_pod(ns, label_selector="app.kubernetes.io/instance=demo").items
+            )
+            == 3
+        ),
+    )
+
+
+def test_status_conditions_and_kopf_bookkeeping_live_in_status(kube_env, demo):
+    obj = kube_env.custom("anodeclusters", demo, "demo")
+    status = obj["status"]
+    assert status["observedGeneration"] == obj["metadata"]["generation"]
+    assert status["endpoint"] == "http://demo.cp-demo.svc:8080"
+    assert status["phase"] == "Creating"  # pods never become Ready without a kubelet
+    assert kube_env.condition(obj, "Ready")["status"] == "False"
+    assert kube_env.condition(obj, "Reconciling")["status"] == "True"
+    assert kube_env.condition(obj, "Stalled")["status"] == "False"
+    assert kube_env.condition(obj, "QuorumAtRisk")["reason"] == "QuorumLost"
+    assert "kopf" in status
+    annotations = obj["metadata"].get("annotations") or {}
+    assert not [k for k in annotations if "kopf" in k], annotations
+    assert "anode.dev/finalizer" in obj["metadata"]["finalizers"]
+
+
+def test_printer_columns(kube_env, demo):
+    out = kubectl(kube_env, "get", "anodeclusters", "-n", demo, "-o", "wide")
+    header = out.splitlines()[0].split()
+    assert header == ["NAME", "REPLICAS", "READY", "PHASE", "LEADER", "ENDPOINT", "AGE"]
+    assert "http://demo.cp-demo.svc:8080" in out
+    short = kubectl(kube_env, "get", "anc", "-n", demo)
+    assert short.splitlines()[1].split()[:4] == ["demo", "3", "0", "Creating"]
+
+
+def test_drift_is_corrected(kube_env, demo):
+    core = kubernetes.client.CoreV1Api(kube_env.api)
+    core.patch_namespaced_service("demo", demo, {"spec": {"type": "NodePort"}})
+    core.delete_namespaced_config_map("demo-config", demo)
+    kube_env.wait(
+        "ConfigMap re-created", lambda: core.read_namespaced_config_map("demo-config", demo)
+    )
+    kube_env.wait(
+        "Service type restored",
+        lambda: core.read_namespaced_service("demo", demo).spec.type == "ClusterIP",
+    )
+
+
+def test_generated_credentials_are_stable(kube_env, demo):
+    core = kubernetes.client.CoreV1Api(kube_env.api)
+    before = core.read_namespaced_secret("demo-credentials", demo).data
+    time.sleep(5)  # > 2 timer ticks
+    assert core.read_namespaced_secret("demo-credentials", demo).data == before
+
+
+def test_scale_up_waits_for_ready_pods_and_never_jumps(kube_env, demo):
+    apps = kubernetes.client.AppsV1Api(kube_env.api)
+    kubectl(kube_env, "scale", "anodecluster/demo", "-n", demo, "--replicas=5")  # scale subresource
+    assert kube_env.custom("anodeclusters", demo, "demo")["spec"]["replicas"] == 5
+
+    def holding():
+        obj = kube_env.custom("anodeclusters", demo, "demo")
+        op = (obj.get("status") or {}).get("operation") or {}
+        return (
+            op.get("reason") == "PodsNotReady"
+            and obj["status"]["observedGeneration"] == obj["metadata"]["generation"]
+        )
+
+    kube_env.wait("scaling on hold", holding)
+    assert apps.read_namespaced_stateful_set("demo", demo).spec.replicas == 3
+    obj = kube_env.custom("anodeclusters", demo, "demo")
+    assert obj["status"]["phase"] == "Creating"  # never Running yet: still bootstrapping
+    assert kube_env.condition(obj, "Reconciling")["reason"] == "Scaling"
+    patch_spec(kube_env, demo, "anodeclusters", "demo", {"replicas": 3})
+
+
+@pytest.mark.parametrize(
+    ("spec", "reason"),
+    [({"replicas": 4}, "EvenReplicas"), ({"replicas": 1}, "ShrinkBelowReplicationFactor")],
+)
+def test_unsafe_specs_are_refused_with_condition_and_event(kube_env, demo, spec, reason):
+    apps = kubernetes.client.AppsV1Api(kube_env.api)
+    patch_spec(kube_env, demo, "anodeclusters", "demo", spec)
+    try:
+        kube_env.wait(
+            f"Stalled={reason}",
+            lambda: (
+                (
+                    kube_env.condition(kube_env.custom("anodeclusters", demo, "demo"), "Stalled")
+                    or {}
+                ).get("reason")
+                == reason
+            ),
+        )
+        assert apps.read_namespaced_stateful_set("demo", demo).spec.replicas == 3
+        kube_env.wait(
+            f"Warning Event {reason}",
+            lambda: [
+                e
+                for e in kube_env.events(demo, "demo")
+                if e.reason == reason and e.type == "Warning"
+            ],
+        )
+    finally:
+        patch_spec(kube_env, demo, "anodeclusters", "demo", {"replicas": 3})
+    kube_env.wait(
+        "Stalled cleared",
+        lambda: (
+            kube_env.condition(kube_env.custom("anodeclusters", demo, "demo"), "Stalled")["status"]
+            == "False"
+        ),
+    )
+
+
+def test_schema_rejects_invalid_specs(kube_env, demo):
+    for bad in (
+        {"replicas": 0},
+        {"replicas": 99},
+        {"service": {"type": "Magic"}},
+        {"storage": {"size": "lots"}},
+    ):
+        with pytest.raises(ApiException) as exc:
+            create(kube_env, demo, "anodeclusters", cluster_body("bad", **bad))
+        assert exc.value.status == 422
+
+
+def test_json_logs(operator_process):
+    lines = [line for line in operator_process.log_lines() if line.startswith("{")]
+    assert lines, operator_process.log_lines()[:5]
+    for line in lines[:50]:
+        record = json.loads(line)
+        assert {"message", "severity"} <= set(record) or {"message", "level"} <= set(record)
+
+
+def test_leader_election_via_peering(kube_env, operator_process, tmp_path):
+    """A higher-priority instance takes over (the running one pauses), and when it stops the
+    first one resumes: leader election through the ClusterKopfPeering."""
+    peering = kubernetes.client.CustomObjectsApi(kube_env.api).get_cluster_custom_object(
+        "kopf.dev", "v1", "clusterkopfpeerings", "anode-operator-tests"
+    )
+    assert peering["status"], "the running operator keeps itself alive in the peering"
+    resumed_before = sum("Resuming operations" in x for x in operator_process.log_lines())
+    log_path = tmp_path / "second.log"
+    with log_path.open("wb") as log:
+        second = subprocess.Popen(
+            [
+                str(Path(sys.executable).parent / "anode-operator"),
+                "--peering",
+                "anode-operator-tests",
+                "--priority",
+                "10",
+                "--log-format",
+                "plain",
+            ],
+            env={**os.environ, "KUBECONFIG": kube_env.kubeconfig},
+            stdout=log,
+            stderr=subprocess.STDOUT,
+        )
+    try:
+        kube_env.wait(
+            "first instance pauses",
+            lambda: any(
+                "Pausing operations in favour of" in x for x in operator_process.log_lines()
+            ),
+        )
+        kube_env.wait(
+            "second instance active", lambda: "Resuming operations" in log_path.read_text()
+        )
+    finally:
+        second.terminate()
+        second.wait(timeout=20)
+    kube_env.wait(
+        "first instance resumes",
+        lambda: (
+            sum("Resuming operations" in x for x in operator_process.log_lines()) > resumed_before
+        ),
+        timeout=90,
+    )
+
+
+def test_deleting_the_cluster_garbage_collects_children(kube_env, operator_process):
+    ns = "cp-gc"
+    kube_env.create_namespace(ns)
+    create(kube_env, ns, "anodeclusters", cluster_body("gone", replicas=1, replicationFactor=1))
+    apps = kubernetes.client.AppsV1Api(kube_env.api)
+    core = kubernetes.client.CoreV1Api(kube_env.api)
+    kube_env.wait("StatefulSet", lambda: apps.read_namespaced_stateful_set("gone", ns))
+    kube_env.wait("Secret", lambda: core.read_namespaced_secret("gone-credentials", ns))
+    delete(kube_env, ns, "anodeclusters", "gone")
+    kube_env.wait(
+        "cluster gone", lambda: kube_env.custom("anodeclusters", ns, "gone") is None, timeout=30
+    )
+
+    def all_gone():
+        left = []
+        for call, name in (
+            (apps.read_namespaced_stateful_set, "gone"),
+            (core.read_namespaced_service, "gone"),
+            (core.read_namespaced_service, "gone-peers"),
+            (core.read_namespaced_config_map, "gone-config"),
+            (core.read_namespaced_secret, "gone-credentials"),
+        ):
+            try:
+                call(name, ns)
+                left.append(name)
+            except ApiException as exc:
+                assert exc.status == 404
+        return not left
+
+    kube_env.wait("children garbage-collected", all_gone, timeout=100)
+
+
+def test_bucket_without_cluster_is_stalled_and_deletes_cleanly(kube_env, operator_process):
+    ns = "cp-orphan"
+    kube_env.create_namespace(ns)
+    body = {
+        "apiVersion": "anode.dev/v1alpha1",
+        "kind": "Bucket",
+        "metadata": {"name": "orphan"},
+        "spec": {"clusterRef": {"name": "nowhere"}, "deletionPolicy": "Delete"},
+    }
+    create(kube_env, ns, "buckets", body)
+    kube_env.wait(
+        "ClusterNotFound",
+        lambda: (
+            (kube_env.condition(kube_env.custom("buckets", ns, "orphan"), "Stalled") or {}).get(
+                "reason"
+            )
+            == "ClusterNotFound"
+        ),
+    )
+    assert kube_env.custom("buckets", ns, "orphan")["status"]["phase"] == "Failed"
+    delete(kube_env, ns, "buckets", "orphan")
+    kube_env.wait(
+        "bucket gone", lambda: kube_env.custom("buckets", ns, "orphan") is None, timeout=20
+    )
+
+
+def test_bucket_on_unreachable_cluster_gives_up_after_grace(kube_env, operator_process):
+    """The cluster exists but no node answers (no kubelet): deletion with policy Delete retries,
+    then releases the finalizer with a Warning after the grace period (15 s in this suite)."""
+    ns = "cp-unreachable"
+    kube_env.create_namespace(ns)
+    create(kube_env, ns, "anodeclusters", cluster_body("quiet", replicas=1, replicationFactor=1))
+    body = {
+        "apiVersion": "anode.dev/v1alpha1",
+        "kind": "Bucket",
+        "metadata": {"name": "data"},
+        "spec": {"clusterRef": {"name": "quiet"}, "deletionPolicy": "Delete"},
+    }
+    create(kube_env, ns, "buckets", body)
+    kube_env.wait(
+        "ClusterNotReady",
+        lambda: (
+            (kube_env.condition(kube_env.custom("buckets", ns, "data"), "Ready") or {}).get(
+                "reason"
+            )
+            == "ClusterNotReady"
+        ),
+    )
+    assert kube_env.custom("buckets", ns, "data")["status"]["phase"] == "Pending"
+    started = time.monotonic()
+    delete(kube_env, ns, "buckets", "data")
+    time.sleep(5)
+    assert kube_env.custom("buckets", ns, "data") is not None, "released before the grace period"
+    kube_env.wait(
+        "bucket released", lambda: kube_env.custom("buckets", ns, "data") is None, timeout=60
+    )
+    assert time.monotonic() - started >= 10
+    kube_env.wait(
+        "Warning ClusterUnreachable",
+        lambda: [e for e in kube_env.events(ns, "data") if e.reason == "ClusterUnreachable"],
+    )
+    secret = kubernetes.client.CoreV1Api(kube_env.api).list_namespaced_secret(ns).items
+    assert not [s for s in secret if s.metadata.name == "data-bucket"]
