@@ -56,6 +56,7 @@ class Node:
         data.mkdir(parents=True, exist_ok=True)
         self.meta = MetaStore(open_db(data / "meta"))
         self.chunks = ChunkStore(data / "chunks")
+        self.chunks.is_referenced = lambda digest: self.meta.chunk_refs(digest) > 0
         self.consensus: Consensus = LocalConsensus(self.meta.state_machine, node_id=config.node.id)
         self.collector = Collector(
             chunks=self.chunks,

@@ -147,3 +147,82 @@ def test_sigkill_during_writes_loses_nothing_acknowledged_and_tears_nothing(fres
     # nothing orphaned forever: after the grace period every chunk file on disk is referenced
     wait_for(lambda: len(node.chunk_files()) == admin_status(node)["storage"]["chunks"])
     assert not list((node.data_dir / "chunks" / "tmp").iterdir())
+
+
+def test_corrupt_chunk_is_never_served(fresh_node):
+    node = fresh_node.start()
+    s3 = node.client()
+    s3.create_bucket(Bucket="rot")
+    data = os.urandom(100_000)
+    s3.put_object(Bucket="rot", Key="k", Body=data)
+    (chunk,) = node.chunk_files()
+    chunk.write_bytes(b"X" + chunk.read_bytes()[1:])
+    from botocore.exceptions import ClientError
+
+    with pytest.raises(ClientError) as exc:
+        s3.get_object(Bucket="rot", Key="k")["Body"].read()
+    assert exc.value.response["Error"]["Code"] == "InternalError"
+    chunk.unlink()
+    with pytest.raises(ClientError) as exc:
+        s3.get_object(Bucket="rot", Key="k")["Body"].read()
+    assert exc.value.response["ResponseMetadata"]["HTTPStatusCode"] == 500
+    assert s3.list_buckets()  # still serving
+
+
+@pytest.fixture
+def small_disk(tmp_path):
+    import subprocess
+
+    mount = tmp_path / "small"
+    mount.mkdir()
+    if subprocess.run(["mount", "-t", "tmpfs", "-o", "size=48m", "tmpfs", str(mount)],
+                      capture_output=True).returncode != 0:
+        pytest.skip("cannot mount a small tmpfs here (needs root)")
+    yield mount
+    subprocess.run(["umount", "-l", str(mount)], check=False)
+
+
+def test_full_disk_is_a_clear_error_and_nothing_is_stored(small_disk):
+    from botocore.exceptions import ClientError
+    from conftest import NodeProcess
+
+    node = NodeProcess(small_disk / "data").start()
+    try:
+        s3 = node.client()
+        s3.create_bucket(Bucket="full")
+        s3.put_object(Bucket="full", Key="before", Body=b"kept")
+        with pytest.raises(ClientError) as exc:
+            s3.put_object(Bucket="full", Key="huge", Body=os.urandom(60 * MiB))
+        assert exc.value.response["Error"]["Code"] == "InsufficientStorage"
+        assert exc.value.response["ResponseMetadata"]["HTTPStatusCode"] == 507
+        with pytest.raises(ClientError):
+            s3.head_object(Bucket="full", Key="huge")
+        assert s3.get_object(Bucket="full", Key="before")["Body"].read() == b"kept"
+        s3.put_object(Bucket="full", Key="after", Body=b"small still fits")
+        assert s3.get_object(Bucket="full", Key="after")["Body"].read() == b"small still fits"
+    finally:
+        node.kill()
+
+
+def test_refused_writes_leave_no_chunk_files_behind(fresh_node):
+    from botocore.exceptions import ClientError
+
+    node = fresh_node.start()
+    s3 = node.client()
+    s3.create_bucket(Bucket="refused")
+    s3.put_object(Bucket="refused", Key="exists", Body=b"x")
+    baseline = sorted(node.chunk_files())
+    refusals = [
+        dict(Key="bad-crc", Body=os.urandom(9 * MiB), ChecksumCRC32="AAAAAA=="),
+        dict(Key="exists", Body=os.urandom(5 * MiB), IfNoneMatch="*"),
+        dict(Key="bad-md5", Body=os.urandom(100), ContentMD5="1B2M2Y8AsgTpgAmY7PhCfg=="),
+    ]
+    for kwargs in refusals:
+        with pytest.raises(ClientError):
+            s3.put_object(Bucket="refused", **kwargs)
+    upload = s3.create_multipart_upload(Bucket="refused", Key="mp",
+                                        ChecksumAlgorithm="SHA256")["UploadId"]
+    with pytest.raises(ClientError):
+        s3.upload_part(Bucket="refused", Key="mp", UploadId=upload, PartNumber=1,
+                       Body=os.urandom(MiB), ChecksumAlgorithm="CRC32")
+    assert sorted(node.chunk_files()) == baseline  # at once, not after the collector's grace

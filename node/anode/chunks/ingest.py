@@ -140,19 +140,25 @@ async def ingest(
             await flush(0, publish=True)
     except BaseException:
         await loop.run_in_executor(None, writer.abandon)
-        release(store, result.chunks)
+        release(store, result.chunks, abandoned=True)
         raise
     result.md5 = writer.md5.digest()
     result.checksum = writer.checksum.b64digest() if writer.checksum else None
     return result
 
 
-def release(store: ChunkStore, chunks: list[list]) -> None:
-    """Unpin chunks once their metadata is committed or the write is abandoned. Event loop only."""
+def release(store: ChunkStore, chunks: list[list], *, abandoned: bool = False) -> None:
+    """Unpin chunks once their metadata is committed, or the write abandoned. Event loop only.
+
+    An abandoned write deletes at once the chunks it wrote that nobody else uses (unpinned and
+    unreferenced), so failed uploads do not hold disk space until the collector's grace period.
+    """
     for digest, _ in chunks:
         store.pins[digest] -= 1
         if store.pins[digest] <= 0:
             del store.pins[digest]
+            if abandoned and not store.is_referenced(digest):
+                store.delete(digest)
 
 
 @contextlib.asynccontextmanager

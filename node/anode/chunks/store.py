@@ -17,7 +17,7 @@ import hashlib
 import os
 import uuid
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 
@@ -46,6 +46,9 @@ class ChunkStore:
             (root / f"{i:02x}").mkdir(exist_ok=True)
         # Chunks an unfinished write depends on; the collector skips them. Event loop only.
         self.pins: Counter[bytes] = Counter()
+        # Whether committed metadata refers to a chunk; the node wires in the metadata's answer.
+        # The default never lets an abandoned write delete anything.
+        self.is_referenced: Callable[[bytes], bool] = lambda digest: True
 
     def path(self, digest: bytes) -> Path:
         hexdigest = digest.hex()

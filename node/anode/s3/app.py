@@ -6,6 +6,7 @@ per family of operations, and are looked up by operation name in `handlers.HANDL
 
 from __future__ import annotations
 
+import errno
 import logging
 import secrets
 import time
@@ -51,11 +52,8 @@ async def handle(request: web.Request) -> web.StreamResponse:
         response.headers.update(ctx.response_headers)
     except S3Error as error:
         response = error_response(error, request_id, resource=request.path)
-    except Exception:
-        log.exception("internal error in %s %s", request.method, request.path)
-        response = error_response(
-            S3Error(ErrorCode.InternalError), request_id, resource=request.path
-        )
+    except Exception as exc:
+        response = error_response(_unexpected(exc, request), request_id, resource=request.path)
     response.headers["x-amz-request-id"] = request_id
     response.headers["x-amz-id-2"] = request_id
     response.headers["Server"] = "Anode"
@@ -106,6 +104,15 @@ def _prepare(request: web.Request, node: Node, request_id: str) -> Context:
     return Context(
         http=request, endpoint=endpoint, node=node, user=user, auth=auth, request_id=request_id
     )
+
+
+def _unexpected(exc: Exception, request: web.Request) -> S3Error:
+    """The S3 error for a failure no handler anticipated: a full disk, or a bug (logged)."""
+    if (isinstance(exc, OSError) and exc.errno == errno.ENOSPC) or "No space left" in str(exc):
+        log.error("storage full while serving %s %s: %s", request.method, request.path, exc)
+        return S3Error(ErrorCode.InsufficientStorage)
+    log.exception("internal error in %s %s", request.method, request.path)
+    return S3Error(ErrorCode.InternalError)
 
 
 def error_response(error: S3Error, request_id: str, *, resource: str) -> web.Response:

@@ -30,6 +30,7 @@ class ErrorCode(enum.Enum):
         400,
         "You did not provide the number of bytes specified by the Content-Length HTTP header.",
     )
+    InsufficientStorage = (507, "The node has no space left to store this request.")
     InternalError = (500, "We encountered an internal error. Please try again.")
     InvalidAccessKeyId = (403, "The AWS access key ID you provided does not exist in our records.")
     InvalidArgument = (400, "Invalid Argument")

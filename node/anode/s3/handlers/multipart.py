@@ -25,7 +25,7 @@ from ..errors import ErrorCode, S3Error
 from ..objectmeta import metadata_from_headers, validate_key
 from .bucket import owner_xml
 from .copy import copy_source
-from .put import receive_body, write_conditions
+from .put import commit, receive_body, write_conditions
 
 MIN_PART_SIZE = 5 * 1024 * 1024
 MAX_PART_SIZE = 5 * 1024**3
@@ -106,18 +106,8 @@ async def _commit_part(
         "chunks": body.chunks,
         "cks": {algorithm: body.checksum} if algorithm and body.checksum else {},
     }
-    try:
-        await ctx.node.propose(
-            PutPart(
-                bucket=ctx.bucket_name,
-                key=ctx.key,
-                upload_id=upload_id,
-                part_number=number,
-                record=record,
-            )
-        )
-    finally:
-        release(ctx.node.chunks, body.chunks)
+    await commit(ctx, body, PutPart(bucket=ctx.bucket_name, key=ctx.key, upload_id=upload_id,
+                                    part_number=number, record=record))
     return record
 
 
@@ -127,7 +117,7 @@ async def upload_part(ctx: Context) -> web.Response:
     algorithm = requested_algorithm(ctx.headers) or upload.get("algorithm")
     body = await receive_body(ctx, max_size=MAX_PART_SIZE)
     if upload.get("algorithm") and algorithm != upload["algorithm"]:
-        release(ctx.node.chunks, body.chunks)
+        release(ctx.node.chunks, body.chunks, abandoned=True)
         raise S3Error(
             ErrorCode.InvalidRequest,
             "Checksum Type mismatch occurred, expected "

@@ -8,7 +8,7 @@ from typing import Any
 from aiohttp import web
 
 from ...chunks.ingest import Ingested, TooLarge, ingest, release
-from ...meta.commands import PutObject
+from ...meta.commands import Command, PutObject
 from ..checksums import header_name, requested_algorithm
 from ..context import Context
 from ..errors import ErrorCode, S3Error
@@ -58,8 +58,19 @@ async def receive_body(ctx: Context, *, max_size: int = MAX_PUT_SIZE) -> Ingeste
             if sent is None and "x-amz-trailer" in headers:
                 raise S3Error(ErrorCode.IncompleteBody, "The trailing checksum is missing")
     except BaseException:
-        release(ctx.node.chunks, result.chunks)
+        release(ctx.node.chunks, result.chunks, abandoned=True)
         raise
+    return result
+
+
+async def commit(ctx: Context, body: Ingested, command: Command) -> Any:
+    """Commit the metadata for a received body; if that fails, the body's chunks are abandoned."""
+    try:
+        result = await ctx.node.propose(command)
+    except BaseException:
+        release(ctx.node.chunks, body.chunks, abandoned=True)
+        raise
+    release(ctx.node.chunks, body.chunks)
     return result
 
 
@@ -94,19 +105,9 @@ async def put_object(ctx: Context) -> web.Response:
     if_match, if_none_match = write_conditions(ctx)
     algorithm = requested_algorithm(ctx.headers)
     body = await receive_body(ctx)
-    try:
-        record = version_record(ctx, body, algorithm, metadata)
-        await ctx.node.propose(
-            PutObject(
-                bucket=ctx.bucket_name,
-                key=ctx.key,
-                record=record,
-                if_match=if_match,
-                if_none_match=if_none_match,
-            )
-        )
-    finally:
-        release(ctx.node.chunks, body.chunks)
+    record = version_record(ctx, body, algorithm, metadata)
+    await commit(ctx, body, PutObject(bucket=ctx.bucket_name, key=ctx.key, record=record,
+                                      if_match=if_match, if_none_match=if_none_match))
     headers = {"ETag": body.etag}
     if algorithm and body.checksum:
         headers[header_name(algorithm)] = body.checksum
