@@ -9,6 +9,7 @@ PIDs ``up.sh`` recorded. Nothing here skips: a missing piece is a failing test.
 
 from __future__ import annotations
 
+import base64
 import os
 import signal
 import subprocess
@@ -140,6 +141,31 @@ def kube_env(control_plane: str) -> KubeEnv:
     return env
 
 
+def service_account_kubeconfig(env: KubeEnv, *, path: Path) -> Path:
+    """A kubeconfig that authenticates as the operator's ServiceAccount from ``manifests/``, so
+    the suite's operator runs with exactly the RBAC the install gives it (least privilege,
+    proven by every integration test)."""
+    for name in ("00-namespace.yaml", "rbac.yaml"):
+        env.apply_file(REPO / "manifests" / name)
+    core = kubernetes.client.CoreV1Api(env.api)
+
+    def token() -> str | None:
+        sa = core.read_namespaced_service_account("anode-operator", "anode-system")
+        for ref in sa.secrets or []:
+            secret = core.read_namespaced_secret(ref.name, "anode-system")
+            if secret.data and secret.data.get("token"):
+                return base64.b64decode(secret.data["token"]).decode()
+        return None
+
+    bearer = env.wait("ServiceAccount token", token)
+    admin = yaml.safe_load(Path(env.kubeconfig).read_text())
+    admin["users"] = [{"name": "anode-operator", "user": {"token": bearer}}]
+    admin["contexts"][0]["context"]["user"] = "anode-operator"
+    path.write_text(yaml.safe_dump(admin))
+    path.chmod(0o600)
+    return path
+
+
 @dataclass
 class OperatorProcess:
     proc: subprocess.Popen
@@ -151,11 +177,14 @@ class OperatorProcess:
 
 @pytest.fixture(scope="session")
 def operator_process(kube_env: KubeEnv, tmp_path_factory) -> Iterator[OperatorProcess]:
-    """``anode-operator`` (the console script) watching all namespaces, with peering."""
-    log_path = tmp_path_factory.mktemp("operator") / "operator.log"
+    """``anode-operator`` (the console script) watching all namespaces, with peering, as the
+    ServiceAccount of ``manifests/rbac.yaml``."""
+    workdir = tmp_path_factory.mktemp("operator")
+    log_path = workdir / "operator.log"
+    kubeconfig = service_account_kubeconfig(kube_env, path=workdir / "operator.kubeconfig")
     env = {
         **os.environ,
-        "KUBECONFIG": kube_env.kubeconfig,
+        "KUBECONFIG": str(kubeconfig),
         "ANODE_OPERATOR_CLUSTER_INTERVAL": "2",
         "ANODE_OPERATOR_BUCKET_INTERVAL": "3",
         "ANODE_OPERATOR_RETRY_DELAY": "2",

@@ -1,0 +1,184 @@
+"""Deployment artifacts, checked offline: every Kubernetes object in ``manifests/`` and in the
+rendered Helm chart validates strictly against the Kubernetes schemas, the example custom
+resources validate against our CRD schemas, the chart's CRDs and RBAC are the repository's,
+``helm lint`` passes (and its values schema rejects bad values), and hadolint passes both
+Dockerfiles."""
+
+from __future__ import annotations
+
+import subprocess
+from pathlib import Path
+
+import jsonschema
+import kubernetes_validate
+import pytest
+import yaml
+from op_helpers import REPO, apply_defaults, crd_schema, load_yaml_docs, to_jsonschema
+from op_tools import hadolint, helm
+
+K8S = "1.25"
+CHART = REPO / "charts" / "anode"
+OUR_KINDS = {"AnodeCluster": "anodeclusters", "Bucket": "buckets"}
+PEERING_KINDS = {"ClusterKopfPeering", "KopfPeering"}
+
+
+def validate(doc: dict) -> None:
+    kind = doc["kind"]
+    if kind in OUR_KINDS:
+        schema = crd_schema(OUR_KINDS[kind])
+        jsonschema.validate(apply_defaults(schema, doc), to_jsonschema(schema))
+    elif kind in PEERING_KINDS:
+        assert doc["apiVersion"] == "kopf.dev/v1" and doc["metadata"]["name"]
+    else:
+        kubernetes_validate.validate(doc, K8S, strict=True)
+
+
+MANIFEST_FILES = sorted((REPO / "manifests").rglob("*.yaml")) + sorted(
+    (REPO / "crds").glob("*.yaml")
+)
+
+
+@pytest.mark.parametrize("path", MANIFEST_FILES, ids=lambda p: str(p.relative_to(REPO)))
+def test_manifest_files_validate(path):
+    docs = load_yaml_docs(path)
+    assert docs
+    for doc in docs:
+        validate(doc)
+
+
+def test_manifests_cover_namespace_rbac_operator_and_examples():
+    kinds = {d["kind"] for p in MANIFEST_FILES for d in load_yaml_docs(p)}
+    assert {
+        "Namespace",
+        "ServiceAccount",
+        "ClusterRole",
+        "ClusterRoleBinding",
+        "Deployment",
+        "CustomResourceDefinition",
+        "AnodeCluster",
+        "Bucket",
+        "ClusterKopfPeering",
+    } <= kinds
+
+
+def test_crd_schema_validation_can_fail():
+    """The example check is real: a bad spec is rejected by the same code path."""
+    schema = crd_schema("anodeclusters")
+    bad = {
+        "apiVersion": "anode.dev/v1alpha1",
+        "kind": "AnodeCluster",
+        "metadata": {"name": "x"},
+        "spec": {"replicas": 0, "bogus": True},
+    }
+    with pytest.raises(jsonschema.ValidationError):
+        jsonschema.validate(apply_defaults(schema, bad), to_jsonschema(schema))
+
+
+def test_chart_crds_are_the_repository_crds():
+    ours = sorted(p.name for p in (REPO / "crds").glob("*.yaml"))
+    assert ours == sorted(p.name for p in (CHART / "crds").glob("*.yaml"))
+    for name in ours:
+        assert (CHART / "crds" / name).read_text() == (REPO / "crds" / name).read_text(), name
+
+
+def helm_run(*args: str, check: bool = True) -> subprocess.CompletedProcess:
+    out = subprocess.run([str(helm()), *args], capture_output=True, text=True, timeout=120)
+    if check:
+        assert out.returncode == 0, out.stderr + out.stdout
+    return out
+
+
+def template(*values: str) -> list[dict]:
+    args = ["template", "anode", str(CHART), "--namespace", "anode-system", "--include-crds"]
+    for v in values:
+        args += ["--set", v]
+    return [d for d in yaml.safe_load_all(helm_run(*args).stdout) if d]
+
+
+def test_helm_lint():
+    out = helm_run("lint", str(CHART), "--strict")
+    assert "0 chart(s) failed" in out.stdout
+    helm_run("lint", str(CHART), "--strict", "--set", "cluster.create=true")
+
+
+@pytest.mark.parametrize(
+    "values",
+    [
+        [],
+        ["cluster.create=true"],
+        ["cluster.create=true", "cluster.replicas=5", "operator.replicas=1"],
+        ["operator.watchNamespaces={team-a,team-b}"],
+    ],
+    ids=["default", "with-cluster", "five-nodes", "namespaced"],
+)
+def test_helm_template_validates(values):
+    docs = template(*values)
+    kinds = [d["kind"] for d in docs]
+    assert kinds.count("CustomResourceDefinition") == 4
+    assert "Deployment" in kinds
+    for doc in docs:
+        validate(doc)
+    if "cluster.create=true" in values:
+        (cluster,) = [d for d in docs if d["kind"] == "AnodeCluster"]
+        assert cluster["metadata"]["namespace"] == "anode-system"
+
+
+def test_helm_rbac_matches_manifests():
+    (chart_role,) = [d for d in template() if d["kind"] == "ClusterRole"]
+    (manifest_role,) = [
+        d for d in load_yaml_docs(REPO / "manifests" / "rbac.yaml") if d["kind"] == "ClusterRole"
+    ]
+    assert chart_role["rules"] == manifest_role["rules"]
+    for rule in chart_role["rules"]:
+        assert "*" not in rule["verbs"] and "*" not in rule["resources"]
+
+
+def test_helm_deployment_runs_two_peered_replicas():
+    docs = template()
+    (deploy,) = [d for d in docs if d["kind"] == "Deployment"]
+    assert deploy["spec"]["replicas"] == 2
+    args = deploy["spec"]["template"]["spec"]["containers"][0]["args"]
+    assert args[args.index("--peering") + 1] == "anode-operator"
+    (peering,) = [d for d in docs if d["kind"] == "ClusterKopfPeering"]
+    assert peering["metadata"]["name"] == "anode-operator"
+    namespaced = template("operator.watchNamespaces={team-a}")
+    assert not [d for d in namespaced if d["kind"] == "ClusterKopfPeering"]
+    (deploy,) = [d for d in namespaced if d["kind"] == "Deployment"]
+    assert "team-a" in deploy["spec"]["template"]["spec"]["containers"][0]["args"]
+
+
+@pytest.mark.parametrize(
+    "bad",
+    ["cluster.replicas=4", "operator.replicas=0", "cluster.service.type=Magic", "nope=1"],
+)
+def test_helm_values_schema_rejects_bad_values(bad):
+    out = helm_run("template", "anode", str(CHART), "--set", bad, check=False)
+    assert out.returncode != 0
+    assert "schema" in out.stderr.lower() or "values don't meet" in out.stderr.lower()
+
+
+@pytest.mark.parametrize("dockerfile", ["Dockerfile.node", "Dockerfile.operator"])
+def test_dockerfiles_pass_hadolint(dockerfile):
+    out = subprocess.run(
+        [str(hadolint()), "--failure-threshold", "info", str(REPO / dockerfile)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert out.returncode == 0, out.stdout + out.stderr
+
+
+@pytest.mark.parametrize("dockerfile", ["Dockerfile.node", "Dockerfile.operator"])
+def test_dockerfiles_are_multistage_nonroot_with_healthcheck(dockerfile):
+    text = (REPO / dockerfile).read_text()
+    assert text.count("\nFROM ") + text.startswith("FROM ") >= 2
+    assert "USER 10001" in text
+    assert "HEALTHCHECK" in text
+    assert ":latest" not in text
+
+
+def test_hadolint_can_fail(tmp_path: Path):
+    bad = tmp_path / "Dockerfile"
+    bad.write_text("FROM python\nRUN apt-get install curl\n")
+    out = subprocess.run([str(hadolint()), str(bad)], capture_output=True, text=True)
+    assert out.returncode != 0
