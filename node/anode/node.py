@@ -15,6 +15,7 @@ from typing import Any
 
 from . import __version__
 from .chunks.gc import Collector
+from .chunks.reader import ChunkReader, LocalChunks
 from .chunks.store import ChunkStore
 from .config import Config
 from .meta.commands import Command, CreateUser, Rejected
@@ -57,6 +58,7 @@ class Node:
         self.meta = MetaStore(open_db(data / "meta"))
         self.chunks = ChunkStore(data / "chunks")
         self.chunks.is_referenced = lambda digest: self.meta.chunk_refs(digest) > 0
+        self.chunk_reader: ChunkReader = LocalChunks(self.chunks)
         self.consensus: Consensus = LocalConsensus(self.meta.state_machine, node_id=config.node.id)
         self.collector = Collector(
             chunks=self.chunks,

@@ -1,14 +1,16 @@
 """Reading byte ranges of an object back from its chunk list, in bounded pieces.
 
-Whole chunks are verified against their SHA-256 as they are read; partial chunks (range reads)
-are not, since that would mean reading the whole chunk (the scrubber of part 2 re-hashes them).
+Where a chunk's bytes come from is a `ChunkReader`: this node's disk (`LocalChunks`) or, in a
+cluster, any healthy holder (`replication.Replicator`). Whole chunks are verified against their
+SHA-256 as they are read; partial chunks (range reads) are not, since that would mean reading the
+whole chunk (the scrubber re-hashes them).
 """
 
 from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator, Iterator
-from typing import Any
+from typing import Any, Protocol
 
 from .store import ChunkStore
 
@@ -30,12 +32,30 @@ def segments(chunks: list[list], start: int, end: int) -> Iterator[tuple[bytes, 
         yield digest, lo, hi - lo, lo == 0 and hi == size
 
 
-def _read_segment(store: ChunkStore, digest: bytes, offset: int, length: int, whole: bool) -> bytes:
-    return store.read_verified(digest) if whole else store.read(digest, offset, length)
+class ChunkReader(Protocol):
+    async def read(self, digest: bytes, offset: int, length: int, whole: bool) -> bytes: ...
+
+    def read_sync(self, digest: bytes, offset: int, length: int, whole: bool) -> bytes: ...
 
 
-def read_range_sync(store: ChunkStore, chunks: list[list], start: int, end: int) -> bytes:
-    return b"".join(_read_segment(store, *seg) for seg in segments(chunks, start, end))
+class LocalChunks:
+    """Chunks from this node's own store."""
+
+    def __init__(self, store: ChunkStore) -> None:
+        self.store = store
+
+    def read_sync(self, digest: bytes, offset: int, length: int, whole: bool) -> bytes:
+        if whole:
+            return self.store.read_verified(digest)
+        return self.store.read(digest, offset, length)
+
+    async def read(self, digest: bytes, offset: int, length: int, whole: bool) -> bytes:
+        return await asyncio.to_thread(self.read_sync, digest, offset, length, whole)
+
+
+def read_range_sync(source: ChunkReader, chunks: list[list], start: int, end: int) -> bytes:
+    """Bytes [start, end) of an object; for worker threads."""
+    return b"".join(source.read_sync(*seg) for seg in segments(chunks, start, end))
 
 
 def _pieces(chunks: list[list], start: int, end: int) -> Iterator[tuple[bytes, int, int, bool]]:
@@ -49,25 +69,29 @@ def _pieces(chunks: list[list], start: int, end: int) -> Iterator[tuple[bytes, i
 
 
 async def stream_range(
-    store: ChunkStore, chunks: list[list], start: int, end: int
+    source: ChunkReader, chunks: list[list], start: int, end: int
 ) -> AsyncIterator[bytes]:
     """Yield the bytes [start, end) reading one piece ahead of the consumer."""
-    loop = asyncio.get_running_loop()
-    pending = None
-    for piece in _pieces(chunks, start, end):
-        future = loop.run_in_executor(None, _read_segment, store, *piece)
+    pending: asyncio.Task[bytes] | None = None
+    try:
+        for piece in _pieces(chunks, start, end):
+            task = asyncio.ensure_future(source.read(*piece))
+            if pending is not None:
+                yield await pending
+            pending = task
         if pending is not None:
             yield await pending
-        pending = future
-    if pending is not None:
-        yield await pending
+            pending = None
+    finally:
+        if pending is not None:
+            pending.cancel()
 
 
 class ObjectSource:
     """One object version as S3 Select's `RangeSource` (sync; used from worker threads)."""
 
-    def __init__(self, store: ChunkStore, bucket: str, key: str, record: dict[str, Any]) -> None:
-        self.store = store
+    def __init__(self, source: ChunkReader, bucket: str, key: str, record: dict[str, Any]) -> None:
+        self.source = source
         self.chunks = record["chunks"]
         self.size: int = record["size"]
         self.cache_key = f"{bucket}/{key}/{record['etag']}"
@@ -76,4 +100,4 @@ class ObjectSource:
         end = min(self.size, start + length)
         if start >= end:
             return b""
-        return read_range_sync(self.store, self.chunks, start, end)
+        return read_range_sync(self.source, self.chunks, start, end)

@@ -69,7 +69,7 @@ async def get_object(ctx: Context) -> web.StreamResponse:
     if rng is not None and ctx.key.endswith(PARQUET_SUFFIXES):
         # Readers (pyarrow, DuckDB, Trino) open a Parquet file by range-reading its footer:
         # serve that from the footer cache instead of the disk.
-        source = ObjectSource(ctx.node.chunks, ctx.bucket_name, ctx.key, record)
+        source = ObjectSource(ctx.node.chunk_reader, ctx.bucket_name, ctx.key, record)
         data = await asyncio.to_thread(ctx.node.footer_cache.serve_tail_range, source, start,
                                        end - start)
         if data is not None:
@@ -77,13 +77,13 @@ async def get_object(ctx: Context) -> web.StreamResponse:
             return web.Response(status=status, body=data, headers=headers)
     if end - start <= SMALL:
         data = await asyncio.get_running_loop().run_in_executor(
-            None, read_range_sync, ctx.node.chunks, chunks, start, end
+            None, read_range_sync, ctx.node.chunk_reader, chunks, start, end
         )
         del headers["Content-Length"]
         return web.Response(status=status, body=data, headers=headers)
     response = web.StreamResponse(status=status, headers=headers)
     response.content_length = end - start
-    pieces = stream_range(ctx.node.chunks, chunks, start, end)
+    pieces = stream_range(ctx.node.chunk_reader, chunks, start, end)
     first = await anext(pieces)  # fail with an S3 error, not a cut connection, if we can
     await response.prepare(ctx.http)
     await response.write(first)

@@ -170,7 +170,7 @@ async def upload_part_copy(ctx: Context) -> web.Response:
         raise S3Error(ErrorCode.EntityTooLarge)
     algorithm = upload.get("algorithm")
     async with pinned(ctx.node.chunks, source["chunks"]):
-        reader = _RangeBody(stream_range(ctx.node.chunks, source["chunks"], start, end))
+        reader = _RangeBody(stream_range(ctx.node.chunk_reader, source["chunks"], start, end))
         try:
             body = await ingest(
                 reader,

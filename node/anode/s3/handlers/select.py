@@ -39,7 +39,7 @@ async def select_object_content(ctx: Context) -> web.StreamResponse:
     parquet = ctx.node.config.parquet
     try:
         request = parse_request(body)
-        source = ObjectSource(ctx.node.chunks, ctx.bucket_name, ctx.key, record)
+        source = ObjectSource(ctx.node.chunk_reader, ctx.bucket_name, ctx.key, record)
         messages = run_select(
             request,
             source,
