@@ -391,3 +391,60 @@ def test_bucket_on_unreachable_cluster_gives_up_after_grace(kube_env, operator_p
     )
     secret = kubernetes.client.CoreV1Api(kube_env.api).list_namespaced_secret(ns).items
     assert not [s for s in secret if s.metadata.name == "data-bucket"]
+
+
+def test_kubectl_apply_of_crds_and_manifests_is_accepted(kube_env):
+    out = kubectl(kube_env, "apply", "-f", "crds/", "-f", "manifests/")
+    assert "deployment.apps/anode-operator" in out
+    apps = kubernetes.client.AppsV1Api(kube_env.api)
+    assert apps.read_namespaced_deployment("anode-operator", "anode-system").spec.replicas == 2
+    out = kubectl(kube_env, "apply", "--dry-run=server", "-f", "manifests/examples/")
+    assert "anodecluster.anode.dev/demo created (server dry run)" in out
+    assert "bucket.anode.dev/analytics created (server dry run)" in out
+
+
+def test_helm_install_creates_operator_and_cluster_and_prints_the_endpoint(
+    kube_env, operator_process
+):
+    from op_tools import helm
+
+    env = {**os.environ, "KUBECONFIG": kube_env.kubeconfig, "HELM_CACHE_HOME": "/tmp/helm-cache"}
+    cmd = [
+        str(helm()),
+        "install",
+        "h",
+        "charts/anode",
+        "--namespace",
+        "helm-test",
+        "--create-namespace",
+        "--set",
+        "cluster.create=true",
+        "--set",
+        "cluster.name=demo",
+        "--set",
+        "cluster.replicas=1",
+        "--set",
+        "cluster.replicationFactor=1",
+    ]
+    out = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0, out.stderr
+    assert "http://demo.helm-test.svc:8080" in out.stdout  # NOTES.txt
+    apps = kubernetes.client.AppsV1Api(kube_env.api)
+    assert apps.read_namespaced_deployment("h-operator", "helm-test").spec.replicas == 2
+    kube_env.wait(
+        "the chart's AnodeCluster reconciled",
+        lambda: apps.read_namespaced_stateful_set("demo", "helm-test"),
+    )
+    out = subprocess.run(
+        [str(helm()), "uninstall", "h", "--namespace", "helm-test"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert out.returncode == 0, out.stderr
+    kube_env.wait(
+        "AnodeCluster removed with the release",
+        lambda: kube_env.custom("anodeclusters", "helm-test", "demo") is None,
+        timeout=30,
+    )

@@ -1,0 +1,213 @@
+"""A stand-in kubelet: runs a real ``anode server`` process for every Pod of a namespace and
+reports it in the Pod's status, so the operator's health checks, bucket creation and rolling
+restarts hit real nodes while the control plane has no kubelet of its own.
+
+It does what a kubelet does with the pod spec the operator rendered, no more: the ConfigMap
+volume becomes a directory, the container's env is resolved (plain values, ``$(VAR)``
+references, ``fieldRef: metadata.name``, ``secretKeyRef``), the container args run against the
+local ``anode`` console script, the PVC is a directory that outlives the process, and the
+readiness probe (``GET /ready`` on the admin port) decides the Pod's ``Ready`` condition. Each pod
+gets its own loopback address (its "pod IP"), so every node keeps the standard ports.
+"""
+
+from __future__ import annotations
+
+import base64
+import re
+import shutil
+import signal
+import subprocess
+import sys
+import threading
+import time
+import urllib.request
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import kubernetes
+from kubernetes.client.exceptions import ApiException
+
+ANODE = Path(sys.executable).parent / "anode"
+
+
+@dataclass
+class RunningPod:
+    uid: str
+    name: str
+    ip: str
+    proc: subprocess.Popen
+    ready: bool = False
+
+
+class StandInKubelet:
+    def __init__(
+        self, *, api: kubernetes.client.ApiClient, namespace: str, workdir: Path, first_ip: int
+    ) -> None:
+        self.core = kubernetes.client.CoreV1Api(api)
+        self.namespace = namespace
+        self.workdir = workdir
+        self.next_ip = first_ip
+        self.ips: dict[str, str] = {}  # pod name -> address, stable like a PVC-bound identity
+        self.pods: dict[str, RunningPod] = {}  # uid -> process
+        self.starts: list[tuple[str, str]] = []  # (pod name, image) in start order
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._loop, name="stand-in-kubelet", daemon=True)
+        self.errors: list[str] = []
+
+    # --- lifecycle ---------------------------------------------------------------------------
+    def start(self) -> StandInKubelet:
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._thread.join(timeout=30)
+        for pod in list(self.pods.values()):
+            self._kill(pod)
+        self.pods.clear()
+
+    def _loop(self) -> None:
+        while not self._stop.is_set():
+            try:
+                self._sync()
+            except Exception as exc:  # keep going; tests assert on self.errors
+                self.errors.append(repr(exc))
+            self._stop.wait(0.3)
+
+    # --- one pass ----------------------------------------------------------------------------
+    def _sync(self) -> None:
+        live = {p.metadata.uid: p for p in self.core.list_namespaced_pod(self.namespace).items}
+        for uid in [u for u in self.pods if u not in live]:
+            self._kill(self.pods.pop(uid))
+        for uid, pod in live.items():
+            if pod.metadata.deletion_timestamp:
+                continue
+            running = self.pods.get(uid)
+            if running is None:
+                if any(p.name == pod.metadata.name for p in self.pods.values()):
+                    continue  # the previous incarnation is still stopping
+                self.pods[uid] = self._run(pod)
+                continue
+            alive = running.proc.poll() is None
+            ready = alive and _probe(f"http://{running.ip}:8081/ready")
+            if ready != running.ready:
+                running.ready = ready
+                self._report(pod, running)
+
+    def _run(self, pod: Any) -> RunningPod:
+        name = pod.metadata.name
+        ip = self.ips.setdefault(name, f"127.0.0.{self._allocate()}")
+        root = self.workdir / name
+        mounts = self._volumes(pod, root)
+        (container,) = pod.spec.containers
+        env = {"PATH": "/usr/bin:/bin", "HOME": str(root)}
+        for var in container.env or []:
+            env[var.name] = self._env_value(pod, var, env)
+        # What a container's mount namespace and network namespace would provide:
+        env.update(
+            {
+                "ANODE_STORAGE_DATA_DIR": str(mounts.get("/var/lib/anode", root / "data")),
+                "ANODE_NODE_S3_ADDR": f"{ip}:8080",
+                "ANODE_NODE_ADMIN_ADDR": f"{ip}:8081",
+                "ANODE_NODE_CLUSTER_ADDR": f"{ip}:9090",
+            }
+        )
+        args = [_remap(a, mounts) for a in container.args or []]
+        log = (root / "node.log").open("ab")
+        proc = subprocess.Popen(
+            [str(ANODE), *args], env=env, stdout=log, stderr=subprocess.STDOUT, cwd=root
+        )
+        log.close()
+        self.starts.append((name, container.image))
+        running = RunningPod(uid=pod.metadata.uid, name=name, ip=ip, proc=proc)
+        self._report(pod, running)
+        return running
+
+    def _allocate(self) -> int:
+        self.next_ip += 1
+        return self.next_ip - 1
+
+    def _volumes(self, pod: Any, root: Path) -> dict[str, Path]:
+        """mountPath -> local directory, for the container's volume mounts."""
+        (container,) = pod.spec.containers
+        volumes = {v.name: v for v in pod.spec.volumes or []}
+        out: dict[str, Path] = {}
+        for mount in container.volume_mounts or []:
+            local = root / "volumes" / mount.name
+            volume = volumes.get(mount.name)
+            if volume is not None and volume.config_map is not None:
+                shutil.rmtree(local, ignore_errors=True)
+                local.mkdir(parents=True)
+                cm = self.core.read_namespaced_config_map(volume.config_map.name, self.namespace)
+                for key, value in (cm.data or {}).items():
+                    (local / key).write_text(value)
+            else:  # PVC (persistent across restarts), emptyDir
+                local.mkdir(parents=True, exist_ok=True)
+            out[mount.mount_path] = local
+        return out
+
+    def _env_value(self, pod: Any, var: Any, env: dict[str, str]) -> str:
+        if var.value_from is None:
+            return re.sub(
+                r"\$\((\w+)\)", lambda m: env.get(m.group(1), m.group(0)), var.value or ""
+            )
+        if var.value_from.field_ref is not None:
+            assert var.value_from.field_ref.field_path == "metadata.name"
+            return pod.metadata.name
+        ref = var.value_from.secret_key_ref
+        secret = self.core.read_namespaced_secret(ref.name, self.namespace)
+        return base64.b64decode(secret.data[ref.key]).decode()
+
+    def _report(self, pod: Any, running: RunningPod) -> None:
+        now = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+        flag = "True" if running.ready else "False"
+        status = {
+            "phase": "Running" if running.proc.poll() is None else "Failed",
+            "podIP": running.ip,
+            "podIPs": [{"ip": running.ip}],
+            "startTime": now,
+            "conditions": [
+                {"type": "Ready", "status": flag, "lastTransitionTime": now},
+                {"type": "ContainersReady", "status": flag, "lastTransitionTime": now},
+            ],
+        }
+        try:
+            self.core.patch_namespaced_pod_status(
+                pod.metadata.name, self.namespace, {"status": status}
+            )
+        except ApiException as exc:
+            if exc.status != 404:
+                raise
+
+    def _kill(self, pod: RunningPod) -> None:
+        if pod.proc.poll() is None:
+            pod.proc.send_signal(signal.SIGTERM)
+            try:
+                pod.proc.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                pod.proc.kill()
+                pod.proc.wait()
+
+    def wait_until_idle(self, timeout: float = 10.0) -> None:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline and any(
+            p.proc.poll() is None and not p.ready for p in self.pods.values()
+        ):
+            time.sleep(0.2)
+
+
+def _remap(arg: str, mounts: dict[str, Path]) -> str:
+    for mount_path, local in sorted(mounts.items(), key=lambda kv: -len(kv[0])):
+        if arg == mount_path or arg.startswith(mount_path + "/"):
+            return str(local) + arg[len(mount_path) :]
+    return arg
+
+
+def _probe(url: str) -> bool:
+    try:
+        with urllib.request.urlopen(url, timeout=1) as resp:
+            return resp.status == 200
+    except OSError:
+        return False

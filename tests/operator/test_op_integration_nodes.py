@@ -1,0 +1,308 @@
+"""The operator against real Anode nodes: the stand-in kubelet (``op_kubelet``) runs
+``anode server`` for the pods the StatefulSet controller creates, so readiness, leader discovery,
+bucket/user creation, S3 traffic with the Bucket's Secret, scaling and rolling upgrades are the
+real thing end to end (minus containers and DNS). The nodes are part 1 (single-node Raft): the
+membership endpoints answer 501, which the operator must treat as "no membership action"."""
+
+from __future__ import annotations
+
+import base64
+import os
+import subprocess
+from collections.abc import Iterator
+from pathlib import Path
+
+import boto3
+import kubernetes
+import pytest
+from botocore.config import Config
+from op_helpers import REPO
+from op_kubelet import StandInKubelet
+
+from anode_operator.admin import AdminClient
+
+pytestmark = pytest.mark.timeout(300)
+
+KUBECTL = Path(os.environ.get("ANODE_K8S_HOME", "/var/tmp/anode-k8s")) / "bin" / "kubectl"
+
+
+@pytest.fixture(scope="module")
+def kubelets(kube_env, tmp_path_factory) -> Iterator[dict[str, StandInKubelet]]:
+    started: dict[str, StandInKubelet] = {}
+    first = {"nodes-one": 110, "nodes-three": 130}
+    for ns, ip in first.items():
+        kube_env.create_namespace(ns)
+        started[ns] = StandInKubelet(
+            api=kube_env.api, namespace=ns, workdir=tmp_path_factory.mktemp(ns), first_ip=ip
+        ).start()
+    try:
+        yield started
+    finally:
+        for kubelet in started.values():
+            kubelet.stop()
+        for kubelet in started.values():
+            assert not kubelet.errors, kubelet.errors
+
+
+def custom_api(kube_env):
+    return kubernetes.client.CustomObjectsApi(kube_env.api)
+
+
+def create(kube_env, ns: str, plural: str, body: dict) -> None:
+    custom_api(kube_env).create_namespaced_custom_object("anode.dev", "v1alpha1", ns, plural, body)
+
+
+def patch_spec(kube_env, ns: str, plural: str, name: str, spec: dict) -> None:
+    custom_api(kube_env).patch_namespaced_custom_object(
+        "anode.dev", "v1alpha1", ns, plural, name, {"spec": spec}
+    )
+
+
+def ready(kube_env, ns: str, plural: str, name: str) -> bool:
+    obj = kube_env.custom(plural, ns, name)
+    cond = kube_env.condition(obj, "Ready") or {}
+    return (
+        cond.get("status") == "True"
+        and obj["status"].get("observedGeneration") == obj["metadata"]["generation"]
+    )
+
+
+def secret_data(kube_env, ns: str, name: str) -> dict[str, str]:
+    secret = kubernetes.client.CoreV1Api(kube_env.api).read_namespaced_secret(name, ns)
+    return {k: base64.b64decode(v).decode() for k, v in secret.data.items()}
+
+
+def s3_for(creds: dict[str, str], *, pod_ip: str):
+    """An S3 client from a Bucket Secret; the Service DNS name does not resolve here, so the
+    request goes to the pod's address (what the Service would route to)."""
+    return boto3.client(
+        "s3",
+        endpoint_url=f"http://{pod_ip}:8080",
+        aws_access_key_id=creds["AWS_ACCESS_KEY_ID"],
+        aws_secret_access_key=creds["AWS_SECRET_ACCESS_KEY"],
+        region_name=creds["AWS_REGION"],
+        config=Config(s3={"addressing_style": "path"}, retries={"max_attempts": 1}),
+    )
+
+
+def root_admin(kube_env, ns: str, cluster: str, pod_ip: str) -> AdminClient:
+    creds = secret_data(kube_env, ns, f"{cluster}-credentials")
+    return AdminClient(base_url=f"http://{pod_ip}:8081", token=creds["AWS_SECRET_ACCESS_KEY"])
+
+
+@pytest.fixture(scope="module")
+def solo(kube_env, operator_process, kubelets):
+    ns = "nodes-one"
+    create(
+        kube_env,
+        ns,
+        "anodeclusters",
+        {
+            "apiVersion": "anode.dev/v1alpha1",
+            "kind": "AnodeCluster",
+            "metadata": {"name": "solo"},
+            "spec": {"replicas": 1, "replicationFactor": 1},
+        },
+    )
+    kube_env.wait("solo Ready", lambda: ready(kube_env, ns, "anodeclusters", "solo"), timeout=60)
+    return ns, kubelets[ns].ips["solo-0"]
+
+
+def test_single_node_cluster_becomes_ready_with_its_leader(kube_env, solo):
+    ns, _ = solo
+    obj = kube_env.custom("anodeclusters", ns, "solo")
+    status = obj["status"]
+    assert status["phase"] == "Running"
+    assert status["readyReplicas"] == 1
+    assert status["leader"] == "solo-0"
+    assert kube_env.condition(obj, "Reconciling")["status"] == "False"
+    assert kube_env.condition(obj, "Stalled")["status"] == "False"
+    assert kube_env.condition(obj, "Degraded")["status"] == "False"
+    assert kube_env.condition(obj, "QuorumAtRisk")["reason"] == "SingleNode"
+    out = subprocess.run(
+        [
+            str(KUBECTL),
+            "wait",
+            "--for=condition=Ready",
+            "anodecluster/solo",
+            "-n",
+            ns,
+            "--timeout=30s",
+        ],
+        env={**os.environ, "KUBECONFIG": kube_env.kubeconfig},
+        capture_output=True,
+        text=True,
+        cwd=REPO,
+    )
+    assert out.returncode == 0, out.stderr
+    events = {e.reason for e in kube_env.events(ns, "solo")}
+    assert "ClusterReady" in events
+
+
+def test_bucket_lifecycle_with_s3_round_trip(kube_env, solo):
+    ns, ip = solo
+    create(
+        kube_env,
+        ns,
+        "buckets",
+        {
+            "apiVersion": "anode.dev/v1alpha1",
+            "kind": "Bucket",
+            "metadata": {"name": "photos"},
+            "spec": {"clusterRef": {"name": "solo"}, "deletionPolicy": "Delete"},
+        },
+    )
+    kube_env.wait("bucket Ready", lambda: ready(kube_env, ns, "buckets", "photos"), timeout=60)
+    status = kube_env.custom("buckets", ns, "photos")["status"]
+    assert status["phase"] == "Ready" and status["secretName"] == "photos-bucket"
+    assert status["user"] == "bucket-nodes-one-photos"
+    creds = secret_data(kube_env, ns, "photos-bucket")
+    assert set(creds) == {
+        "AWS_ACCESS_KEY_ID",
+        "AWS_SECRET_ACCESS_KEY",
+        "AWS_ENDPOINT_URL",
+        "AWS_REGION",
+        "BUCKET_NAME",
+    }
+    assert creds["AWS_ENDPOINT_URL"] == "http://solo.nodes-one.svc:8080"
+    assert creds["BUCKET_NAME"] == "photos"
+
+    s3 = s3_for(creds, pod_ip=ip)
+    s3.put_object(Bucket="photos", Key="cat.jpg", Body=b"meow" * 1000)
+    assert s3.get_object(Bucket="photos", Key="cat.jpg")["Body"].read() == b"meow" * 1000
+    assert [o["Key"] for o in s3.list_objects_v2(Bucket="photos")["Contents"]] == ["cat.jpg"]
+
+    admin = root_admin(kube_env, ns, "solo", ip)
+    owners = {b["name"]: b["owner"] for b in admin.list_buckets()}
+    assert owners["photos"] == "bucket-nodes-one-photos"
+
+    # a deleted Secret comes back (the timer re-ensures), with working keys
+    kubernetes.client.CoreV1Api(kube_env.api).delete_namespaced_secret("photos-bucket", ns)
+    fresh = kube_env.wait(
+        "Secret restored", lambda: secret_data(kube_env, ns, "photos-bucket"), timeout=30
+    )
+    assert s3_for(fresh, pod_ip=ip).get_object(Bucket="photos", Key="cat.jpg")["Body"].read()
+
+    # deletionPolicy Delete: the bucket (with its objects) and its user are gone
+    custom_api(kube_env).delete_namespaced_custom_object(
+        "anode.dev", "v1alpha1", ns, "buckets", "photos"
+    )
+    kube_env.wait(
+        "Bucket CR gone", lambda: kube_env.custom("buckets", ns, "photos") is None, timeout=30
+    )
+    assert "photos" not in {b["name"] for b in admin.list_buckets()}
+    assert "bucket-nodes-one-photos" not in {u["name"] for u in admin.list_users()}
+
+
+def test_retained_bucket_survives_its_resource(kube_env, solo):
+    ns, ip = solo
+    create(
+        kube_env,
+        ns,
+        "buckets",
+        {
+            "apiVersion": "anode.dev/v1alpha1",
+            "kind": "Bucket",
+            "metadata": {"name": "archive"},
+            "spec": {
+                "clusterRef": {"name": "solo"},
+                "bucketName": "long-term-archive",
+                "versioning": "Enabled",
+            },
+        },
+    )
+    kube_env.wait("bucket Ready", lambda: ready(kube_env, ns, "buckets", "archive"), timeout=60)
+    obj = kube_env.custom("buckets", ns, "archive")
+    applied = kube_env.condition(obj, "SettingsApplied")
+    assert applied["status"] == "False" and "versioning" in applied["message"]
+    custom_api(kube_env).delete_namespaced_custom_object(
+        "anode.dev", "v1alpha1", ns, "buckets", "archive"
+    )
+    kube_env.wait(
+        "Bucket CR gone", lambda: kube_env.custom("buckets", ns, "archive") is None, timeout=30
+    )
+    admin = root_admin(kube_env, ns, "solo", ip)
+    assert "long-term-archive" in {b["name"] for b in admin.list_buckets()}
+
+
+@pytest.fixture(scope="module")
+def trio(kube_env, operator_process, kubelets):
+    ns = "nodes-three"
+    create(
+        kube_env,
+        ns,
+        "anodeclusters",
+        {
+            "apiVersion": "anode.dev/v1alpha1",
+            "kind": "AnodeCluster",
+            "metadata": {"name": "trio"},
+            "spec": {"replicas": 3, "replicationFactor": 3, "image": "anode:1.0.0"},
+        },
+    )
+    kube_env.wait("trio Ready", lambda: ready(kube_env, ns, "anodeclusters", "trio"), timeout=90)
+    return ns
+
+
+def statefulset_replicas(kube_env, ns: str, name: str) -> int:
+    apps = kubernetes.client.AppsV1Api(kube_env.api)
+    return apps.read_namespaced_stateful_set(name, ns).spec.replicas
+
+
+def test_scale_3_to_5_to_3_one_pod_at_a_time(kube_env, operator_process, trio, kubelets):
+    ns = trio
+    seen: set[int] = set()
+
+    def converged(target: int) -> bool:
+        seen.add(statefulset_replicas(kube_env, ns, "trio"))
+        obj = kube_env.custom("anodeclusters", ns, "trio")
+        return (
+            ready(kube_env, ns, "anodeclusters", "trio")
+            and obj["status"]["readyReplicas"] == target
+            and statefulset_replicas(kube_env, ns, "trio") == target
+        )
+
+    patch_spec(kube_env, ns, "anodeclusters", "trio", {"replicas": 5})
+    kube_env.wait("5 Ready nodes", lambda: converged(5), timeout=120)
+    assert set(kubelets[ns].ips) == {f"trio-{i}" for i in range(5)}
+    patch_spec(kube_env, ns, "anodeclusters", "trio", {"replicas": 3})
+    kube_env.wait("back to 3", lambda: converged(3), timeout=120)
+    assert seen <= {3, 4, 5}
+    reasons = [
+        e.reason
+        for e in sorted(
+            kube_env.events(ns, "trio"), key=lambda e: e.first_timestamp or e.event_time
+        )
+    ]
+    ups = [e for e in kube_env.events(ns, "trio") if e.reason == "ScalingUp"]
+    downs = [e for e in kube_env.events(ns, "trio") if e.reason == "ScalingDown"]
+    assert sorted(e.message for e in ups) == [
+        "StatefulSet replicas 3 -> 4",
+        "StatefulSet replicas 4 -> 5",
+    ]
+    assert sorted(e.message for e in downs) == [
+        "StatefulSet replicas 4 -> 3",
+        "StatefulSet replicas 5 -> 4",
+    ]
+    assert "ScalingUp" in reasons
+    assert any("no membership action needed" in line for line in operator_process.log_lines())
+
+
+def test_rolling_upgrade_followers_first_leader_last(kube_env, trio, kubelets):
+    ns = trio
+    kubelet = kubelets[ns]
+    before = len(kubelet.starts)
+    leader = kube_env.custom("anodeclusters", ns, "trio")["status"]["leader"]
+    patch_spec(kube_env, ns, "anodeclusters", "trio", {"image": "anode:1.1.0"})
+
+    def upgraded() -> bool:
+        restarted = [name for name, image in kubelet.starts[before:] if image == "anode:1.1.0"]
+        return len(restarted) == 3 and ready(kube_env, ns, "anodeclusters", "trio")
+
+    kube_env.wait("all pods on anode:1.1.0 and Ready", upgraded, timeout=150)
+    order = [name for name, image in kubelet.starts[before:] if image == "anode:1.1.0"]
+    assert order[-1] == leader, order
+    assert order[:2] == sorted(order[:2], reverse=True)
+    pods = kubernetes.client.CoreV1Api(kube_env.api).list_namespaced_pod(ns).items
+    assert {p.spec.containers[0].image for p in pods} == {"anode:1.1.0"}
+    restarts = [e for e in kube_env.events(ns, "trio") if e.reason == "RestartingPod"]
+    assert len(restarts) == 3
