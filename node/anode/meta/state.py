@@ -22,6 +22,9 @@ _UNSYNCED = WriteOptions()
 _SYNCED = WriteOptions()
 _SYNCED.sync = True
 
+# Raft mode only: "index:position" of the last applied log entry and how many of its commands.
+RAFT_POSITION_KEY = b"S/raft"
+
 
 def scan(db: Rdict, prefix: bytes, start: bytes | None = None) -> Iterator[tuple[bytes, bytes]]:
     """Yield (key, value) for keys with `prefix`, from `start` (inclusive) if given."""
@@ -51,19 +54,61 @@ class StateMachine:
     def apply(self, command: c.Command) -> Any:
         return self.apply_many([command])[0]
 
-    def apply_many(self, commands: list[c.Command]) -> list[Any]:
-        """Apply in order, then make the whole group durable with one WAL sync."""
+    def apply_many(self, commands: list[c.Command], *, index: int | None = None) -> list[Any]:
+        """Apply in order, then make the whole group durable with one WAL sync.
+
+        With `index` (the Raft log index of the entry that carries `commands`), each entry is
+        applied exactly once even though Raft replays its journal after a restart: every
+        command's WriteBatch also records `S/raft` = "index:position", so a replay skips what is
+        already on disk, even when the process died half way through an entry, and `S/applied`
+        becomes `index`. No WAL sync in that mode: the Raft journal is the durable log, and the
+        prefix RocksDB recovers after a crash is completed by the replay. A command that raises
+        gets the exception as its result (a follower must not stop applying the log).
+        """
+        if index is not None:
+            return self._apply_entry(commands, index)
         results = [self._apply_one(cmd) for cmd in commands]
         applied = int(self.db.get(L.APPLIED_KEY) or b"0") + len(commands)
         self.db.put(L.APPLIED_KEY, str(applied).encode(), _SYNCED)
         return results
 
-    def _apply_one(self, command: c.Command) -> Any:
+    def raft_position(self) -> tuple[int, int]:
+        """(log index, commands of that entry applied) of the last Raft entry applied."""
+        raw = self.db.get(RAFT_POSITION_KEY)
+        if raw is None:
+            return 0, 0
+        index, position = raw.split(b":")
+        return int(index), int(position)
+
+    def _apply_entry(self, commands: list[c.Command], index: int) -> list[Any]:
+        done_index, done = self.raft_position()
+        if index < done_index or (index == done_index and done >= len(commands)):
+            return [None] * len(commands)  # a journal replay of an entry already on disk
+        start = done if index == done_index else 0
+        results: list[Any] = [None] * start
+        for position in range(start, len(commands)):
+            marker = f"{index}:{position + 1}".encode()
+            try:
+                results.append(self._apply_one(commands[position], marker=marker))
+            except Exception as exc:  # deterministic on every replica: record it and go on
+                self.db.put(RAFT_POSITION_KEY, marker, _UNSYNCED)
+                results.append(exc)
+        batch = WriteBatch(raw_mode=True)
+        batch.put(RAFT_POSITION_KEY, f"{index}:{len(commands)}".encode())
+        batch.put(L.APPLIED_KEY, str(index).encode())
+        self.db.write(batch, _UNSYNCED)
+        return results
+
+    def _apply_one(self, command: c.Command, *, marker: bytes | None = None) -> Any:
         tx = _Tx(self.db)
         handler = getattr(self, "_" + type(command).__name__)
         result = handler(tx, command)
+        if marker is not None:
+            tx.batch.put(RAFT_POSITION_KEY, marker)  # atomically with the command's writes
         if not isinstance(result, c.Rejected):
             tx.commit()
+        elif marker is not None:
+            self.db.put(RAFT_POSITION_KEY, marker, _UNSYNCED)
         return result
 
     # ---- buckets ------------------------------------------------------------------------

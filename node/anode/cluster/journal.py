@@ -1,0 +1,159 @@
+"""The Raft journal pysyncobj writes, made durable and safe to truncate.
+
+pysyncobj keeps its log in an mmap'ed file that it never syncs: it survives `kill -9` but not a
+power cut. `DurableJournal` wraps that `FileJournal` and adds two things:
+
+* Durability: every mutation marks the journal dirty, and `sync()` (msync + fsync of the log, an
+  fsync'ed copy of the term/vote file) runs before any message leaves this node (see
+  `transport.SyncingTransport`) and before each tick computes commits. So a follower's "I have
+  entries up to N" and a vote are only sent once they are on disk, and the leader's own entries
+  are on disk before it sends them — Raft's persistence rule, batched: one fsync covers every
+  entry appended since the previous message.
+
+* Safe truncation: on an AppendEntries whose `prevLogIdx` is before the end of the log, pysyncobj
+  deletes everything after `prevLogIdx` and re-appends the message's entries without comparing
+  terms (logging `CRITICAL truncating already-applied log entries` when some were applied).
+  Under load that is common and mostly harmless — the leader moves its optimistic `nextIndex`
+  back when an older acknowledgement arrives, so it re-sends entries the follower already holds,
+  which by the Log Matching property are identical. It is not harmless when the message carries
+  fewer entries than the follower holds (its 64 KiB batch limit): the follower then forgets
+  entries it has already acknowledged, which the leader may have counted toward a commit. Here
+  the delete is deferred: an appended entry identical in (index, term) to the one already at
+  that position is kept; the first differing one truncates for real (Raft §5.3); and a tail the
+  message did not cover is kept only when all of it was written in the current term (so it came
+  from this term's only leader and is in its log) — otherwise it is dropped as pysyncobj would.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+from typing import Any
+
+from pysyncobj.journal import FileJournal
+
+
+class DurableJournal:
+    """A `FileJournal` proxy with an fsync policy and conflict-only truncation."""
+
+    def __init__(self, inner: FileJournal, *, path: str) -> None:
+        self._inner = inner
+        self._path = path
+        self._dirty = False
+        self._meta_dirty = False
+        self._pending_cut: int | None = None  # list position of a deferred deleteEntriesFrom
+        self._lock = threading.Lock()
+        self.syncs = 0
+        self.kept_on_truncate = 0  # entries the deferred truncation did not have to delete
+
+    # ---- durability -----------------------------------------------------------------------
+
+    def sync(self) -> None:
+        """Make every mutation so far durable (no-op when nothing changed)."""
+        self._resolve_cut()
+        with self._lock:
+            if self._dirty:
+                self._inner.flush()  # msync of the mapped log
+                fd = os.open(self._path, os.O_RDONLY)
+                try:
+                    os.fsync(fd)  # the file size, after a resize
+                finally:
+                    os.close(fd)
+                self._dirty = False
+                self.syncs += 1
+            if self._meta_dirty:
+                self._inner.onOneSecondTimer()  # writes the meta file if it changed
+                _fsync_file(self._path + ".meta")
+                _fsync_file(os.path.dirname(self._path) or ".")
+                self._meta_dirty = False
+
+    # ---- journal interface used by pysyncobj ----------------------------------------------
+
+    def add(self, command: bytes, idx: int, term: int) -> None:
+        cut = self._pending_cut
+        if cut is not None:
+            if cut < len(self._inner):
+                existing = self._inner[cut]
+                if existing[1] == idx and existing[2] == term:
+                    self._pending_cut = cut + 1  # same entry: keep it, nothing to write
+                    self.kept_on_truncate += 1
+                    return
+                self._inner.deleteEntriesFrom(cut)  # a real conflict
+            self._pending_cut = None
+        self._inner.add(command, idx, term)
+        self._dirty = True
+
+    def deleteEntriesFrom(self, entryFrom: int) -> None:
+        self._resolve_cut()
+        if entryFrom < len(self._inner):
+            self._pending_cut = entryFrom
+
+    def deleteEntriesTo(self, entryTo: int) -> None:
+        self._resolve_cut()
+        self._inner.deleteEntriesTo(entryTo)
+        self._dirty = True
+
+    def clear(self) -> None:
+        self._pending_cut = None
+        self._inner.clear()
+        self._dirty = True
+
+    def __getitem__(self, item: Any) -> Any:
+        self._resolve_cut()
+        return self._inner[item]
+
+    def __len__(self) -> int:
+        self._resolve_cut()
+        return len(self._inner)
+
+    def setRaftCommitIndex(self, raftCommitIndex: int) -> None:
+        self._resolve_cut()
+        self._inner.setRaftCommitIndex(raftCommitIndex)  # advisory: saved once a second
+
+    def getRaftCommitIndex(self) -> int:
+        return self._inner.getRaftCommitIndex()
+
+    def setCurrentTerm(self, term: int, votedForNodeId: Any) -> None:
+        self._inner.setCurrentTerm(term, votedForNodeId)
+        self._meta_dirty = True
+
+    def getCurrentTerm(self) -> int:
+        return self._inner.getCurrentTerm()
+
+    def getVotedForNodeId(self) -> Any:
+        return self._inner.getVotedForNodeId()
+
+    def onOneSecondTimer(self) -> None:
+        self._inner.onOneSecondTimer()
+
+    def flush(self) -> None:
+        self.sync()
+
+    def _destroy(self) -> None:
+        self.sync()
+        self._inner._destroy()
+
+    # ---- deferred truncation --------------------------------------------------------------
+
+    def _resolve_cut(self) -> None:
+        """Finish a deferred delete: drop the uncovered tail unless it is all current-term."""
+        cut = self._pending_cut
+        if cut is None:
+            return
+        self._pending_cut = None
+        if cut >= len(self._inner):
+            return
+        term = self._inner.getCurrentTerm()
+        if all(self._inner[i][2] == term for i in range(cut, len(self._inner))):
+            self.kept_on_truncate += len(self._inner) - cut
+            return
+        self._inner.deleteEntriesFrom(cut)
+        self._dirty = True
+
+
+def _fsync_file(path: str) -> None:
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)

@@ -1,0 +1,126 @@
+"""Raft snapshots as RocksDB checkpoints, through pysyncobj's serializer/deserializer hooks.
+
+pysyncobj compacts its log by asking for a "full dump" file and ships that file to followers
+that are too far behind. Instead of a pickle of the whole state, the dump is a tar of a RocksDB
+checkpoint (hard links to the immutable SST files, so taking it is cheap and consistent) plus the
+small Raft bookkeeping pysyncobj hands us. Restoring writes the checkpoint's keys into the live
+database in place — the `Rdict` object stays the same, so readers holding it (`MetaStore`) keep
+working — and is skipped when the live database has already applied at least as far.
+"""
+
+from __future__ import annotations
+
+import io
+import logging
+import os
+import shutil
+import tarfile
+import tempfile
+import uuid
+from pathlib import Path
+from typing import Any
+
+from pysyncobj import pickle
+from rocksdict import Checkpoint, Options, Rdict, WriteBatch, WriteOptions
+
+from ..meta.state import RAFT_POSITION_KEY, StateMachine
+
+log = logging.getLogger(__name__)
+
+_SYNCED = WriteOptions()
+_SYNCED.sync = True
+_KEYSPACE_END = b"\xff" * 32
+_RESTORE_BATCH = 5000
+
+
+class CheckpointSnapshots:
+    """The serializer/deserializer pair given to `SyncObjConf` (called in the Raft thread)."""
+
+    def __init__(self, *, state_machine: StateMachine, work_dir: Path) -> None:
+        self._sm = state_machine
+        self._work_dir = work_dir
+        self.taken = 0
+        self.restored = 0
+
+    def serialize(self, file_name: str, raft_data: Any) -> None:
+        """Write the dump: runs between two applies, so the checkpoint matches `raft_data`."""
+        checkpoint = self._work_dir / f"checkpoint-{uuid.uuid4().hex}"
+        try:
+            Checkpoint(self._sm.db).create_checkpoint(str(checkpoint))
+            position = self._sm.db.get(RAFT_POSITION_KEY) or b"0:0"
+            with open(file_name, "wb") as out:
+                with tarfile.open(fileobj=out, mode="w") as tar:
+                    _add_bytes(tar, "raft", pickle.dumps(raft_data))
+                    _add_bytes(tar, "position", position)
+                    tar.add(str(checkpoint), arcname="db")
+                out.flush()
+                os.fsync(out.fileno())
+            self.taken += 1
+        finally:
+            shutil.rmtree(checkpoint, ignore_errors=True)
+
+    def deserialize(self, file_name: str) -> Any:
+        """Load the dump: restore the database from it unless ours is already as new."""
+        with tarfile.open(file_name, mode="r") as tar:
+            raft_data = pickle.loads(_read(tar, "raft"))
+            position = _parse_position(_read(tar, "position"))
+            if position <= self._sm.raft_position():
+                return raft_data
+            with tempfile.TemporaryDirectory(dir=self._work_dir) as tmp:
+                tar.extractall(tmp, members=_db_members(tar), filter="data")
+                self._restore(Path(tmp) / "db")
+        log.info("restored the metadata database from a snapshot at %s", position)
+        self.restored += 1
+        return raft_data
+
+    def _restore(self, source: Path) -> None:
+        """Replace every key of the live database with the checkpoint's.
+
+        The position key is written last: a crash half way leaves a database without it, which
+        the next start restores again from the same (already complete) dump file.
+        """
+        db = self._sm.db
+        db.delete_range(b"", _KEYSPACE_END)
+        snapshot = Rdict(str(source), Options(raw_mode=True))
+        try:
+            batch, count, position = WriteBatch(raw_mode=True), 0, None
+            it = snapshot.iter()
+            it.seek_to_first()
+            while it.valid():
+                key = it.key()
+                if key == RAFT_POSITION_KEY:
+                    position = it.value()
+                else:
+                    batch.put(key, it.value())
+                    count += 1
+                    if count % _RESTORE_BATCH == 0:
+                        db.write(batch)
+                        batch = WriteBatch(raw_mode=True)
+                it.next()
+            if position is not None:
+                batch.put(RAFT_POSITION_KEY, position)
+            db.write(batch, _SYNCED)
+        finally:
+            snapshot.close()
+
+
+def _add_bytes(tar: tarfile.TarFile, name: str, data: bytes) -> None:
+    info = tarfile.TarInfo(name)
+    info.size = len(data)
+    tar.addfile(info, io.BytesIO(data))
+
+
+def _read(tar: tarfile.TarFile, name: str) -> bytes:
+    member = tar.extractfile(name)
+    if member is None:
+        raise ValueError(f"snapshot has no {name!r}")
+    return member.read()
+
+
+def _db_members(tar: tarfile.TarFile) -> list[tarfile.TarInfo]:
+    return [m for m in tar.getmembers() if m.name == "db" or m.name.startswith("db/")]
+
+
+def _parse_position(raw: bytes) -> tuple[int, int]:
+    index, position = raw.split(b":")
+    return int(index), int(position)

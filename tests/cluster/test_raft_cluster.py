@@ -1,0 +1,277 @@
+"""The Raft consensus layer across real processes: replication, batching, failures, membership.
+
+Every test runs 3 (or 4) `node_main.py` processes on 127.0.0.1; nothing of ours is mocked.
+"""
+
+from __future__ import annotations
+
+import time
+from concurrent.futures import ThreadPoolExecutor
+
+from harness import Cluster, Writers, bucket_cmd, put_cmd
+
+
+def keys_on(cluster: Cluster, m, bucket: str = "b") -> set[str]:
+    return set(cluster.get(m, f"/keys?bucket={bucket}")["keys"])
+
+
+def create_bucket(cluster: Cluster, bucket: str = "b") -> None:
+    status, body = cluster.propose(cluster.wait_leader(), [bucket_cmd(bucket)])
+    assert status == 200, body
+
+
+def test_proposals_from_any_node_commit_and_apply_on_all(make_cluster):
+    cluster = make_cluster()
+    create_bucket(cluster)
+    for i, m in enumerate(cluster.members):
+        status, body = cluster.propose(m, [put_cmd("b", f"k{i}", f"v{i}"), put_cmd("b", "x", "y")])
+        assert status == 200, body
+        assert body["results"] == [{"etag": f"v{i}"}, {"etag": "y"}]
+    # a rejected command comes back as its own result, not as a failure of the entry
+    status, body = cluster.propose(cluster.members[1], [put_cmd("nope", "k", "v")])
+    assert status == 200 and body["results"] == [{"rejected": "NoSuchBucket"}]
+    # read barrier: a read right after a write on another node sees it
+    status, _ = cluster.propose(cluster.members[0], [put_cmd("b", "fresh", "f1")])
+    assert status == 200
+    for m in cluster.members:
+        got = cluster.get(m, "/read?bucket=b&key=fresh&barrier=1")["record"]
+        assert got is not None and got["etag"] == "f1"
+    info = cluster.wait_converged()
+    assert info["keys"] >= 5
+    for m in cluster.members:
+        assert keys_on(cluster, m) == {"k0", "k1", "k2", "x", "fresh"}
+    leader = cluster.wait_leader()
+    status = cluster.status(leader)
+    assert {m["id"] for m in status["members"]} == {"n1", "n2", "n3"}
+    assert all(m["voter"] and m["healthy"] for m in status["members"])
+    assert status["term"] >= 1 and status["commit_index"] >= status["applied_index"] > 0
+
+
+def test_concurrent_proposers_share_log_entries(make_cluster):
+    cluster = make_cluster()
+    create_bucket(cluster)
+    before = {m.node_id: cluster.status(m)["batching"] for m in cluster.members}
+    per_writer = 20
+
+    def writer(i: int) -> None:
+        m = cluster.members[i % 3]
+        for n in range(per_writer):
+            status, body = cluster.propose(m, [put_cmd("b", f"c{i}-{n}", "v")])
+            assert status == 200, body
+
+    with ThreadPoolExecutor(64) as pool:
+        list(pool.map(writer, range(64)))
+    entries = commands = 0
+    for m in cluster.members:
+        e, c = cluster.status(m)["batching"]
+        entries += e - before[m.node_id][0]
+        commands += c - before[m.node_id][1]
+    assert commands == 64 * per_writer
+    assert entries < commands / 3, (entries, commands)  # grouped, not one entry per command
+    cluster.wait_converged()
+    for m in cluster.members:
+        assert len(keys_on(cluster, m)) == 64 * per_writer
+
+
+def test_leader_sigkill_during_writes_loses_nothing_acknowledged(make_cluster):
+    cluster = make_cluster()
+    create_bucket(cluster)
+    with Writers(cluster, "b", threads=12) as writers:
+        time.sleep(1.5)
+        old = cluster.wait_leader()
+        acked_before = writers.count()
+        cluster.kill(old.node_id)
+        killed = time.monotonic()
+        new = cluster.wait_leader(timeout=10)
+        failover = time.monotonic() - killed
+        # writes resume through the new leader
+        deadline = time.monotonic() + 10
+        while writers.count() < acked_before + 50 and time.monotonic() < deadline:
+            time.sleep(0.1)
+        assert writers.count() >= acked_before + 50
+    print(f"failover: {failover:.2f}s to {new.node_id}; acked {len(writers.acked)}")
+    assert failover < 6.0
+    assert new.node_id != old.node_id
+    cluster.start(old.node_id)
+    cluster.wait_converged(timeout=30)
+    for m in cluster.members:
+        missing = writers.acked - keys_on(cluster, m)
+        assert not missing, (m.node_id, sorted(missing)[:5])
+
+
+def test_follower_restart_catches_up_from_log(make_cluster):
+    cluster = make_cluster()
+    create_bucket(cluster)
+    leader = cluster.wait_leader()
+    follower = next(m for m in cluster.members if m is not leader)
+    with Writers(cluster, "b", threads=6) as writers:
+        time.sleep(0.7)
+        cluster.kill(follower.node_id)
+        time.sleep(1.0)
+        cluster.start(follower.node_id)
+        time.sleep(0.7)
+    cluster.wait_converged(timeout=30)
+    assert writers.acked <= keys_on(cluster, follower)
+    assert cluster.status(follower)["snapshots"]["restored"] == 0
+
+
+def test_follower_catches_up_from_checkpoint_snapshot(make_cluster):
+    cluster = make_cluster(compaction=20)
+    create_bucket(cluster)
+    leader = cluster.wait_leader()
+    follower = next(m for m in cluster.members if m is not leader)
+    cluster.kill(follower.node_id)
+    acked = set()
+    for n in range(150):  # far more entries than the compaction threshold
+        status, _ = cluster.propose(leader, [put_cmd("b", f"s{n}", "v")])
+        assert status == 200
+        acked.add(f"s{n}")
+    deadline = time.monotonic() + 10
+    while cluster.status(leader)["snapshots"]["taken"] == 0 and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert cluster.status(leader)["snapshots"]["taken"] > 0
+    cluster.start(follower.node_id)
+    cluster.wait_converged(timeout=30)
+    assert cluster.status(follower)["snapshots"]["restored"] >= 1
+    assert acked <= keys_on(cluster, follower)
+    # and it keeps applying the log after the snapshot
+    status, _ = cluster.propose(follower, [put_cmd("b", "after", "v")])
+    assert status == 200
+    cluster.wait_converged()
+    # a restart of a member whose database is newer than its dump must not go back in time
+    cluster.kill(follower.node_id)
+    cluster.start(follower.node_id)
+    cluster.wait_converged(timeout=30)
+    assert "after" in keys_on(cluster, follower)
+
+
+def test_whole_cluster_kill_and_restart_loses_nothing(make_cluster):
+    cluster = make_cluster(compaction=200)
+    create_bucket(cluster)
+    writers = Writers(cluster, "b", threads=8)
+    with writers:
+        time.sleep(2.0)
+        for m in list(cluster.members):  # kill -9 everyone mid-write
+            cluster.kill(m.node_id)
+    assert len(writers.acked) > 50
+    cluster.start()
+    cluster.wait_leader(timeout=15)
+    cluster.wait_converged(timeout=30)
+    for m in cluster.members:
+        missing = writers.acked - keys_on(cluster, m)
+        assert not missing, (m.node_id, sorted(missing)[:5])
+
+
+def test_minority_refuses_with_no_quorum_in_bounded_time(make_cluster):
+    cluster = make_cluster(timeout=2.0)
+    create_bucket(cluster)
+    leader = cluster.wait_leader()
+    # isolate the leader: kill both followers
+    for m in cluster.members:
+        if m is not leader:
+            cluster.kill(m.node_id)
+    for path, body in (("/propose", {"commands": [put_cmd("b", "lost", "v")]}), ("/barrier", {})):
+        started = time.monotonic()
+        status, reply = cluster.request(leader, "POST", path, body)
+        elapsed = time.monotonic() - started
+        assert status == 503 and reply["error"] in ("NoQuorum", "LeaderChanged"), reply
+        assert elapsed < 4.0, elapsed
+    started = time.monotonic()
+    status, _ = cluster.request(leader, "GET", "/read?bucket=b&key=x&barrier=1")
+    assert status == 503 and time.monotonic() - started < 4.0
+    # after a few seconds it is no longer leader (it cannot hear from a majority)
+    deadline = time.monotonic() + 6
+    while cluster.status(leader)["role"] == "leader" and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert cluster.status(leader)["role"] != "leader"
+    # a follower isolated the same way fails the same way, and nothing it refused was applied
+    status, _ = cluster.propose(leader, [put_cmd("b", "lost2", "v")])
+    assert status == 503
+    for m in cluster.members:
+        if m is not leader:
+            cluster.start(m.node_id)
+    cluster.wait_leader()
+    status, _ = cluster.propose(leader, [put_cmd("b", "back", "v")])
+    assert status == 200
+    cluster.wait_converged()
+
+
+def test_add_fourth_member_then_remove_it(make_cluster):
+    cluster = make_cluster(compaction=30)
+    create_bucket(cluster)
+    leader = cluster.wait_leader()
+    for n in range(60):
+        assert cluster.propose(leader, [put_cmd("b", f"a{n}", "v")])[0] == 200
+    new = cluster.add_learner("n4")
+    status, body = cluster.request(
+        leader, "POST", "/members/add", {"id": "n4", "address": new.raft}, timeout=60
+    )
+    assert status == 200, body
+    cluster.voters.append("n4")
+    deadline = time.monotonic() + 15
+    while cluster.status(new)["role"] == "learner" and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert cluster.status(new)["role"] == "follower"
+    leader = cluster.wait_leader()
+    members = cluster.status(leader)["members"]
+    assert {m["id"] for m in members if m["voter"]} == {"n1", "n2", "n3", "n4"}
+    # the new voter takes part: proposals through it commit everywhere
+    assert cluster.propose(new, [put_cmd("b", "via-n4", "v")])[0] == 200
+    cluster.wait_converged(timeout=20)
+    assert "a59" in keys_on(cluster, new)
+    # removing the leader itself is refused; removing n4 works
+    status, body = cluster.request(leader, "POST", "/members/remove", {"id": leader.node_id})
+    assert status == 409, body
+    status, body = cluster.request(leader, "POST", "/members/remove", {"id": "n4"})
+    assert status == 200, body
+    cluster.kill("n4")
+    cluster.voters.remove("n4")
+    members = cluster.status(leader)["members"]
+    assert {m["id"] for m in members if m["voter"]} == {"n1", "n2", "n3"}
+    # three voters with one dead: removing another would leave 1 healthy of 2 -> refused
+    victim = next(m for m in cluster.members[:3] if m is not leader)
+    cluster.kill(victim.node_id)
+    time.sleep(0.5)
+    other = next(m for m in cluster.members[:3] if m not in (leader, victim))
+    status, body = cluster.request(leader, "POST", "/members/remove", {"id": other.node_id})
+    assert status in (409, 503), body
+
+
+def test_leadership_transfer(make_cluster):
+    cluster = make_cluster()
+    create_bucket(cluster)
+    leader = cluster.wait_leader()
+    target = next(m for m in cluster.members if m is not leader)
+    started = time.monotonic()
+    status, body = cluster.request(leader, "POST", "/members/transfer", {"to": target.node_id})
+    assert status == 200, body
+    assert cluster.wait_leader(timeout=5).node_id == target.node_id
+    print(f"transfer took {time.monotonic() - started:.2f}s")
+    assert cluster.propose(leader, [put_cmd("b", "t", "v")])[0] == 200
+    # a non-leader refuses
+    status, body = cluster.request(leader, "POST", "/members/transfer", {})
+    assert status == 409 and body["error"] == "NotLeader"
+
+
+def test_truncation_under_load_keeps_acknowledged_entries(make_cluster):
+    """Fault injection for pysyncobj's `truncating already-applied log entries`.
+
+    A tiny AppendEntries size limit makes the leader re-send overlapping, shorter ranges while
+    12 writers keep it busy, which is what triggers the follower-side truncation. Then the
+    leader is killed: every acknowledged write must survive and all members must agree.
+    """
+    cluster = make_cluster(append_batch_bytes=4096)
+    create_bucket(cluster)
+    with Writers(cluster, "b", threads=12) as writers:
+        time.sleep(3.0)
+        old = cluster.wait_leader()
+        cluster.kill(old.node_id)
+        cluster.wait_leader(timeout=10)
+        time.sleep(1.0)
+    kept = sum(cluster.status(m)["truncation_kept"] for m in cluster.alive())
+    cluster.start(old.node_id)
+    cluster.wait_converged(timeout=30)
+    for m in cluster.members:
+        assert writers.acked <= keys_on(cluster, m)
+    logs = "".join((cluster.root / f"{m.node_id}.log").read_text() for m in cluster.members)
+    print(f"kept on truncate: {kept}; CRITICAL lines: {logs.count('truncating already-applied')}")
