@@ -71,6 +71,18 @@ class ChunkStore:
         os.rename(temp, final)
         _fsync_dir(final.parent)
 
+    def write(self, digest: bytes, data: bytes) -> None:
+        """Store a whole chunk received from elsewhere (a peer or a repair), durably."""
+        temp, fd = self.new_temp()
+        try:
+            view = memoryview(data)
+            while view:
+                view = view[os.write(fd, view) :]
+        except BaseException:
+            self.discard(temp, fd)
+            raise
+        self.publish(temp, fd, digest)
+
     def discard(self, temp: Path, fd: int | None) -> None:
         if fd is not None:
             with contextlib.suppress(OSError):

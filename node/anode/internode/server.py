@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
-import os
 from typing import Any
 
 from aiohttp import web
@@ -57,15 +56,7 @@ def _digest(request: web.Request) -> bytes:
 def _store_verified(store: ChunkStore, digest: bytes, data: bytes) -> bool:
     if hashlib.sha256(data).digest() != digest:
         return False
-    temp, fd = store.new_temp()
-    try:
-        view = memoryview(data)
-        while view:
-            view = view[os.write(fd, view):]
-    except BaseException:
-        store.discard(temp, fd)
-        raise
-    store.publish(temp, fd, digest)
+    store.write(digest, data)
     return True
 
 
