@@ -52,7 +52,9 @@ def main(argv: list[str] | None = None) -> int:
         }[args.log_format],
     )
     logging.getLogger("anode_operator").setLevel(logging.DEBUG if args.debug else logging.INFO)
-    import anode_operator.handlers  # noqa: F401 - registers the handlers with kopf
+    from anode_operator import handlers  # registers the handlers with kopf
+
+    handlers.WATCHED_NAMESPACES = list(args.namespace)
 
     kopf.run(
         clusterwide=not args.namespace,

@@ -448,3 +448,38 @@ def test_helm_install_creates_operator_and_cluster_and_prints_the_endpoint(
         lambda: kube_env.custom("anodeclusters", "helm-test", "demo") is None,
         timeout=30,
     )
+
+
+def test_namespaced_operator_creates_and_joins_its_kopf_peering(kube_env, tmp_path):
+    ns = "cp-scoped"
+    kube_env.create_namespace(ns)
+    proc = subprocess.Popen(
+        [
+            str(Path(sys.executable).parent / "anode-operator"),
+            "--namespace",
+            ns,
+            "--peering",
+            "scoped",
+            "--log-format",
+            "plain",
+        ],
+        env={**os.environ, "KUBECONFIG": kube_env.kubeconfig},
+        stdout=(tmp_path / "scoped.log").open("wb"),
+        stderr=subprocess.STDOUT,
+    )
+    api = kubernetes.client.CustomObjectsApi(kube_env.api)
+    try:
+        peering = kube_env.wait(
+            "KopfPeering with a live peer",
+            lambda: (
+                api.get_namespaced_custom_object(
+                    "kopf.dev", "v1", ns, "kopfpeerings", "scoped"
+                ).get("status")
+                or None
+            ),
+            timeout=30,
+        )
+        assert len(peering) == 1
+    finally:
+        proc.terminate()
+        proc.wait(timeout=20)
