@@ -17,6 +17,7 @@ import hashlib
 import logging
 import signal
 import sys
+import time
 from pathlib import Path
 from typing import Any
 
@@ -24,7 +25,7 @@ from aiohttp import web
 
 from anode.cluster import MembershipError, NoQuorum, NotLeader, RaftConsensus
 from anode.meta import layout as L
-from anode.meta.commands import _TYPES, Rejected
+from anode.meta.commands import _TYPES, PutObject, Rejected
 from anode.meta.state import RAFT_POSITION_KEY, StateMachine
 from anode.meta.store import open_db
 
@@ -93,6 +94,43 @@ def build_app(consensus: RaftConsensus, db: Any) -> web.Application:
             it.next()
         return web.json_response({"keys": found})
 
+    async def load(request: web.Request) -> web.Response:
+        """In-process proposers (no HTTP per proposal), for bench_commits.py."""
+        body = await request.json()
+        stop = time.monotonic() + body["seconds"]
+        latencies: list[float] = []
+        errors = 0
+
+        async def worker(i: int) -> None:
+            nonlocal errors
+            n = 0
+            while time.monotonic() < stop:
+                key = f"{body['tag']}-{i}-{n}"
+                started = time.monotonic()
+                try:
+                    await consensus.propose(
+                        [
+                            PutObject(
+                                bucket=body["bucket"],
+                                key=key,
+                                record={"etag": "e", "size": 1, "chunks": [], "mtime": 0.0},
+                            )
+                        ]
+                    )
+                    latencies.append(time.monotonic() - started)
+                except NoQuorum:
+                    errors += 1
+                n += 1
+
+        before = consensus.batching
+        started = time.monotonic()
+        await asyncio.gather(*(worker(i) for i in range(body["concurrency"])))
+        elapsed = time.monotonic() - started
+        entries = consensus.batching[0] - before[0]
+        return web.json_response(
+            {"latencies": latencies, "elapsed": elapsed, "entries": entries, "errors": errors}
+        )
+
     async def status(request: web.Request) -> web.Response:
         status = consensus.status()
         status["batching"] = consensus.batching
@@ -123,6 +161,7 @@ def build_app(consensus: RaftConsensus, db: Any) -> web.Application:
     app.router.add_get("/read", read)
     app.router.add_get("/status", status)
     app.router.add_get("/keys", keys)
+    app.router.add_post("/load", load)
     app.router.add_post("/members/{action}", membership)
     return app
 

@@ -89,11 +89,15 @@ class DurableJournal:
             self._pending_cut = entryFrom
 
     def deleteEntriesTo(self, entryTo: int) -> None:
+        # Log compaction, right after pysyncobj renamed the new dump into place: make that
+        # rename durable before the entries it covers leave the journal.
+        _fsync_file(os.path.dirname(self._path) or ".")
         self._resolve_cut()
         self._inner.deleteEntriesTo(entryTo)
         self._dirty = True
 
     def clear(self) -> None:
+        _fsync_file(os.path.dirname(self._path) or ".")  # same, for an installed snapshot
         self._pending_cut = None
         self._inner.clear()
         self._dirty = True
