@@ -79,6 +79,7 @@ class NodeConfig:
     s3_addr: str = "0.0.0.0:8080"
     admin_addr: str = "0.0.0.0:8081"
     cluster_addr: str = "0.0.0.0:9090"
+    data_addr: str = "0.0.0.0:9091"
     advertise_host: str = ""
     domains: list[str] = field(default_factory=lambda: ["localhost"])
     region: str = "us-east-1"
@@ -91,6 +92,9 @@ class ClusterConfig:
     placement_groups: int = 1
     peers: list[str] = field(default_factory=list)
     secret: str = ""
+    learner: bool = False
+    repair_interval: Duration = Duration(30)
+    scrub_interval: Duration = Duration(86400)
 
 
 @dataclass
@@ -134,6 +138,31 @@ class Config:
     @property
     def data_dir(self) -> Path:
         return Path(self.storage.data_dir)
+
+    @property
+    def clustered(self) -> bool:
+        return bool(self.cluster.peers) or self.cluster.learner
+
+    def advertised(self, addr: str) -> str:
+        """host:port at which peers and clients reach one of this node's listeners."""
+        host, port = parse_addr(addr)
+        if self.node.advertise_host:
+            host = self.node.advertise_host
+        elif host in ("0.0.0.0", "::"):
+            host = socket.gethostname()
+        return f"{host}:{port}"
+
+    def peer_addresses(self) -> dict[str, str]:
+        """Raft addresses of the other voters, from `cluster.peers` ("id=host:port")."""
+        peers = {}
+        for entry in self.cluster.peers:
+            node_id, sep, addr = entry.partition("=")
+            if not sep or not node_id:
+                raise ValueError(f"expected id=host:port, got {entry!r}")
+            parse_addr(addr)
+            if node_id != self.node.id:
+                peers[node_id] = addr
+        return peers
 
 
 _SECTIONS = {
@@ -249,7 +278,7 @@ def load_config(path: str | Path | None = None, env: Mapping[str, str] | None = 
 
 def validate(cfg: Config) -> None:
     """Checks that span keys or need ranges; raises ConfigError naming the key."""
-    for key in ("s3_addr", "admin_addr", "cluster_addr"):
+    for key in ("s3_addr", "admin_addr", "cluster_addr", "data_addr"):
         try:
             parse_addr(getattr(cfg.node, key))
         except ValueError as e:
@@ -262,6 +291,12 @@ def validate(cfg: Config) -> None:
         raise ConfigError("storage.chunk_size: must be between 64KiB and 64MiB")
     if cfg.cluster.replication_factor < 1:
         raise ConfigError("cluster.replication_factor: must be at least 1")
+    try:
+        peers = cfg.peer_addresses()
+    except ValueError as e:
+        raise ConfigError(f"cluster.peers: {e}") from None
+    if (peers or cfg.cluster.learner) and len(cfg.cluster.secret) < 16:
+        raise ConfigError("cluster.secret: a cluster needs a shared secret of 16+ characters")
     if cfg.cluster.placement_groups < 1:
         raise ConfigError("cluster.placement_groups: must be at least 1")
     if bool(cfg.root.access_key) != bool(cfg.root.secret_key):

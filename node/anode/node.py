@@ -16,9 +16,13 @@ from typing import Any
 from . import __version__
 from .chunks.gc import Collector
 from .chunks.reader import ChunkReader, LocalChunks
+from .chunks.replication import InsufficientReplicas, Member, Replicator
 from .chunks.store import ChunkStore
+from .cluster.errors import NoQuorum
+from .cluster.raft import RaftConsensus
 from .config import Config
-from .meta.commands import Command, CreateUser, Rejected
+from .internode.client import InternodeClient, PeerError
+from .meta.commands import Command, CreateUser, RegisterNode, Rejected
 from .meta.consensus import Consensus, LocalConsensus
 from .meta.store import MetaStore, open_db
 from .metrics import Metrics
@@ -58,8 +62,24 @@ class Node:
         self.meta = MetaStore(open_db(data / "meta"))
         self.chunks = ChunkStore(data / "chunks")
         self.chunks.is_referenced = lambda digest: self.meta.chunk_refs(digest) > 0
-        self.chunk_reader: ChunkReader = LocalChunks(self.chunks)
-        self.consensus: Consensus = LocalConsensus(self.meta.state_machine, node_id=config.node.id)
+        self.internode: InternodeClient | None = None
+        self.replicator: Replicator | None = None
+        if config.clustered:
+            self.consensus: Consensus = RaftConsensus(
+                node_id=config.node.id, bind_addr=config.advertised(config.node.cluster_addr),
+                peers=config.peer_addresses(), state_machine=self.meta.state_machine,
+                data_dir=data / "raft", secret=config.cluster.secret,
+                learner=config.cluster.learner)
+            self.internode = InternodeClient(secret=config.cluster.secret)
+            self.replicator = Replicator(
+                node_id=config.node.id, store=self.chunks, client=self.internode,
+                members=self.members, replication_factor=config.cluster.replication_factor)
+            self.chunk_reader: ChunkReader = self.replicator
+        else:
+            self.consensus = LocalConsensus(self.meta.state_machine, node_id=config.node.id)
+            self.chunk_reader = LocalChunks(self.chunks)
+        # Ingest calls this for each chunk it stores; None on a single node (nothing to copy).
+        self.replicate = self._replicate if self.replicator is not None else None
         self.collector = Collector(
             chunks=self.chunks,
             meta=self.meta,
@@ -72,29 +92,53 @@ class Node:
         self.root = User(ROOT_USER, config.root.access_key, config.root.secret_key)
         self.started = time.time()
         self.ready = False
+        self.not_ready_reason = "starting"
         self._tasks: list[asyncio.Task[Any]] = []
 
+    # ---- lifecycle ------------------------------------------------------------------------
+
     async def start(self) -> None:
-        if isinstance(self.consensus, LocalConsensus):
-            self.consensus.start()
-        for user in self.config.users:
-            await self.propose(
-                CreateUser(
-                    name=user.name,
-                    access_key=user.access_key,
-                    secret_key=user.secret_key,
-                    owner_id=owner_id(user.name),
-                    created=time.time(),
-                    managed="config",
-                )
-            )
+        """Start local services; a clustered node then joins in the background (`ready` after)."""
+        self.consensus.start()
         await self.collector.sweep_orphans(startup=True)
-        self._tasks.append(
-            asyncio.create_task(
-                self.collector.run(interval=self.config.storage.gc_interval), name="collector"
-            )
-        )
+        if self.replicator is None:
+            await self._become_ready()
+        else:
+            self._spawn(self._join(), "join")
+
+    async def _join(self) -> None:
+        """Wait for a quorum, publish this node's addresses, then serve."""
+        assert self.replicator is not None
+        self.not_ready_reason = "waiting for a Raft quorum"
+        self._spawn(self.replicator.monitor(interval=1.0), "peer-monitor")
+        node = self.config.node
+        register = RegisterNode(
+            node_id=node.id, s3_url="http://" + self.config.advertised(node.s3_addr),
+            admin_url="http://" + self.config.advertised(node.admin_addr),
+            data_url="http://" + self.config.advertised(node.data_addr))
+        while True:
+            try:
+                await self.propose(register)
+                break
+            except S3Error:  # no quorum yet
+                await asyncio.sleep(0.5)
+        self._spawn(self.replicator.run(referenced=self.meta.referenced_chunks,
+                                        repair_interval=self.config.cluster.repair_interval,
+                                        scrub_interval=self.config.cluster.scrub_interval),
+                    "repair")
+        await self._become_ready()
+
+    async def _become_ready(self) -> None:
+        for user in self.config.users:
+            await self.propose(CreateUser(
+                name=user.name, access_key=user.access_key, secret_key=user.secret_key,
+                owner_id=owner_id(user.name), created=time.time(), managed="config"))
+        self._spawn(self.collector.run(interval=self.config.storage.gc_interval), "collector")
         self.ready = True
+        self.not_ready_reason = ""
+
+    def _spawn(self, coro: Any, name: str) -> None:
+        self._tasks.append(asyncio.create_task(coro, name=name))
 
     async def stop(self) -> None:
         self.ready = False
@@ -102,17 +146,46 @@ class Node:
             task.cancel()
         await asyncio.gather(*self._tasks, return_exceptions=True)
         await self.consensus.close()
+        if self.internode is not None:
+            await self.internode.close()
         self.meta.close()
+
+    # ---- consensus, as S3 sees it ---------------------------------------------------------
 
     async def propose(self, command: Command) -> Any:
         """Propose one command; a rejection becomes the S3 error it names."""
-        (result,) = await self.consensus.propose([command])
+        try:
+            (result,) = await self.consensus.propose([command])
+        except NoQuorum as e:
+            raise S3Error(ErrorCode.ServiceUnavailable, f"No quorum: {e}") from None
         if isinstance(result, Rejected):
             code = ErrorCode.__members__.get(result.code)
             if code is None:
                 raise LookupError(result.code, result.message)
             raise S3Error(code, result.message)
+        if isinstance(result, Exception):
+            raise result
         return result
+
+    async def read_barrier(self) -> None:
+        """Make the next local reads linearizable (a no-op on a single node)."""
+        try:
+            await self.consensus.read_barrier()
+        except NoQuorum as e:
+            raise S3Error(ErrorCode.ServiceUnavailable, f"No quorum: {e}") from None
+
+    async def _replicate(self, digest: bytes) -> None:
+        """Called by ingest for every chunk it made durable here (cluster only)."""
+        assert self.replicator is not None
+        try:
+            await self.replicator.replicate(digest)
+        except InsufficientReplicas as e:
+            raise S3Error(ErrorCode.ServiceUnavailable,
+                          f"Not enough live nodes to store the chunk: {e}") from None
+
+    def members(self) -> list[Member]:
+        return [Member(node_id, record["data_url"], draining=record.get("state") == "draining")
+                for node_id, record in self.meta.nodes().items()]
 
     def user_by_access_key(self, access_key: str) -> User | None:
         if self.root.access_key and access_key == self.root.access_key:
@@ -126,27 +199,27 @@ class Node:
         user = self.user_by_access_key(access_key)
         return user.secret_key if user else None
 
-    def status(self) -> dict[str, Any]:
+    async def status(self) -> dict[str, Any]:
+        """The admin API's status document (docs/admin-api.md), with every member's view."""
         cfg = self.config.node
-        advertise = cfg.advertise_host or "127.0.0.1"
-        s3_port = cfg.s3_addr.rsplit(":", 1)[1]
-        admin_port = cfg.admin_addr.rsplit(":", 1)[1]
         stats = self.meta.stats()
-        consensus = self.consensus.status()
+        consensus = dict(self.consensus.status())
+        local = await asyncio.to_thread(self.chunks.local_stats)
+        if self.replicator is None:
+            members = [{"id": cfg.id, "s3_url": f"http://{self.config.advertised(cfg.s3_addr)}",
+                        "admin_url": f"http://{self.config.advertised(cfg.admin_addr)}",
+                        "voter": True, "healthy": self.ready, "state": "active",
+                        "chunks": local["chunks"], "chunk_bytes": local["bytes"]}]
+        else:
+            members = await self._member_status(consensus.get("members", []), local)
+        consensus["members"] = members
         return {
             "node_id": cfg.id,
             "version": __version__,
             "ready": self.ready,
+            "not_ready_reason": self.not_ready_reason or None,
             **consensus,
-            "members": [
-                {
-                    "id": cfg.id,
-                    "s3_url": f"http://{advertise}:{s3_port}",
-                    "admin_url": f"http://{advertise}:{admin_port}",
-                    "voter": True,
-                    "healthy": self.ready,
-                }
-            ],
+            "replication_factor": self.config.cluster.replication_factor,
             "storage": {
                 **stats,
                 "dedup_saved_bytes": stats["logical_bytes"] - stats["stored_bytes"],
@@ -154,3 +227,30 @@ class Node:
             },
             "uptime_seconds": round(time.time() - self.started, 3),
         }
+
+    async def _member_status(self, raft_members: list[dict[str, Any]],
+                             local: dict[str, int]) -> list[dict[str, Any]]:
+        assert self.internode is not None and self.replicator is not None
+        raft = {m.get("id"): m for m in raft_members}
+        registered = self.meta.nodes()
+        ids = sorted(set(raft) | set(registered) - {None})
+
+        async def one(node_id: str) -> dict[str, Any]:
+            record = registered.get(node_id, {})
+            entry = {"id": node_id, "s3_url": record.get("s3_url"),
+                     "admin_url": record.get("admin_url"), "data_url": record.get("data_url"),
+                     "state": record.get("state", "unregistered"),
+                     "voter": raft.get(node_id, {}).get("voter", False),
+                     "healthy": node_id in self.replicator.live}
+            if node_id == self.config.node.id:
+                entry.update(chunks=local["chunks"], chunk_bytes=local["bytes"],
+                             repairs=self.replicator.repaired)
+            elif record.get("data_url"):
+                try:
+                    entry.update(await asyncio.wait_for(
+                        self.internode.stats(record["data_url"]), 2.0))
+                except (PeerError, TimeoutError):
+                    entry["healthy"] = False
+            return entry
+
+        return list(await asyncio.gather(*(one(i) for i in ids)))

@@ -10,6 +10,7 @@ from aiohttp import web
 
 from .admin.app import make_admin_app
 from .config import Config, parse_addr
+from .internode.server import make_internode_app
 from .node import Node
 from .s3.app import make_app
 
@@ -25,10 +26,12 @@ async def serve(config: Config, *, started: asyncio.Event | None = None) -> None
     await node.start()
     runners = []
     try:
-        for app, addr in (
-            (make_app(node), config.node.s3_addr),
-            (make_admin_app(node), config.node.admin_addr),
-        ):
+        apps = [(make_app(node), config.node.s3_addr),
+                (make_admin_app(node), config.node.admin_addr)]
+        if config.clustered:
+            internode = make_internode_app(chunks=node.chunks, secret=config.cluster.secret)
+            apps.append((internode, config.node.data_addr))
+        for app, addr in apps:
             runner = web.AppRunner(app, access_log=None, handle_signals=False, **HTTP_LIMITS)
             await runner.setup()
             host, port = parse_addr(addr)

@@ -104,7 +104,7 @@ async def metrics(request: web.Request) -> web.Response:
 
 
 async def status(request: web.Request) -> web.Response:
-    return web.json_response(request.app[NODE_KEY].status())
+    return web.json_response(await request.app[NODE_KEY].status())
 
 
 def _public(user: dict[str, Any]) -> dict[str, Any]:

@@ -14,7 +14,7 @@ import asyncio
 import contextlib
 import hashlib
 import os
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Protocol
 
@@ -22,6 +22,7 @@ from ..s3.checksums import Checksummer
 from .store import ChunkStore
 
 PIECE = 1024 * 1024
+MAX_COPIES_IN_FLIGHT = 2
 
 
 class BodyReader(Protocol):
@@ -94,9 +95,15 @@ async def ingest(
     chunk_size: int,
     algorithm: str | None = None,
     max_size: int | None = None,
+    replicate: Callable[[bytes], Awaitable[None]] | None = None,
 ) -> Ingested:
-    """Store the body as chunks and return what the metadata needs. Caller unpins (`release`)."""
+    """Store the body as chunks and return what the metadata needs. Caller unpins (`release`).
+
+    With `replicate` (a cluster), each published chunk is also copied to its holders while the
+    next one is being received; ingest returns only when every copy is durable.
+    """
     loop = asyncio.get_running_loop()
+    copies: list[asyncio.Task[None]] = []
     writer = _Writer(store, algorithm)
     result = Ingested()
     pending = bytearray()
@@ -118,6 +125,10 @@ async def ingest(
         result.chunks.append(entry)
         in_chunk = 0
         await loop.run_in_executor(None, writer.publish, entry[0])
+        if replicate is not None:
+            copies.append(asyncio.ensure_future(replicate(entry[0])))
+            if len(copies) >= MAX_COPIES_IN_FLIGHT:
+                await copies[-MAX_COPIES_IN_FLIGHT]  # bounded: each holds a chunk in memory
 
     try:
         while not ended:
@@ -138,7 +149,11 @@ async def ingest(
                 await flush(n, publish=full or (ended and len(pending) == n))
         if in_chunk:  # body ended exactly after an unpublished piece
             await flush(0, publish=True)
+        await asyncio.gather(*copies)
     except BaseException:
+        for task in copies:
+            task.cancel()
+        await asyncio.gather(*copies, return_exceptions=True)
         await loop.run_in_executor(None, writer.abandon)
         release(store, result.chunks, abandoned=True)
         raise

@@ -114,16 +114,18 @@ class ChunkStore:
     def delete(self, digest: bytes) -> None:
         self.path(digest).unlink(missing_ok=True)
 
-    def all_chunks(self) -> Iterator[tuple[bytes, float]]:
-        """(digest, mtime) of every chunk file; for the orphan sweep."""
+    def _chunk_entries(self) -> Iterator[os.DirEntry[str]]:
         for i in range(256):
             with os.scandir(self.root / f"{i:02x}") as entries:
-                for entry in entries:
-                    if len(entry.name) == 64:
-                        try:
-                            yield bytes.fromhex(entry.name), entry.stat().st_mtime
-                        except (ValueError, FileNotFoundError):
-                            continue
+                yield from (entry for entry in entries if len(entry.name) == 64)
+
+    def all_chunks(self) -> Iterator[tuple[bytes, float]]:
+        """(digest, mtime) of every chunk file; for the orphan sweep."""
+        for entry in self._chunk_entries():
+            try:
+                yield bytes.fromhex(entry.name), entry.stat().st_mtime
+            except (ValueError, FileNotFoundError):
+                continue
 
     def temp_files(self) -> Iterator[tuple[Path, float]]:
         with os.scandir(self.tmp) as entries:
@@ -132,6 +134,17 @@ class ChunkStore:
                     yield Path(entry.path), entry.stat().st_mtime
                 except FileNotFoundError:
                     continue
+
+    def local_stats(self) -> dict[str, int]:
+        """Chunk files here and their bytes (a directory walk: for status, not hot paths)."""
+        count = size = 0
+        for entry in self._chunk_entries():
+            try:
+                size += entry.stat().st_size
+                count += 1
+            except FileNotFoundError:
+                continue
+        return {"chunks": count, "bytes": size}
 
     def disk_usage(self) -> tuple[int, int]:
         st = os.statvfs(self.root)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import aiohttp
 
 from . import auth
@@ -56,6 +58,12 @@ class InternodeClient:
         status, _ = await self._call("DELETE", base, f"/chunks/{digest.hex()}")
         if status != 204:
             raise PeerError(f"DELETE chunk on {base}: {status}")
+
+    async def stats(self, base: str) -> dict[str, int]:
+        status, body = await self._call("GET", base, "/stats")
+        if status != 200:
+            raise PeerError(f"GET stats from {base}: {status}")
+        return json.loads(body)
 
     async def healthy(self, base: str) -> bool:
         try:

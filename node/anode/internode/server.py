@@ -30,6 +30,7 @@ def make_internode_app(*, chunks: ChunkStore, secret: str) -> web.Application:
     app[SECRET_KEY] = secret
     app.router.add_get("/health", health)
     app.router.add_get("/chunks", list_chunks)
+    app.router.add_get("/stats", stats)
     app.router.add_put("/chunks/{digest:[0-9a-f]{64}}", put_chunk)
     app.router.add_get("/chunks/{digest:[0-9a-f]{64}}", get_chunk)  # also answers HEAD
     app.router.add_delete("/chunks/{digest:[0-9a-f]{64}}", delete_chunk)
@@ -93,6 +94,12 @@ async def delete_chunk(request: web.Request) -> web.Response:
     store = request.app[STORE_KEY]
     await asyncio.to_thread(store.delete, _digest(request))
     return web.Response(status=204)
+
+
+async def stats(request: web.Request) -> web.Response:
+    """Chunk count and bytes held here, for the cluster view of `anode admin status`."""
+    local = await asyncio.to_thread(request.app[STORE_KEY].local_stats)
+    return web.json_response({"chunks": local["chunks"], "chunk_bytes": local["bytes"]})
 
 
 async def list_chunks(request: web.Request) -> web.Response:

@@ -98,6 +98,24 @@ class DeleteUser:
 
 
 @dataclass(frozen=True)
+class RegisterNode:
+    """A node announces where its S3, admin and internode data APIs are (idempotent)."""
+
+    node_id: str
+    s3_url: str
+    admin_url: str
+    data_url: str
+
+
+@dataclass(frozen=True)
+class SetNodeState:
+    """`active`, `draining` (its chunks move elsewhere) or `removed` (forgotten)."""
+
+    node_id: str
+    state: str
+
+
+@dataclass(frozen=True)
 class ForgetGarbage:
     """The collector deleted these chunk files (or found them referenced again)."""
 
@@ -116,6 +134,8 @@ Command = (
     | CreateUser
     | DeleteUser
     | ForgetGarbage
+    | RegisterNode
+    | SetNodeState
 )
 
 _TYPES: dict[str, type] = {cls.__name__: cls for cls in Command.__args__}  # type: ignore[attr-defined]

@@ -9,6 +9,7 @@ Keys are prefix-typed so every listing is a range scan:
     C/<sha256, 32 bytes>                  chunk reference count and size
     G/<sha256, 32 bytes>                  chunk whose count reached zero (garbage candidate)
     N/<user name>                         user record;  K/<access key> -> user name
+    M/<node id>                           cluster node: its URLs and state
     S/stats                               totals kept by the state machine
 
 Bucket names cannot contain NUL and object keys are refused if they do, so `\\0` separates
@@ -90,6 +91,13 @@ USER_PREFIX = b"N/"
 
 def access_key_key(access_key: str) -> bytes:
     return b"K/" + access_key.encode()
+
+
+NODE_PREFIX = b"M/"
+
+
+def node_key(node_id: str) -> bytes:
+    return NODE_PREFIX + node_id.encode()
 
 
 STATS_KEY = b"S/stats"

@@ -277,6 +277,27 @@ class StateMachine:
         tx.delete(L.access_key_key(existing["access_key"]))
         return None
 
+    # ---- cluster nodes --------------------------------------------------------------------
+
+    def _RegisterNode(self, tx: _Tx, cmd: c.RegisterNode) -> Any:
+        existing = tx.get(L.node_key(cmd.node_id)) or {"state": "active"}
+        record = {**existing, "s3_url": cmd.s3_url, "admin_url": cmd.admin_url,
+                  "data_url": cmd.data_url}
+        tx.put(L.node_key(cmd.node_id), record)
+        return record
+
+    def _SetNodeState(self, tx: _Tx, cmd: c.SetNodeState) -> Any:
+        if cmd.state not in ("active", "draining", "removed"):
+            return c.Rejected("InvalidArgument", f"unknown node state {cmd.state!r}")
+        existing = tx.get(L.node_key(cmd.node_id))
+        if existing is None:
+            return c.Rejected("InvalidArgument", f"unknown node {cmd.node_id!r}")
+        if cmd.state == "removed":
+            tx.delete(L.node_key(cmd.node_id))
+        else:
+            tx.put(L.node_key(cmd.node_id), {**existing, "state": cmd.state})
+        return None
+
     # ---- garbage ------------------------------------------------------------------------
 
     def _ForgetGarbage(self, tx: _Tx, cmd: c.ForgetGarbage) -> Any:

@@ -92,6 +92,15 @@ class MetaStore:
         for _, raw in scan(self.db, L.USER_PREFIX):
             yield L.unpack(raw)
 
+    # cluster nodes
+    def nodes(self) -> dict[str, dict[str, Any]]:
+        return {key[len(L.NODE_PREFIX):].decode(): L.unpack(raw)
+                for key, raw in scan(self.db, L.NODE_PREFIX)}
+
+    def referenced_chunks(self) -> Iterator[bytes]:
+        for key, _ in scan(self.db, L.CHUNK_PREFIX):
+            yield key[len(L.CHUNK_PREFIX):]
+
     # chunks and totals
     def chunk_refs(self, digest: bytes) -> int:
         entry = self._get(L.chunk_key(digest))

@@ -45,6 +45,9 @@ async def handle(request: web.Request) -> web.StreamResponse:
     try:
         ctx = request.get(_CONTEXT) or _prepare(request, node, request_id)
         operation = ctx.endpoint.operation
+        if not node.ready:
+            raise S3Error(ErrorCode.ServiceUnavailable, f"Node not ready: {node.not_ready_reason}")
+        await node.read_barrier()  # what this request reads is at least as new as its arrival
         handler = HANDLERS.get(operation)
         if handler is None:
             raise S3Error(ErrorCode.NotImplemented, f"{operation} is not implemented by Anode")

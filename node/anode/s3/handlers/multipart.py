@@ -178,6 +178,7 @@ async def upload_part_copy(ctx: Context) -> web.Response:
                 chunk_size=ctx.node.config.storage.chunk_size,
                 algorithm=algorithm,
                 max_size=MAX_PART_SIZE,
+                replicate=ctx.node.replicate,
             )
         except TooLarge:
             raise S3Error(ErrorCode.EntityTooLarge) from None

@@ -38,6 +38,7 @@ async def receive_body(ctx: Context, *, max_size: int = MAX_PUT_SIZE) -> Ingeste
             chunk_size=ctx.node.config.storage.chunk_size,
             algorithm=algorithm,
             max_size=max_size,
+            replicate=ctx.node.replicate,
         )
     except TooLarge:
         raise S3Error(ErrorCode.EntityTooLarge, MaxSizeAllowed=str(max_size)) from None
