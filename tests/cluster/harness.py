@@ -44,6 +44,7 @@ class Member:
     http: int
     data: Path
     learner: bool = False
+    paused: bool = False
     proc: subprocess.Popen[bytes] | None = None
     extra: list[str] = field(default_factory=list)
 
@@ -125,7 +126,25 @@ class Cluster:
             m.proc.wait()
         m.proc = None
 
+    def pause(self, node_id: str) -> None:
+        """SIGSTOP: the member's TCP connections stay open but nothing flows (a silent
+        partition, unlike a kill, whose connection resets tell the others at once)."""
+        m = self.member(node_id)
+        assert m.proc is not None
+        m.proc.send_signal(signal.SIGSTOP)
+        m.paused = True
+
+    def resume(self, node_id: str) -> None:
+        m = self.member(node_id)
+        assert m.proc is not None
+        m.proc.send_signal(signal.SIGCONT)
+        m.paused = False
+
     def stop_all(self) -> None:
+        for m in self.members:
+            if m.proc is not None and m.paused:
+                m.proc.send_signal(signal.SIGCONT)
+                m.paused = False
         for m in self.members:
             if m.proc is not None and m.proc.poll() is None:
                 m.proc.send_signal(signal.SIGTERM)
@@ -139,7 +158,9 @@ class Cluster:
                 m.proc = None
 
     def alive(self) -> list[Member]:
-        return [m for m in self.members if m.proc is not None and m.proc.poll() is None]
+        return [
+            m for m in self.members if m.proc is not None and m.proc.poll() is None and not m.paused
+        ]
 
     # ---- control API ----------------------------------------------------------------------
 

@@ -196,6 +196,50 @@ def test_minority_refuses_with_no_quorum_in_bounded_time(make_cluster):
     cluster.wait_converged()
 
 
+def test_silent_partition_majority_serves_minority_refuses(make_cluster):
+    """SIGSTOP instead of kill: connections stay open and silent, as in a network partition."""
+    cluster = make_cluster(timeout=2.0)
+    create_bucket(cluster)
+    leader = cluster.wait_leader()
+    # 1. the leader is cut off from both followers: it must refuse, in bounded time
+    followers = [m for m in cluster.members if m is not leader]
+    for m in followers:
+        cluster.pause(m.node_id)
+    for path, body in (("/propose", {"commands": [put_cmd("b", "cut", "v")]}), ("/barrier", {})):
+        started = time.monotonic()
+        status, reply = cluster.request(leader, "POST", path, body)
+        assert status == 503, reply
+        assert time.monotonic() - started < 4.0
+    for m in followers:
+        cluster.resume(m.node_id)
+    cluster.wait_converged(timeout=20)
+    # 2. one follower cut off: the majority keeps committing; it catches up afterwards
+    leader = cluster.wait_leader()
+    cut = next(m for m in cluster.members if m is not leader)
+    cluster.pause(cut.node_id)
+    started = time.monotonic()
+    for n in range(20):
+        status, body = cluster.propose(leader, [put_cmd("b", f"p{n}", "v")])
+        assert status == 200, body
+    assert time.monotonic() - started < 5.0
+    cluster.resume(cut.node_id)
+    cluster.wait_converged(timeout=20)
+    assert {f"p{n}" for n in range(20)} <= keys_on(cluster, cut)
+    # 3. a follower cut off from the leader and the other follower refuses too
+    leader = cluster.wait_leader()
+    alone, other = [m for m in cluster.members if m is not leader]
+    cluster.pause(leader.node_id)
+    cluster.pause(other.node_id)
+    for path, body in (("/propose", {"commands": [put_cmd("b", "cut2", "v")]}), ("/barrier", {})):
+        started = time.monotonic()
+        status, reply = cluster.request(alone, "POST", path, body)
+        assert status == 503, reply
+        assert time.monotonic() - started < 4.0
+    cluster.resume(leader.node_id)
+    cluster.resume(other.node_id)
+    cluster.wait_converged(timeout=20)
+
+
 def test_add_fourth_member_then_remove_it(make_cluster):
     cluster = make_cluster(compaction=30)
     create_bucket(cluster)

@@ -10,6 +10,7 @@ with `NoQuorum` instead of hanging (an isolated node has no leader, or a leader 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import time
 from collections import deque
 from collections.abc import Callable
@@ -56,6 +57,7 @@ class Batcher:
         self._max_bytes = max_bytes
         self._queue: deque[_Proposal] = deque()
         self._inflight = 0
+        self._sent: set[asyncio.Future[list[Any]]] = set()  # futures of entries in flight
         self._loop: asyncio.AbstractEventLoop | None = None
         self.entries = 0  # log entries submitted
         self.commands = 0  # commands in them
@@ -73,10 +75,13 @@ class Batcher:
             raise NoQuorum(f"not committed within {self._timeout:.1f}s") from None
 
     def fail_all(self, exc: Exception) -> None:
-        while self._queue:
-            proposal = self._queue.popleft()
-            if not proposal.future.done():
-                proposal.future.set_exception(exc)
+        """Fail every queued and in-flight proposal (on close)."""
+        futures = [p.future for p in self._queue] + list(self._sent)
+        self._queue.clear()
+        self._sent.clear()
+        for future in futures:
+            if not future.done():
+                future.set_exception(exc)
 
     def _pump(self) -> None:
         """Submit queued proposals as entries while fewer than `max_inflight` are outstanding."""
@@ -107,6 +112,7 @@ class Batcher:
         assert self._loop is not None
         loop = self._loop
         flat = [e for proposal in batch for e in proposal.encoded]
+        self._sent.update(p.future for p in batch)
         self._inflight += 1
         self.entries += 1
         self.commands += len(flat)
@@ -115,6 +121,7 @@ class Batcher:
         def release() -> None:
             if state["open"]:
                 state["open"] = False
+                self._sent.difference_update(p.future for p in batch)
                 self._inflight -= 1
                 self._pump()
 
@@ -123,7 +130,8 @@ class Batcher:
         timer = loop.call_later(self._timeout, release)
 
         def on_result(results: Any, reason: int) -> None:  # Raft thread
-            loop.call_soon_threadsafe(done, results, reason)
+            with contextlib.suppress(RuntimeError):  # the loop is gone: nobody is waiting
+                loop.call_soon_threadsafe(done, results, reason)
 
         def done(results: Any, reason: int) -> None:
             timer.cancel()

@@ -44,6 +44,7 @@ log = logging.getLogger(__name__)
 MEMBER_PREFIX = b"R/member/"
 _ROLES = {0: "follower", 1: "candidate", 2: "leader"}
 _TICK = 0.05
+_STATUS_EVERY = 0.02
 
 
 class RaftConsensus:
@@ -59,6 +60,7 @@ class RaftConsensus:
         data_dir: Path,
         secret: str,
         learner: bool = False,
+        listen_addr: str | None = None,
         timeout: float = 5.0,
         compaction_entries: int = 5000,
         compaction_seconds: float = 300.0,
@@ -68,7 +70,8 @@ class RaftConsensus:
         if not secret:
             raise ValueError("a cluster secret is required: Raft traffic carries pickles")
         self.node_id = node_id
-        self.address = bind_addr
+        self.address = bind_addr  # this member's identity in the Raft config: peers dial it
+        self._listen = listen_addr or bind_addr  # e.g. "0.0.0.0:9090" behind an advertised name
         self._peers = dict(peers)
         self._sm = state_machine
         self._data_dir = data_dir
@@ -113,13 +116,13 @@ class RaftConsensus:
             self._replica.wake()
         if self._thread is not None:
             await asyncio.get_running_loop().run_in_executor(None, self._thread.join)
-        self._batcher.fail_all(NoQuorum("consensus closed"))
+        self._batcher.fail_all(NoQuorum("consensus closed"))  # queued and in flight
 
     def _make_replica(self, *, learner: bool) -> Replica:
         entries, seconds = self._compaction
         conf = SyncObjConf(
             password=self._secret,
-            bindAddress=self.address,
+            bindAddress=self._listen,
             journalFile=str(self._data_dir / "raft.journal"),
             fullDumpFile=str(self._data_dir / "raft.snapshot"),
             serializer=self._snapshots.serialize,
@@ -150,6 +153,7 @@ class RaftConsensus:
     def _run(self) -> None:
         replica = self._replica
         assert replica is not None
+        next_status = 0.0
         try:
             while not self._stopping.is_set():
                 while True:
@@ -165,9 +169,12 @@ class RaftConsensus:
                 except Exception:  # as pysyncobj's own tick thread: log, pause, go on
                     log.exception("raft tick failed")
                     time.sleep(_TICK)
-                self._status = self._collect_status(replica)
-                if self._learner and self.address in {n.address for n in replica.otherNodes}:
-                    replica = self._promote(replica)
+                now = time.monotonic()
+                if now >= next_status:  # ticks can run thousands of times a second under load
+                    next_status = now + _STATUS_EVERY
+                    self._status = self._collect_status(replica)
+                    if self._learner and self.address in {n.address for n in replica.otherNodes}:
+                        replica = self._promote(replica)
         finally:
             replica.destroy()
 
@@ -199,7 +206,11 @@ class RaftConsensus:
     # ---- applying the log (Raft thread) ---------------------------------------------------
 
     def _apply(self, encoded: list[bytes], index: int) -> list[Any]:
-        commands = [decode(raw) for raw in encoded]
+        try:
+            commands = [decode(raw) for raw in encoded]
+        except Exception as exc:  # e.g. a command from a newer version: fail it, keep going
+            log.exception("undecodable entry %d", index)
+            return [exc] * len(encoded)
         return self._sm.apply_many(commands, index=index)
 
     def _register(self, node_id: str, address: str, voter: bool) -> None:
