@@ -7,6 +7,7 @@ or the database themselves.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import hashlib
 import logging
 import time
@@ -122,6 +123,9 @@ class Node:
                 break
             except S3Error:  # no quorum yet
                 await asyncio.sleep(0.5)
+        self.replicator.probed.clear()  # the registry now lists us: probe with it
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self.replicator.probed.wait(), 5.0)
         self._spawn(self.replicator.run(referenced=self.meta.referenced_chunks,
                                         repair_interval=self.config.cluster.repair_interval,
                                         scrub_interval=self.config.cluster.scrub_interval),

@@ -43,6 +43,10 @@ class NodeProcess:
     proc: subprocess.Popen | None = None
     access_key: str = ACCESS_KEY
     secret_key: str = SECRET_KEY
+    node_id: str = "test-node"
+    cluster_port: int = field(default_factory=free_port)
+    data_port: int = field(default_factory=free_port)
+    cluster: str = ""  # a [cluster] section for clustered nodes
 
     @property
     def s3_url(self) -> str:
@@ -55,9 +59,13 @@ class NodeProcess:
     def config_text(self) -> str:
         return f"""
 [node]
-id = "test-node"
+id = "{self.node_id}"
 s3_addr = "127.0.0.1:{self.s3_port}"
 admin_addr = "127.0.0.1:{self.admin_port}"
+cluster_addr = "127.0.0.1:{self.cluster_port}"
+data_addr = "127.0.0.1:{self.data_port}"
+advertise_host = "127.0.0.1"
+{self.cluster}
 
 [storage]
 data_dir = "{self.data_dir}"
@@ -69,7 +77,7 @@ secret_key = "{SECRET_KEY}"
 {self.extra_config}
 """
 
-    def start(self, timeout: float = 30) -> NodeProcess:
+    def start(self, timeout: float = 30, *, wait: bool = True) -> NodeProcess:
         self.data_dir.mkdir(parents=True, exist_ok=True)
         config = self.data_dir.parent / f"{self.data_dir.name}.toml"
         config.write_text(self.config_text())
@@ -80,6 +88,13 @@ secret_key = "{SECRET_KEY}"
             self.proc = subprocess.Popen(
                 [sys.executable, "-m", "anode.cli", "server", "--config", str(config)],
                 stdout=log, stderr=subprocess.STDOUT, env=env)
+        if wait:
+            self.wait_ready(timeout)
+        return self
+
+    def wait_ready(self, timeout: float = 30) -> NodeProcess:
+        assert self.proc is not None
+        log_path = self.data_dir.parent / f"{self.data_dir.name}.log"
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if self.proc.poll() is not None:
@@ -133,6 +148,61 @@ secret_key = "{SECRET_KEY}"
         return [p for p in root.glob("??/*") if len(p.name) == 64]
 
 
+class ClusterProcesses:
+    """N clustered `anode server` processes on loopback (Raft metadata, replicated chunks)."""
+
+    SECRET = "test-cluster-secret-0123456789"
+
+    def __init__(self, root: Path, n: int = 3, *, replication_factor: int = 3,
+                 storage_options: str = "", extra_cluster: str = "") -> None:
+        self.nodes = [NodeProcess(root / f"n{i}", node_id=f"n{i}", storage_options=storage_options)
+                      for i in range(1, n + 1)]
+        peers = ", ".join(f'"{p.node_id}=127.0.0.1:{p.cluster_port}"' for p in self.nodes)
+        for proc in self.nodes:
+            proc.cluster = (f"[cluster]\npeers = [{peers}]\nsecret = \"{self.SECRET}\"\n"
+                            f"replication_factor = {replication_factor}\n{extra_cluster}")
+
+    def start(self, timeout: float = 60) -> ClusterProcesses:
+        for proc in self.nodes:
+            proc.start(wait=False)
+        for proc in self.nodes:
+            proc.wait_ready(timeout)
+        return self
+
+    def stop(self) -> None:
+        for proc in self.nodes:
+            proc.stop()
+
+    def kill(self) -> None:
+        for proc in self.nodes:
+            proc.kill()
+
+    def client(self, access_key: str = ACCESS_KEY, secret_key: str = SECRET_KEY, **config):
+        """A boto3 client that sends every request to a random node of the cluster."""
+        import random
+
+        client = self.nodes[0].client(access_key, secret_key, **config)
+        ports = [p.s3_port for p in self.nodes if p.proc and p.proc.poll() is None]
+
+        def to_random_node(request, **_):
+            from urllib.parse import urlsplit, urlunsplit
+
+            parts = urlsplit(request.url)
+            live = [p for p in ports if p]
+            request.url = urlunsplit(parts._replace(netloc=f"127.0.0.1:{random.choice(live)}"))
+
+        client.meta.events.register_first("before-sign.s3", to_random_node)
+        return client
+
+    def leader(self) -> NodeProcess:
+        for proc in self.nodes:
+            if proc.proc and proc.proc.poll() is None:
+                status, doc = proc.admin("/status")
+                if status == 200 and doc.get("role") == "leader":
+                    return proc
+        raise LookupError("no leader")
+
+
 def s3_client(url: str, access_key: str = ACCESS_KEY, secret_key: str = SECRET_KEY, **config):
     options = {"signature_version": "s3v4", "s3": {"addressing_style": "path"},
                "retries": {"max_attempts": 1}, **config}
@@ -141,12 +211,32 @@ def s3_client(url: str, access_key: str = ACCESS_KEY, secret_key: str = SECRET_K
                         config=Config(**options))
 
 
-@pytest.fixture(scope="session")
-def node(tmp_path_factory: pytest.TempPathFactory) -> Iterator[NodeProcess]:
-    """A node shared by the whole session; tests use their own buckets."""
-    proc = NodeProcess(tmp_path_factory.mktemp("shared") / "data").start()
-    yield proc
-    proc.stop()
+class ClusterFront:
+    """Stands where a `NodeProcess` would in the S3 tests: clients spread requests over every
+    node; raw requests and admin calls go to one node (any node must answer them)."""
+
+    def __init__(self, cluster: ClusterProcesses) -> None:
+        self.cluster = cluster
+
+    def client(self, access_key: str = ACCESS_KEY, secret_key: str = SECRET_KEY, **config):
+        return self.cluster.client(access_key=access_key, secret_key=secret_key, **config)
+
+    def __getattr__(self, name: str):
+        return getattr(self.cluster.nodes[-1], name)
+
+
+@pytest.fixture(scope="session", params=["single", "cluster"])
+def node(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory):
+    """The S3 tests run twice: against one node, and against a 3-node cluster with every
+    request sent to a random node. Tests use their own buckets."""
+    if request.param == "single":
+        proc = NodeProcess(tmp_path_factory.mktemp("shared") / "data").start()
+        yield proc
+        proc.stop()
+    else:
+        cluster = ClusterProcesses(tmp_path_factory.mktemp("cluster")).start()
+        yield ClusterFront(cluster)
+        cluster.stop()
 
 
 @pytest.fixture

@@ -47,6 +47,7 @@ class Replicator:
         self.members = members
         self.replication_factor = replication_factor
         self.live: set[str] = {node_id}
+        self.probed = asyncio.Event()  # set once `live` reflects a first round of probes
         self._loop: asyncio.AbstractEventLoop | None = None
         self.repaired = 0
         self.dropped = 0
@@ -75,6 +76,7 @@ class Replicator:
             others = [m for m in members if m.id != self.node_id]
             self.live = {self.node_id} | {m.id for m, ok in zip(others, results, strict=True)
                                           if ok}
+            self.probed.set()
             await asyncio.sleep(interval)
 
     # ---- writing --------------------------------------------------------------------------

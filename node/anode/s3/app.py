@@ -43,11 +43,8 @@ async def handle(request: web.Request) -> web.StreamResponse:
     request_id = request.get("anode.request_id") or _request_id()
     operation = "Unknown"
     try:
-        ctx = request.get(_CONTEXT) or _prepare(request, node, request_id)
+        ctx = request.get(_CONTEXT) or await _admit(request, node, request_id)
         operation = ctx.endpoint.operation
-        if not node.ready:
-            raise S3Error(ErrorCode.ServiceUnavailable, f"Node not ready: {node.not_ready_reason}")
-        await node.read_barrier()  # what this request reads is at least as new as its arrival
         handler = HANDLERS.get(operation)
         if handler is None:
             raise S3Error(ErrorCode.NotImplemented, f"{operation} is not implemented by Anode")
@@ -70,7 +67,7 @@ async def expect_continue(request: web.Request) -> web.StreamResponse | None:
     request_id = _request_id()
     request["anode.request_id"] = request_id
     try:
-        request[_CONTEXT] = _prepare(request, node, request_id)
+        request[_CONTEXT] = await _admit(request, node, request_id)
     except S3Error as error:
         response = error_response(error, request_id, resource=request.path)
         response.headers["x-amz-request-id"] = request_id
@@ -81,8 +78,15 @@ async def expect_continue(request: web.Request) -> web.StreamResponse | None:
     return None
 
 
-def _prepare(request: web.Request, node: Node, request_id: str) -> Context:
-    """Resolve the endpoint and authenticate the caller; raise S3Error on any refusal."""
+async def _admit(request: web.Request, node: Node, request_id: str) -> Context:
+    """Resolve the endpoint and authenticate the caller; raise S3Error on any refusal.
+
+    The read barrier comes first, so that users, buckets and objects this request looks at
+    (its own credentials included) are at least as new as the request.
+    """
+    if not node.ready:
+        raise S3Error(ErrorCode.ServiceUnavailable, f"Node not ready: {node.not_ready_reason}")
+    await node.read_barrier()
     header_bytes = sum(len(k) + len(v) + 4 for k, v in request.raw_headers)
     if header_bytes > MAX_HEADER_BYTES:
         raise S3Error(ErrorCode.RequestHeaderSectionTooLarge)
