@@ -80,6 +80,26 @@ def test_durable_journal_sync_persists_entries_and_term(tmp_path):
     assert reopened.getVotedForNodeId() == "n2"
 
 
+def test_durable_journal_compaction_replaces_the_file_atomically(tmp_path):
+    path = tmp_path / "j"
+    inner = _filled(path, [1] * 10)
+    inner.setCurrentTerm(3, "n1")
+    journal = DurableJournal(inner, path=str(path))
+    journal.deleteEntriesTo(6)  # keep entries 7..10
+    assert _entries(journal) == [(7, 1), (8, 1), (9, 1), (10, 1)]
+    journal.add(b"cmd11", 11, 3)
+    journal.sync()
+    reopened = FileJournal(str(path))
+    assert [(reopened[i][1], reopened[i][2]) for i in range(len(reopened))] == [
+        (7, 1),
+        (8, 1),
+        (9, 1),
+        (10, 1),
+        (11, 3),
+    ]
+    assert reopened.getCurrentTerm() == 3 and not (tmp_path / "j.compact").exists()
+
+
 def _bucket(name: str = "b") -> c.CreateBucket:
     return c.CreateBucket(bucket=name, owner="o", created=0.0)
 

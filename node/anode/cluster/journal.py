@@ -89,12 +89,31 @@ class DurableJournal:
             self._pending_cut = entryFrom
 
     def deleteEntriesTo(self, entryTo: int) -> None:
-        # Log compaction, right after pysyncobj renamed the new dump into place: make that
-        # rename durable before the entries it covers leave the journal.
-        _fsync_file(os.path.dirname(self._path) or ".")
+        """Log compaction, right after pysyncobj renamed the new dump into place.
+
+        `FileJournal.deleteEntriesTo` rewrites the file in place (clear, then re-add the kept
+        entries), so a crash in between loses the kept — acknowledged — entries. Instead the
+        kept entries go to a new file that replaces the journal with an atomic rename, after
+        the dump's own rename is made durable.
+        """
+        directory = os.path.dirname(self._path) or "."
+        _fsync_file(directory)
         self._resolve_cut()
-        self._inner.deleteEntriesTo(entryTo)
-        self._dirty = True
+        keep = [self._inner[i] for i in range(entryTo, len(self._inner))]
+        fresh_path = self._path + ".compact"
+        if os.path.exists(fresh_path):
+            os.remove(fresh_path)
+        fresh = FileJournal(fresh_path)
+        for entry in keep:
+            fresh.add(*entry)
+        fresh._destroy()  # flushes and closes the mapping
+        _fsync_file(fresh_path)
+        self._inner.onOneSecondTimer()  # term, vote and commit index stay in <journal>.meta
+        self._inner._destroy()
+        os.replace(fresh_path, self._path)
+        _fsync_file(directory)
+        self._inner = FileJournal(self._path)
+        self._dirty = False
 
     def clear(self) -> None:
         _fsync_file(os.path.dirname(self._path) or ".")  # same, for an installed snapshot

@@ -138,6 +138,8 @@ class RaftConsensus:
             logCompactionBatchSize=1 << 20,
             useFork=False,
             connectionRetryTime=0.5,  # reconnect quickly to a restarted member
+            dnsCacheTime=5.0,  # peers are names (pods): a restarted one may have a new IP
+            dnsFailCacheTime=1.0,
         )
         others = [a for i, a in sorted(self._peers.items()) if a != self.address]
         return Replica(
@@ -367,6 +369,9 @@ class RaftConsensus:
             await self._membership_op(lambda r, cb: r.removeNodeFromCluster(address, callback=cb))
             await self._membership_op(
                 lambda r, cb: r.register_member(node_id, "", False, callback=cb)
+            )
+            await self._wait(
+                lambda s: all(m["address"] != address for m in s["members"]), "member removed"
             )
 
     async def _membership_op(
