@@ -135,7 +135,7 @@ class Bench:
         )
         self.results = Results(self.scale, [t for t in TARGETS if t in args.only])
         self.failures: list[str] = []
-        self.cpu: list[str] = []  # "anode GET 4 KiB 98/71": server / load-generator CPU %
+        self.cpu: list[str] = []  # "anode GET 4 KiB 98/71/5": server / load gen / other CPU %
 
     def attempt(self, what: str, fn: Callable[[], Any]) -> Any:
         """Run one measurement; a failure is recorded (and leaves its cell empty), not fatal."""
@@ -176,11 +176,13 @@ class Bench:
         _log(
             f"  {name:9} {op.upper()} {tag:6} {res.ops_per_s:9,.0f} ops/s  "
             f"p50 {res.p50_ms:7.2f} ms  p99 {res.p99_ms:7.2f} ms  errors {res.errors}  "
-            f"CPU server {res.server_cpu_pct:3.0f} % load gen {res.client_cpu_pct:3.0f} %"
+            f"CPU server {res.server_cpu_pct:3.0f} % load gen {res.client_cpu_pct:3.0f} % "
+            f"other {res.other_cpu_pct:3.0f} %"
             + (f"  first: {res.first_error}" if res.errors else "")
         )
         self.cpu.append(
             f"{name} {op.upper()} {_SIZE[tag]} {res.server_cpu_pct:.0f}/{res.client_cpu_pct:.0f}"
+            f"/{res.other_cpu_pct:.0f}"
         )
         if res.errors:
             self.failures.append(f"{name} {op} {tag}: {res.errors} errors ({res.first_error})")
@@ -412,7 +414,8 @@ def main(argv: list[str] | None = None) -> int:
         "has only the 4 KiB rows. p50/p99 are per-request latencies under full concurrency.",
         f"Listing: {args.list_keys:,} keys PUT beforehand with {args.fill_concurrency} "
         "connections, then ListObjectsV2 walked to the end; median of 3 walks.",
-        "CPU % during ops phases, server / load generator (100 = one core; the machine has "
+        "CPU % during ops phases, server / load generator / everything else on the machine "
+        "(other users' jobs; 100 = one core, the machine has "
         f"{os.cpu_count()}): " + ", ".join(bench.cpu) + ".",
         *(f"FAILED {f}" for f in bench.failures),
     ]

@@ -46,6 +46,7 @@ class PhaseResult:
     first_error: str = ""
     server_cpu_pct: float = 0.0  # CPU of the server process (all threads), 100 = one core
     client_cpu_pct: float = 0.0  # CPU of this load generator: near 100 means it is the limit
+    other_cpu_pct: float = 0.0  # everything else on the machine (other users' jobs: noise)
 
     @property
     def ops_per_s(self) -> float:
@@ -120,6 +121,18 @@ def _cpu_seconds(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
+def _machine_busy() -> float:
+    """CPU seconds all cores spent not idle (from /proc/stat), to tell others' load apart."""
+    try:
+        fields = Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]
+    except OSError:
+        return 0.0
+    ticks = [int(x) for x in fields]
+    idle = ticks[3] + (ticks[4] if len(ticks) > 4 else 0)  # idle + iowait
+    busy = sum(ticks[:8]) - idle  # user nice system idle iowait irq softirq steal
+    return busy / os.sysconf("SC_CLK_TCK")
+
+
 def _self_cpu() -> float:
     usage = resource.getrusage(resource.RUSAGE_SELF)
     return usage.ru_utime + usage.ru_stime
@@ -160,11 +173,11 @@ async def _closed_loop(
                 latencies.append(t1 - t0)
                 last_end = max(last_end, t1)
 
-    cpu: list[tuple[float, float, float]] = []
+    cpu: list[tuple[float, float, float, float]] = []
 
     async def sample_cpu() -> None:
         await asyncio.sleep(max(0.0, measure_from - time.perf_counter()))
-        cpu.append((time.perf_counter(), _cpu_seconds(server_pid), _self_cpu()))
+        cpu.append((time.perf_counter(), _cpu_seconds(server_pid), _self_cpu(), _machine_busy()))
 
     sampler = asyncio.ensure_future(sample_cpu())
     await asyncio.gather(*(worker() for _ in range(concurrency)))
@@ -173,6 +186,8 @@ async def _closed_loop(
     if wall > 0:
         result.server_cpu_pct = 100 * (_cpu_seconds(server_pid) - cpu[0][1]) / wall
         result.client_cpu_pct = 100 * (_self_cpu() - cpu[0][2]) / wall
+        machine = 100 * (_machine_busy() - cpu[0][3]) / wall
+        result.other_cpu_pct = max(0.0, machine - result.server_cpu_pct - result.client_cpu_pct)
     latencies.sort()
     result.ops = len(latencies)
     result.seconds = max(last_end - measure_from, 1e-9)
