@@ -124,6 +124,12 @@ async def test_dead_holder_is_replaced_by_the_next_in_rank(tmp_path):
         cluster.replicators["n0"].replication_factor = 3
         lonely = write_local(cluster.stores["n0"], b"other")
         await cluster.replicators["n0"].replicate(lonely)  # clamped to the one live member
+        cluster.replicators["n0"].live = {"n0", first_choice}  # believed live, but down
+        await cluster.replicators["n0"].replicate(lonely)  # settles for the copies possible
+        assert cluster.replicators["n0"].live == {"n0"}
+        # a draining node with no live peer cannot place anything
+        cluster.members = [Member(m.id, m.data_url, draining=m.id == "n0")
+                           for m in cluster.members]
         cluster.replicators["n0"].live = {"n0", first_choice}
         with pytest.raises(InsufficientReplicas):
             await cluster.replicators["n0"].replicate(lonely)

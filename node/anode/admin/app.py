@@ -18,8 +18,8 @@ from ..meta.layout import unpack
 from ..node import ROOT_USER, Node, owner_id
 from ..s3.errors import S3Error
 from ..s3.handlers.bucket import validate_bucket_name
-
-NODE_KEY = web.AppKey("node", Node)
+from . import membership
+from .common import NODE_KEY, error
 
 
 def make_admin_app(node: Node) -> web.Application:
@@ -35,21 +35,11 @@ def make_admin_app(node: Node) -> web.Application:
     app.router.add_get("/buckets", list_buckets)
     app.router.add_post("/buckets", create_bucket)
     app.router.add_delete("/buckets/{name}", delete_bucket)
-    for path in (
-        "/cluster/members",
-        "/cluster/members/{id}/drain",
-        "/cluster/members/{id}",
-        "/cluster/leadership",
-    ):
-        app.router.add_route("*", path, not_yet)
+    membership.register(app)
     return app
 
 
 OPEN = {"/health", "/ready", "/metrics"}
-
-
-def _error(status: int, message: str, code: str) -> web.Response:
-    return web.json_response({"error": message, "code": code}, status=status)
 
 
 @web.middleware
@@ -57,9 +47,9 @@ async def _errors(request: web.Request, handler: Any) -> web.StreamResponse:
     try:
         return await handler(request)
     except S3Error as e:
-        return _error(e.status, e.message, e.code.name)
+        return error(e.status, e.message, e.code.name)
     except ValueError as e:
-        return _error(400, str(e), "BadRequest")
+        return error(400, str(e), "BadRequest")
 
 
 @web.middleware
@@ -70,7 +60,7 @@ async def _authenticate(request: web.Request, handler: Any) -> web.StreamRespons
     token = request.headers.get("Authorization", "").removeprefix("Bearer ").strip()
     secret = node.root.secret_key
     if not secret or not hmac.compare_digest(token.encode(), secret.encode()):
-        return _error(
+        return error(
             401, "a valid 'Authorization: Bearer <root secret key>' is required", "Unauthorized"
         )
     return await handler(request)
@@ -131,7 +121,7 @@ async def create_user(request: web.Request) -> web.Response:
     if not isinstance(access_key, str) or not isinstance(secret_key, str) or len(secret_key) < 8:
         raise ValueError("'access_key' and 'secret_key' must be strings (secret: 8+ characters)")
     if access_key == node.root.access_key:
-        return _error(409, "access key already in use", "UserExists")
+        return error(409, "access key already in use", "UserExists")
     existed = node.meta.user(name)
     record = await node.propose(
         CreateUser(
@@ -180,11 +170,11 @@ async def create_bucket(request: web.Request) -> web.Response:
         raise ValueError("'name' is required")
     validate_bucket_name(name)
     if owner != ROOT_USER and node.meta.user(owner) is None:
-        return _error(404, f"no user named {owner!r}", "NoSuchUser")
+        return error(404, f"no user named {owner!r}", "NoSuchUser")
     existing = node.meta.bucket(name)
     if existing is not None:
         if existing["owner"] != owner:
-            return _error(
+            return error(
                 409, "the bucket exists and belongs to someone else", "BucketAlreadyExists"
             )
         return web.json_response(_bucket_doc(node, name, existing))
@@ -206,9 +196,3 @@ async def delete_bucket(request: web.Request) -> web.Response:
         DeleteBucket(bucket=request.match_info["name"], force=force)
     )
     return web.Response(status=204)
-
-
-async def not_yet(request: web.Request) -> web.Response:
-    return _error(
-        501, "cluster membership changes arrive with multi-node clusters (part 2)", "NotImplemented"
-    )

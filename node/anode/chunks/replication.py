@@ -107,8 +107,12 @@ class Replicator:
                     self.live.discard(member)
                 else:
                     placed.append(member)
-        if len(placed) < len(wanted):
-            raise InsufficientReplicas(f"{digest.hex()}: {len(placed)} of {len(wanted)} copies")
+        # Holders that failed were dropped from `live`: with fewer live members, fewer copies
+        # are possible, and the repairer adds the missing ones when members come back.
+        live_now = sum(1 for m in members.values() if not m.draining and m.id in self.live)
+        needed = min(len(wanted), self.effective_factor(live_now))
+        if len(placed) < needed:
+            raise InsufficientReplicas(f"{digest.hex()}: {len(placed)} of {needed} copies")
 
     # ---- reading --------------------------------------------------------------------------
 
@@ -190,6 +194,26 @@ class Replicator:
         except PeerError:
             return False
         return all(results)
+
+    async def missing_copies(self, referenced: Iterable[bytes], *, limit: int = 0) -> int:
+        """How many (chunk, rightful holder) copies are missing now; 0 means fully replicated.
+
+        Asks the holders themselves (HEAD), so it is exact but costs a request per copy: for
+        drains and tests, not for hot paths. Stops counting at `limit` when given.
+        """
+        members = self._by_id()
+        missing = 0
+        for digest in referenced:
+            wanted = self.placement(digest)
+            checks = [self.client.has_chunk(members[m].data_url, digest) for m in wanted
+                      if m != self.node_id]
+            results = await asyncio.gather(*checks, return_exceptions=True)
+            missing += sum(1 for r in results if r is not True)
+            if self.node_id in wanted and not await asyncio.to_thread(self.store.exists, digest):
+                missing += 1
+            if limit and missing >= limit:
+                break
+        return missing
 
     async def scrub_round(self, *, pause: float = 0.0) -> int:
         """Re-hash every local chunk; replace corrupt ones from a healthy copy."""

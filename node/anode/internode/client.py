@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 
 import aiohttp
@@ -14,7 +15,9 @@ class PeerError(Exception):
 
 
 class InternodeClient:
-    def __init__(self, *, secret: str, timeout: float = 30.0) -> None:
+    def __init__(self, *, secret: str, timeout: float = 5.0) -> None:
+        # A hung peer (SIGSTOP, swap storm) accepts connections but never answers: bound every
+        # call so a write falls back to the next holder instead of waiting for it.
         self._secret = secret
         self._timeout = aiohttp.ClientTimeout(total=timeout, sock_connect=2.0)
         self._session: aiohttp.ClientSession | None = None
@@ -65,10 +68,10 @@ class InternodeClient:
             raise PeerError(f"GET stats from {base}: {status}")
         return json.loads(body)
 
-    async def healthy(self, base: str) -> bool:
+    async def healthy(self, base: str, timeout: float = 1.0) -> bool:
         try:
-            status, _ = await self._call("GET", base, "/health")
-        except PeerError:
+            status, _ = await asyncio.wait_for(self._call("GET", base, "/health"), timeout)
+        except (PeerError, TimeoutError):
             return False
         return status == 200
 
