@@ -9,12 +9,11 @@ import os
 import sys
 import urllib.error
 import urllib.request
+from pathlib import Path
 from typing import Any
 
 from .config import ConfigError, load_config
-
-QUICKSTART_ACCESS_KEY = "anodeadmin"
-QUICKSTART_SECRET_KEY = "anodeadmin-secret"
+from .local import run_local
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -24,10 +23,10 @@ def main(argv: list[str] | None = None) -> int:
     server = sub.add_parser("server", help="run one node from a config file")
     server.add_argument("--config", help="TOML config file (see docs/config.md)")
 
-    local = sub.add_parser("local", help="quick start: a local node with printed credentials")
+    local = sub.add_parser("local", help="quick start: a local cluster with printed credentials")
     local.add_argument("--data-dir", default="./data")
-    local.add_argument("--s3-port", type=int, default=8080)
-    local.add_argument("--admin-port", type=int, default=8081)
+    local.add_argument("--nodes", type=int, default=3, help="node processes (1 = no Raft)")
+    local.add_argument("--base-port", type=int, default=8080, help="S3 port of the first node")
 
     admin = sub.add_parser("admin", help="talk to a node's admin API")
     admin.add_argument("--url", default=os.environ.get("ANODE_ADMIN_URL", "http://127.0.0.1:8081"))
@@ -62,6 +61,8 @@ def main(argv: list[str] | None = None) -> int:
     )
     if args.command == "admin":
         return _admin(args)
+    if args.command == "local":
+        return run_local(data_dir=Path(args.data_dir), nodes=args.nodes, base_port=args.base_port)
     return _serve(args)
 
 
@@ -69,13 +70,6 @@ def _serve(args: argparse.Namespace) -> int:
     from .server import run
 
     env = dict(os.environ)
-    if args.command == "local":
-        env.setdefault("ANODE_STORAGE_DATA_DIR", args.data_dir)
-        env.setdefault("ANODE_NODE_S3_ADDR", f"127.0.0.1:{args.s3_port}")
-        env.setdefault("ANODE_NODE_ADMIN_ADDR", f"127.0.0.1:{args.admin_port}")
-        env.setdefault("ANODE_NODE_ID", "local-1")
-        env.setdefault("ANODE_ROOT_ACCESS_KEY", QUICKSTART_ACCESS_KEY)
-        env.setdefault("ANODE_ROOT_SECRET_KEY", QUICKSTART_SECRET_KEY)
     try:
         config = load_config(getattr(args, "config", None), env)
     except ConfigError as e:
@@ -89,18 +83,6 @@ def _serve(args: argparse.Namespace) -> int:
             file=sys.stderr,
         )
         return 2
-    if args.command == "local":
-        host_port = config.node.s3_addr
-        print(
-            f"""Anode is starting (data in {config.storage.data_dir})
-  S3 endpoint:  http://{host_port}
-  admin API:    http://{config.node.admin_addr}
-  access key:   {config.root.access_key}
-  secret key:   {config.root.secret_key}
-Try: AWS_ACCESS_KEY_ID={config.root.access_key} AWS_SECRET_ACCESS_KEY={config.root.secret_key} \\
-     aws --endpoint-url http://{host_port} s3 mb s3://demo""",
-            flush=True,
-        )
     run(config)
     return 0
 
