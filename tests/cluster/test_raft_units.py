@@ -66,6 +66,16 @@ def test_durable_journal_truncates_on_conflict_and_drops_stale_tail(tmp_path):
     assert _entries(journal2) == [(1, 1), (2, 1)]
 
 
+def test_durable_journal_drops_a_tail_holding_a_membership_change(tmp_path):
+    """pysyncobj rolls back the config changes of entries it deletes: such a tail must go."""
+    inner = _filled(tmp_path / "j", [2, 2, 2])
+    inner.add(b"\x02membership", 4, 2)
+    inner.setCurrentTerm(2, None)
+    journal = DurableJournal(inner, path=str(tmp_path / "j"))
+    _follower_append(journal, 2, [(b"cmd3", 3, 2)])
+    assert _entries(journal) == [(1, 2), (2, 2), (3, 2)]
+
+
 def test_durable_journal_sync_persists_entries_and_term(tmp_path):
     path = tmp_path / "j"
     journal = DurableJournal(FileJournal(str(path)), path=str(path))

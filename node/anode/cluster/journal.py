@@ -21,7 +21,8 @@ power cut. `DurableJournal` wraps that `FileJournal` and adds two things:
   the delete is deferred: an appended entry identical in (index, term) to the one already at
   that position is kept; the first differing one truncates for real (Raft §5.3); and a tail the
   message did not cover is kept only when all of it was written in the current term (so it came
-  from this term's only leader and is in its log) — otherwise it is dropped as pysyncobj would.
+  from this term's only leader and is in its log) and holds no membership change (pysyncobj
+  has already rolled those back) — otherwise it is dropped as pysyncobj would.
 """
 
 from __future__ import annotations
@@ -31,6 +32,9 @@ import threading
 from typing import Any
 
 from pysyncobj.journal import FileJournal
+from pysyncobj.syncobj import _COMMAND_TYPE
+
+_MEMBERSHIP = bytes([_COMMAND_TYPE.MEMBERSHIP])
 
 
 class DurableJournal:
@@ -167,8 +171,11 @@ class DurableJournal:
         if cut >= len(self._inner):
             return
         term = self._inner.getCurrentTerm()
-        if all(self._inner[i][2] == term for i in range(cut, len(self._inner))):
-            self.kept_on_truncate += len(self._inner) - cut
+        tail = [self._inner[i] for i in range(cut, len(self._inner))]
+        # pysyncobj has already rolled back the membership changes of the entries it meant to
+        # delete and re-applies only those it receives: a kept tail must not contain any.
+        if all(e[2] == term and e[0][:1] != _MEMBERSHIP for e in tail):
+            self.kept_on_truncate += len(tail)
             return
         self._inner.deleteEntriesFrom(cut)
         self._dirty = True
