@@ -53,6 +53,19 @@ def main(argv: list[str] | None = None) -> int:
     bdelete = buckets.add_parser("delete")
     bdelete.add_argument("name")
     bdelete.add_argument("--force", action="store_true")
+    members = admin_sub.add_parser("members", help="cluster membership (docs/admin-api.md)")
+    members = members.add_subparsers(dest="verb", required=True)
+    members.add_parser("list")
+    madd = members.add_parser("add", help="promote a node started with [cluster] learner = true")
+    madd.add_argument("id")
+    madd.add_argument("address", help="the new node's Raft host:port")
+    members.add_parser("drain", help="move a member's chunks away; repeat until 0").add_argument(
+        "id")
+    mremove = members.add_parser("remove", help="remove a drained member")
+    mremove.add_argument("id")
+    mremove.add_argument("--force", action="store_true")
+    mleader = members.add_parser("leader", help="transfer leadership")
+    mleader.add_argument("--to", help="target member id (default: the most caught-up)")
 
     args = parser.parse_args(argv)
     logging.basicConfig(
@@ -89,7 +102,9 @@ def _serve(args: argparse.Namespace) -> int:
 
 def _admin(args: argparse.Namespace) -> int:
     method, path, body = "GET", "/" + args.action, None
-    if args.action in ("users", "buckets"):
+    if args.action == "members":
+        method, path, body = _members_request(args)
+    elif args.action in ("users", "buckets"):
         if args.verb == "list":
             path = f"/{args.action}"
         elif args.verb == "create":
@@ -109,6 +124,18 @@ def _admin(args: argparse.Namespace) -> int:
     elif payload:
         print(payload)
     return 0 if status < 400 else 1
+
+
+def _members_request(args: argparse.Namespace) -> tuple[str, str, Any]:
+    if args.verb == "list":
+        return "GET", "/cluster/members", None
+    if args.verb == "add":
+        return "POST", "/cluster/members", {"id": args.id, "address": args.address}
+    if args.verb == "drain":
+        return "POST", f"/cluster/members/{args.id}/drain", None
+    if args.verb == "remove":
+        return "DELETE", f"/cluster/members/{args.id}" + ("?force=true" if args.force else ""), None
+    return "POST", "/cluster/leadership", {"to": args.to}
 
 
 def _request(base: str, method: str, path: str, body: Any, token: str | None) -> tuple[int, Any]:

@@ -4,13 +4,17 @@ chunks, decommissioning and joining, with a linearizability check of what client
 from __future__ import annotations
 
 import hashlib
+import json
 import math
 import os
 import random
 import signal
+import subprocess
+import sys
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
 
 import pytest
 from botocore.exceptions import ClientError
@@ -299,6 +303,12 @@ def test_new_node_joins_as_learner_and_becomes_voter(cluster):
         new.wait_ready(30)
         members = {m["id"]: m for m in new.admin("/cluster/members")[1]["members"]}
         assert members["n4"]["voter"] and len(members) == 4
+        cli = subprocess.run(
+            [str(Path(sys.executable).parent / "anode"), "admin", "--url", new.admin_url,
+             "--token", new.secret_key, "members", "leader", "--to", "n4"],
+            capture_output=True, text=True, timeout=60)
+        assert cli.returncode == 0, cli.stdout + cli.stderr
+        assert json.loads(cli.stdout)["leader"] == "n4"
         assert quick_client(new).get_object(Bucket="grow", Key="k")["Body"].read() == b"old data"
     finally:
         new.kill()
