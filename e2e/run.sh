@@ -9,6 +9,10 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 CLUSTER=${KIND_CLUSTER:-anode-e2e}
+# Until the node's part 2 (replicated metadata), each node is its own cluster and a request
+# through the Service may land on a node without the bucket: use REPLICAS=1 with part-1 nodes.
+REPLICAS=${REPLICAS:-3}
+RF=$(( REPLICAS < 3 ? REPLICAS : 3 ))
 NS=e2e
 TIMEOUT=${TIMEOUT:-10m}
 AWS_CLI_IMAGE=${AWS_CLI_IMAGE:-amazon/aws-cli:2.22.35}
@@ -43,14 +47,15 @@ helm install anode charts/anode --namespace anode-system --create-namespace \
   --set operator.image.repository=anode-operator --set operator.image.tag=e2e \
   --set operator.image.pullPolicy=Never --wait --timeout "$TIMEOUT"
 
-log "creating a 3-node cluster and a bucket"
+log "creating a $REPLICAS-node cluster and a bucket"
 kubectl create namespace "$NS"
-kubectl -n "$NS" apply -f - <<'YAML'
+kubectl -n "$NS" apply -f - <<YAML
 apiVersion: anode.dev/v1alpha1
 kind: AnodeCluster
 metadata: {name: e2e}
 spec:
-  replicas: 3
+  replicas: ${REPLICAS}
+  replicationFactor: ${RF}
   image: anode:e2e
   imagePullPolicy: Never
   storage: {size: 1Gi}
@@ -83,6 +88,7 @@ spec:
           command: [sh, -ec]
           args:
             - |
+              aws configure set default.s3.addressing_style path
               echo "hello from anode e2e" > /tmp/in.txt
               aws s3 cp /tmp/in.txt "s3://\$BUCKET_NAME/hello.txt"
               aws s3 cp "s3://\$BUCKET_NAME/hello.txt" /tmp/out.txt
@@ -98,14 +104,14 @@ wait_ready_replicas() {  # n
   got=$(kubectl -n "$NS" get anodecluster e2e -o jsonpath='{.status.readyReplicas}')
   [[ "$got" == "$1" ]] || { log "expected $1 ready replicas, got $got"; return 1; }
 }
-log "scaling 3 -> 5"
+log "scaling $REPLICAS -> 5"
 kubectl -n "$NS" scale anodecluster/e2e --replicas=5
 kubectl -n "$NS" wait --for=jsonpath='{.status.readyReplicas}'=5 anodecluster/e2e --timeout="$TIMEOUT"
 wait_ready_replicas 5
-log "scaling 5 -> 3"
-kubectl -n "$NS" scale anodecluster/e2e --replicas=3
-kubectl -n "$NS" wait --for=jsonpath='{.status.replicas}'=3 anodecluster/e2e --timeout="$TIMEOUT"
-wait_ready_replicas 3
+log "scaling 5 -> $REPLICAS"
+kubectl -n "$NS" scale anodecluster/e2e --replicas="$REPLICAS"
+kubectl -n "$NS" wait --for=jsonpath='{.status.replicas}'="$REPLICAS" anodecluster/e2e --timeout="$TIMEOUT"
+wait_ready_replicas "$REPLICAS"
 
 log "upgrading the node image (followers first, leader last)"
 kubectl -n "$NS" patch anodecluster e2e --type merge -p '{"spec":{"image":"anode:e2e-next"}}'
@@ -115,7 +121,7 @@ until [[ "$(kubectl -n "$NS" get pods -l app.kubernetes.io/instance=e2e \
   (( SECONDS < deadline )) || { log "upgrade did not finish"; exit 1; }
   sleep 5
 done
-wait_ready_replicas 3
+wait_ready_replicas "$REPLICAS"
 kubectl -n "$NS" get events --field-selector involvedObject.name=e2e --sort-by=.lastTimestamp | grep -E "RestartingPod|Leadership" || true
 
 log "deleting everything"

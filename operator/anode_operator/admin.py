@@ -41,9 +41,16 @@ class AdminClient:
     base_url: str  # e.g. http://10.0.0.7:8081
     token: str  # the cluster's root secret key
     timeout: float = 3.0
+    # membership changes wait on the node (a learner catching up, a leadership hand-over)
+    membership_timeout: float = 30.0
 
     def _request(
-        self, method: str, path: str, body: dict[str, Any] | None = None
+        self,
+        method: str,
+        path: str,
+        body: dict[str, Any] | None = None,
+        *,
+        timeout: float | None = None,
     ) -> tuple[int, Any]:
         data = json.dumps(body).encode() if body is not None else None
         req = urllib.request.Request(
@@ -57,7 +64,7 @@ class AdminClient:
             },
         )
         try:
-            with urllib.request.urlopen(req, timeout=self.timeout) as resp:
+            with urllib.request.urlopen(req, timeout=timeout or self.timeout) as resp:
                 return resp.status, _json(resp.read())
         except urllib.error.HTTPError as exc:
             payload = _json(exc.read())
@@ -124,22 +131,37 @@ class AdminClient:
 
     # --- membership (part 2; 501 before that) ------------------------------------------------
     def add_member(self, *, node_id: str, address: str) -> None:
-        self._request("POST", "/cluster/members", {"id": node_id, "address": address})
+        """Promote a learner (a node started with ``learner = true``) to voter."""
+        self._request(
+            "POST",
+            "/cluster/members",
+            {"id": node_id, "address": address},
+            timeout=self.membership_timeout,
+        )
 
     def drain_member(self, *, node_id: str) -> bool:
-        """Start or continue draining; True once the node holds nothing others need.
+        """Start or continue draining; True once no chunk copy depends on the node.
 
-        200 means drained, 202 means still re-replicating (call again later)."""
+        The node answers ``{"remaining": n}`` (copies still missing elsewhere): poll until 0.
+        (``{"drained": bool}`` or a bare 200/202 are understood too.)"""
         status, body = self._request(
-            "POST", f"/cluster/members/{urllib.parse.quote(node_id, safe='')}/drain"
+            "POST",
+            f"/cluster/members/{urllib.parse.quote(node_id, safe='')}/drain",
+            timeout=self.membership_timeout,
         )
+        if isinstance(body, dict) and "remaining" in body:
+            return int(body["remaining"]) == 0
         if isinstance(body, dict) and "drained" in body:
             return bool(body["drained"])
         return status == 200
 
     def remove_member(self, *, node_id: str) -> bool:
         try:
-            self._request("DELETE", f"/cluster/members/{urllib.parse.quote(node_id, safe='')}")
+            self._request(
+                "DELETE",
+                f"/cluster/members/{urllib.parse.quote(node_id, safe='')}",
+                timeout=self.membership_timeout,
+            )
         except AdminError as exc:
             if exc.status == 404:
                 return False
@@ -147,7 +169,7 @@ class AdminClient:
         return True
 
     def transfer_leadership(self, *, to: str) -> None:
-        self._request("POST", "/cluster/leadership", {"to": to})
+        self._request("POST", "/cluster/leadership", {"to": to}, timeout=self.membership_timeout)
 
 
 def _json(raw: bytes) -> Any:

@@ -100,6 +100,11 @@ def reconcile(obj: dict[str, Any], *, kube: Kube, now: datetime) -> dict[str, An
         text = f"cluster {bucket.spec.cluster}: {target}"
         raise NotReadyYet(status(False, target, text), message=text)
 
+    owners = kube.secret_owner_uids(namespace=bucket.namespace, name=bucket.spec.secret_name)
+    if owners is not None and bucket.uid not in owners:
+        text = f"Secret {bucket.spec.secret_name} exists and does not belong to this Bucket"
+        raise NotReadyYet(status(False, "SecretConflict", text), message=text)
+
     user = buckets.user_name(namespace=bucket.namespace, name=bucket.name)
     access, secret = _keys(kube, bucket)
     try:

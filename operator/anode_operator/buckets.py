@@ -149,7 +149,12 @@ def compute_status(
 ) -> dict[str, Any]:
     """Bucket status with kstatus conditions (Ready / Reconciling / Stalled)."""
     prev = {c_["type"]: c_ for c_ in (previous or {}).get("conditions") or []}
-    stalled = not ready and reason in {"ClusterNotFound", "InvalidSpec", "BucketOwnedElsewhere"}
+    stalled = not ready and reason in {
+        "ClusterNotFound",
+        "InvalidSpec",
+        "BucketOwnedElsewhere",
+        "SecretConflict",
+    }
     reconciling = not ready and not stalled
 
     def cond(kind: str, value: bool, why: str, text: str) -> dict[str, Any]:

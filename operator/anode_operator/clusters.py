@@ -22,8 +22,14 @@ from anode_operator import naming, rollout, scaling
 from anode_operator.admin import AdminClient, AdminError, NotSupported, Unreachable
 from anode_operator.kube import Kube
 from anode_operator.model import Cluster, parse_cluster, parse_duration
-from anode_operator.observe import ClusterState, admin_clients, observe
-from anode_operator.render import Credentials, credentials_secret_name, endpoint, render
+from anode_operator.observe import ClusterState, admin_clients, observe, peer_address
+from anode_operator.render import (
+    Credentials,
+    credentials_secret_name,
+    endpoint,
+    parse_voters,
+    render,
+)
 from anode_operator.safety import Violation, check_spec
 from anode_operator.status import (
     Observation,
@@ -143,13 +149,14 @@ def _scale_step(
                     verb = "ScalingUp" if n > current else "ScalingDown"
                     emit("Normal", verb, f"StatefulSet replicas {current} -> {n}")
                     return n, Progress("Scaling", verb, f"StatefulSet {current} -> {n}")
-                case scaling.AddMember(ordinal=i) if client is not None:
+                case scaling.AddMember(ordinal=i) if client is not None and i in state.pods:
                     node = naming.pod(cluster.name, i)
-                    host = naming.peer_host(cluster.name, cluster.namespace, i)
-                    address = f"{host}:{c.INTERNODE_PORT}"
+                    address = peer_address(
+                        pod=state.pods[i], cluster=cluster.name, namespace=cluster.namespace
+                    )
                     client.add_member(node_id=node, address=address)
-                    emit("Normal", "MemberAdded", f"{node} joins as a learner")
-                    return current, Progress("Scaling", "MemberAdded", f"{node} catching up")
+                    emit("Normal", "MemberPromoted", f"{node} promoted from learner to voter")
+                    return current, Progress("Scaling", "MemberPromoted", f"{node} is a voter")
                 case scaling.DecommissionMember(ordinal=i) if client is not None:
                     node = naming.pod(cluster.name, i)
                     if not client.drain_member(node_id=node):
@@ -226,6 +233,27 @@ def _rollout_step(
     return Progress("Upgrading", "Replanning", "leadership capabilities changed")
 
 
+def _voters(
+    kube: Kube, cluster: Cluster, state: ClusterState, *, replicas: int, bootstrap: bool
+) -> list[int]:
+    """Who starts as a Raft voter: everyone at bootstrap; later the voters the nodes report,
+    else (no node answers) whatever the ConfigMap already says; never pods being removed."""
+    if bootstrap:
+        return list(range(replicas))
+    members = state.members(cluster.name)
+    if members:
+        voters = [m.ordinal for m in members if m.voter]
+    else:
+        previous = kube.get(
+            api_version="v1",
+            kind="ConfigMap",
+            namespace=cluster.namespace,
+            name=naming.config_map(cluster.name),
+        )
+        voters = parse_voters(cluster, previous) or list(range(replicas))
+    return [i for i in voters if i < replicas] or list(range(min(replicas, 1)))
+
+
 def reconcile(
     obj: dict[str, Any],
     *,
@@ -265,7 +293,11 @@ def reconcile(
             else:
                 replicas, progress = _scale_step(cluster, state, clients, caps, emit)
             for manifest in render(
-                cluster, replicas=replicas, credentials=creds, capabilities=kube.capabilities
+                cluster,
+                replicas=replicas,
+                voters=_voters(kube, cluster, state, replicas=replicas, bootstrap=existing is None),
+                credentials=creds,
+                capabilities=kube.capabilities,
             ):
                 kube.apply(manifest)
             if cluster.spec.service_monitor and not kube.capabilities.service_monitor:

@@ -14,10 +14,12 @@ OPERATOR_NAME = "anode-operator"
 
 S3_PORT = 8080
 ADMIN_PORT = 8081
-INTERNODE_PORT = 9090
+INTERNODE_PORT = 9090  # Raft
+DATA_PORT = 9091  # chunk transfer between nodes
 
 CONFIG_DIR = "/etc/anode"
 CONFIG_FILE = "anode.toml"
+VOTERS_FILE = "voters"  # pod names that start as Raft voters; others start as learners
 DATA_DIR = "/var/lib/anode"
 TLS_DIR = "/etc/anode/tls"
 NODE_UID = 10001

@@ -38,20 +38,22 @@ def to_toml(sections: dict[str, dict[str, Any]]) -> str:
     return "\n".join(lines) + "\n"
 
 
-def node_config(cluster: Cluster, *, replicas: int) -> dict[str, dict[str, Any]]:
-    """The config as sections of plain values; ``replicas`` is the current membership size."""
+def node_config(cluster: Cluster, *, voters: list[int]) -> dict[str, dict[str, Any]]:
+    """The config as sections of plain values; ``voters`` are the ordinals of the Raft voters
+    (the initial peers every node connects to)."""
     spec = cluster.spec
     svc = naming.client_service(cluster.name)
     peers = [
         f"{naming.pod(cluster.name, i)}="
         f"{naming.peer_host(cluster.name, cluster.namespace, i)}:{c.INTERNODE_PORT}"
-        for i in range(replicas)
+        for i in voters
     ]
     return {
         "node": {
             "s3_addr": f"0.0.0.0:{c.S3_PORT}",
             "admin_addr": f"0.0.0.0:{c.ADMIN_PORT}",
             "cluster_addr": f"0.0.0.0:{c.INTERNODE_PORT}",
+            "data_addr": f"0.0.0.0:{c.DATA_PORT}",
             "domains": [f"{svc}.{cluster.namespace}.svc", f"{svc}.{cluster.namespace}"],
             "region": spec.region,
         },
@@ -71,5 +73,5 @@ def node_config(cluster: Cluster, *, replicas: int) -> dict[str, dict[str, Any]]
     }
 
 
-def render_toml(cluster: Cluster, *, replicas: int) -> str:
-    return to_toml(node_config(cluster, replicas=replicas))
+def render_toml(cluster: Cluster, *, voters: list[int]) -> str:
+    return to_toml(node_config(cluster, voters=voters))

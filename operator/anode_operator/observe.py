@@ -26,6 +26,10 @@ log = logging.getLogger(__name__)
 # suite's stand-in kubelet; override (e.g. with DNS names) where pod IPs are not routable.
 ADMIN_URL_TEMPLATE_ENV = "ANODE_OPERATOR_ADMIN_URL"
 DEFAULT_ADMIN_URL_TEMPLATE = "{scheme}://{ip}:{port}"
+# The Raft address a new member is promoted with: a stable DNS name through the headless
+# Service in Kubernetes (pod IPs change on restart); tests without DNS use "{ip}:{port}".
+PEER_ADDRESS_TEMPLATE_ENV = "ANODE_OPERATOR_PEER_ADDRESS"
+DEFAULT_PEER_ADDRESS_TEMPLATE = "{pod}.{peers}.{namespace}.svc:{port}"
 
 
 @dataclass(frozen=True)
@@ -126,6 +130,17 @@ def admin_url(*, pod: Pod, cluster: str, namespace: str, tls: bool) -> str:
         scheme="https" if tls else "http",
         ip=pod.ip,
         port=c.ADMIN_PORT,
+        pod=pod.name,
+        peers=naming.peer_service(cluster),
+        namespace=namespace,
+    )
+
+
+def peer_address(*, pod: Pod, cluster: str, namespace: str) -> str:
+    template = os.environ.get(PEER_ADDRESS_TEMPLATE_ENV) or DEFAULT_PEER_ADDRESS_TEMPLATE
+    return template.format(
+        ip=pod.ip,
+        port=c.INTERNODE_PORT,
         pod=pod.name,
         peers=naming.peer_service(cluster),
         namespace=namespace,

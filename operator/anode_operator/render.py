@@ -62,7 +62,7 @@ def config_hash(cluster: Cluster) -> str:
 
     The peer list is left out: it grows and shrinks with scaling, which must not roll the pods
     (membership changes go through the admin API instead)."""
-    cfg = node_config(cluster, replicas=0)
+    cfg = node_config(cluster, voters=[])
     material = {
         "config": cfg,
         "tls": cluster.spec.tls_secret,
@@ -71,13 +71,35 @@ def config_hash(cluster: Cluster) -> str:
     return hashlib.sha256(json.dumps(material, sort_keys=True).encode()).hexdigest()[:16]
 
 
-def render_config_map(cluster: Cluster, *, replicas: int) -> Manifest:
+def render_config_map(cluster: Cluster, *, voters: list[int]) -> Manifest:
     return {
         "apiVersion": "v1",
         "kind": "ConfigMap",
         "metadata": _meta(cluster, naming.config_map(cluster.name)),
-        "data": {c.CONFIG_FILE: to_toml(node_config(cluster, replicas=replicas))},
+        "data": {
+            c.CONFIG_FILE: to_toml(node_config(cluster, voters=voters)),
+            c.VOTERS_FILE: "".join(f"{naming.pod(cluster.name, i)}\n" for i in voters),
+        },
     }
+
+
+def parse_voters(cluster: Cluster, config_map: dict[str, Any] | None) -> list[int] | None:
+    """The voter ordinals a previously rendered ConfigMap holds (None if there is none)."""
+    text = ((config_map or {}).get("data") or {}).get(c.VOTERS_FILE)
+    if text is None:
+        return None
+    ordinals = [naming.ordinal_of(cluster.name, line.strip()) for line in text.splitlines()]
+    return sorted(i for i in ordinals if i is not None)
+
+
+# A pod starts as a Raft voter if its name is in the voter list, else as a learner that the
+# operator promotes once it caught up (docs/admin-api.md, POST /cluster/members). The decision
+# needs the pod's own name, which a StatefulSet template cannot vary per pod, hence this line.
+START_SCRIPT = (
+    f'if grep -qx "$POD_NAME" {c.CONFIG_DIR}/{c.VOTERS_FILE}; '
+    "then export ANODE_CLUSTER_LEARNER=false; else export ANODE_CLUSTER_LEARNER=true; fi; "
+    f"exec anode server --config {c.CONFIG_DIR}/{c.CONFIG_FILE}"
+)
 
 
 def render_credentials_secret(cluster: Cluster, *, credentials: Credentials) -> Manifest:
@@ -112,6 +134,7 @@ def _ports(*, include_internode: bool) -> list[dict[str, Any]]:
                 "protocol": "TCP",
             }
         )
+        ports.append({"name": "data", "port": c.DATA_PORT, "targetPort": "data", "protocol": "TCP"})
     return ports
 
 
@@ -213,11 +236,12 @@ def render_statefulset(cluster: Cluster, *, replicas: int) -> Manifest:
         "name": "anode",
         "image": spec.image,
         "imagePullPolicy": spec.image_pull_policy,
-        "args": ["server", "--config", f"{c.CONFIG_DIR}/{c.CONFIG_FILE}"],
+        "command": ["/bin/sh", "-c", START_SCRIPT],
         "ports": [
             {"name": "s3", "containerPort": c.S3_PORT, "protocol": "TCP"},
             {"name": "admin", "containerPort": c.ADMIN_PORT, "protocol": "TCP"},
             {"name": "internode", "containerPort": c.INTERNODE_PORT, "protocol": "TCP"},
+            {"name": "data", "containerPort": c.DATA_PORT, "protocol": "TCP"},
         ],
         "env": _env(cluster),
         "volumeMounts": volume_mounts,
@@ -298,14 +322,20 @@ def render_statefulset(cluster: Cluster, *, replicas: int) -> Manifest:
     }
 
 
-def render_pdb(cluster: Cluster, *, replicas: int, api_version: str) -> Manifest:
-    """Voluntary evictions may never take away a Raft majority of the current voters."""
+def render_pdb(
+    cluster: Cluster, *, replicas: int, api_version: str, voters: int | None = None
+) -> Manifest:
+    """Voluntary evictions may never take away a Raft majority of the current voters.
+
+    Learners count as pods too, so the budget is "all pods but a minority of the voters"."""
+    voter_count = replicas if voters is None else voters
+    tolerable = voter_count - quorum(voter_count)
     return {
         "apiVersion": api_version,
         "kind": "PodDisruptionBudget",
         "metadata": _meta(cluster, naming.pdb(cluster.name)),
         "spec": {
-            "minAvailable": quorum(replicas),
+            "minAvailable": max(replicas - tolerable, 0),
             "selector": {"matchLabels": naming.selector_labels(cluster.name)},
         },
     }
@@ -334,19 +364,31 @@ def render(
     cluster: Cluster,
     *,
     replicas: int | None = None,
+    voters: list[int] | None = None,
     credentials: Credentials | None = None,
     capabilities: Capabilities = Capabilities(),  # frozen, so a safe default
 ) -> list[Manifest]:
-    """All children of ``cluster``, in an order that is safe to apply front to back."""
+    """All children of ``cluster``, in an order that is safe to apply front to back.
+
+    ``voters``: ordinals of the Raft voters (default: all ``replicas``, as at bootstrap); pods
+    outside the list start as learners."""
     size = cluster.spec.replicas if replicas is None else replicas
+    voter_list = list(range(size)) if voters is None else sorted(voters)
     out: list[Manifest] = []
     if credentials is not None and cluster.spec.credentials_secret is None:
         out.append(render_credentials_secret(cluster, credentials=credentials))
-    out.append(render_config_map(cluster, replicas=size))
+    out.append(render_config_map(cluster, voters=voter_list))
     out.append(render_peer_service(cluster))
     out.append(render_client_service(cluster))
     out.append(render_statefulset(cluster, replicas=size))
-    out.append(render_pdb(cluster, replicas=size, api_version=capabilities.pdb_api_version))
+    out.append(
+        render_pdb(
+            cluster,
+            replicas=size,
+            voters=len([i for i in voter_list if i < size]),
+            api_version=capabilities.pdb_api_version,
+        )
+    )
     if cluster.spec.service_monitor and capabilities.service_monitor:
         out.append(render_service_monitor(cluster))
     return out

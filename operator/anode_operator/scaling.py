@@ -3,8 +3,9 @@
 Membership changes one member at a time and never below quorum:
 
 * up (n -> n+1): every current pod Ready and every member a voter, then grow the StatefulSet by
-  one; once the new pod is Ready, add it through the admin API (it joins as a learner and the
-  node promotes it to voter once caught up); wait for the voter, repeat.
+  one; the new pod starts as a Raft learner (it is not in the rendered voter list) and catches
+  up; once it is Ready, promote it through the admin API (``POST /cluster/members``, which the
+  node answers once the learner has caught up); when it is a voter, repeat.
 * down (n -> n-1): every current pod Ready; the highest ordinal is drained (its chunks are
   re-replicated), then removed from Raft; only then does the StatefulSet shrink by one.
 
@@ -72,14 +73,20 @@ def plan_scale(
     ``None`` when no node could be asked.
     """
     by_ordinal = {m.ordinal: m for m in members or ()}
+
+    def unpromoted() -> list[int]:
+        """Ready pods that are not voters yet (learners, or not registered at all)."""
+        return [
+            i
+            for i in range(current)
+            if i in ready and (i not in by_ordinal or not by_ordinal[i].voter)
+        ]
+
     if desired == current:
-        if membership_api and members is not None:
-            learners = sorted(m.ordinal for m in members if not m.voter and m.ordinal < current)
-            if learners:
-                return Hold("MemberCatchingUp", f"member {learners[0]} is a learner, catching up")
-            missing = [i for i in range(current) if i not in by_ordinal and i in ready]
-            if missing and members:
-                return AddMember(missing[0])
+        if membership_api and members:
+            pending = unpromoted()
+            if pending:
+                return AddMember(pending[0])
         return Done()
 
     not_ready = [i for i in range(current) if i not in ready]
@@ -90,12 +97,9 @@ def plan_scale(
 
     if desired > current:
         if membership_api:
-            missing = [i for i in range(current) if i not in by_ordinal]
-            if missing:
-                return AddMember(missing[0])
-            learners = sorted(m.ordinal for m in members if not m.voter)
-            if learners:
-                return Hold("MemberCatchingUp", f"member {learners[0]} is a learner, catching up")
+            pending = unpromoted()
+            if pending:
+                return AddMember(pending[0])
         return SetReplicas(current + 1)
 
     victim = current - 1

@@ -189,6 +189,8 @@ def operator_process(kube_env: KubeEnv, tmp_path_factory) -> Iterator[OperatorPr
         "ANODE_OPERATOR_BUCKET_INTERVAL": "3",
         "ANODE_OPERATOR_RETRY_DELAY": "2",
         "ANODE_OPERATOR_BUCKET_DELETE_GIVE_UP": "15",
+        # no cluster DNS here: promote learners by the pod address the stand-in kubelet assigns
+        "ANODE_OPERATOR_PEER_ADDRESS": "{ip}:{port}",
     }
     script = Path(sys.executable).parent / "anode-operator"
     with log_path.open("wb") as log:

@@ -13,6 +13,7 @@ gets its own loopback address (its "pod IP"), so every node keeps the standard p
 from __future__ import annotations
 
 import base64
+import os
 import re
 import shutil
 import signal
@@ -20,6 +21,7 @@ import subprocess
 import sys
 import threading
 import time
+import tomllib
 import urllib.request
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -102,23 +104,34 @@ class StandInKubelet:
         root = self.workdir / name
         mounts = self._volumes(pod, root)
         (container,) = pod.spec.containers
-        env = {"PATH": "/usr/bin:/bin", "HOME": str(root)}
+        # the image's PATH: `anode` is the console script of this checkout
+        env = {"PATH": f"{ANODE.parent}:/usr/bin:/bin", "HOME": str(root)}
+        if "PYTHONPATH" in os.environ:  # lets a run pin another checkout of the node
+            env["PYTHONPATH"] = os.environ["PYTHONPATH"]
         for var in container.env or []:
             env[var.name] = self._env_value(pod, var, env)
-        # What a container's mount namespace and network namespace would provide:
+        # What a container's mount namespace, network namespace and cluster DNS would provide:
+        # the data volume, the pod's own address, and peer names resolved to pod addresses.
+        config = mounts.get("/etc/anode")
+        peers = _peers(config / "anode.toml") if config else []
         env.update(
             {
                 "ANODE_STORAGE_DATA_DIR": str(mounts.get("/var/lib/anode", root / "data")),
                 "ANODE_NODE_S3_ADDR": f"{ip}:8080",
                 "ANODE_NODE_ADMIN_ADDR": f"{ip}:8081",
                 "ANODE_NODE_CLUSTER_ADDR": f"{ip}:9090",
+                "ANODE_NODE_DATA_ADDR": f"{ip}:9091",
+                "ANODE_NODE_ADVERTISE_HOST": ip,
+                "ANODE_CLUSTER_PEERS": ",".join(
+                    f"{peer}={self.ips.setdefault(peer, f'127.0.0.{self._allocate()}')}:{port}"
+                    for peer, port in peers
+                ),
             }
         )
-        args = [_remap(a, mounts) for a in container.args or []]
+        command = [*(container.command or ["anode"]), *(container.args or [])]
+        argv = [_remap(a, mounts) for a in command]
         log = (root / "node.log").open("ab")
-        proc = subprocess.Popen(
-            [str(ANODE), *args], env=env, stdout=log, stderr=subprocess.STDOUT, cwd=root
-        )
+        proc = subprocess.Popen(argv, env=env, stdout=log, stderr=subprocess.STDOUT, cwd=root)
         log.close()
         self.starts.append((name, container.image))
         running = RunningPod(uid=pod.metadata.uid, name=name, ip=ip, proc=proc)
@@ -199,10 +212,22 @@ class StandInKubelet:
 
 
 def _remap(arg: str, mounts: dict[str, Path]) -> str:
-    for mount_path, local in sorted(mounts.items(), key=lambda kv: -len(kv[0])):
-        if arg == mount_path or arg.startswith(mount_path + "/"):
-            return str(local) + arg[len(mount_path) :]
-    return arg
+    """Container paths (also inside a shell command line) -> the local volume directories."""
+    if not mounts:
+        return arg
+    paths = sorted(mounts, key=len, reverse=True)
+    pattern = "|".join(re.escape(p) + r"(?=/|\b|$)" for p in paths)
+    return re.sub(pattern, lambda m: str(mounts[m.group(0)]), arg)  # one pass: no re-mapping
+
+
+def _peers(config: Path) -> list[tuple[str, str]]:
+    """(pod name, port) of every ``cluster.peers`` entry ("id=host:port")."""
+    data = tomllib.loads(config.read_text())
+    out = []
+    for entry in data.get("cluster", {}).get("peers", []):
+        node_id, _, address = entry.partition("=")
+        out.append((node_id, address.rpartition(":")[2]))
+    return out
 
 
 def _probe(url: str) -> bool:

@@ -203,7 +203,7 @@ def test_e2e_kind_config_and_script_refer_to_real_files():
         "kind load docker-image",
         "helm install",
         "--replicas=5",
-        "--replicas=3",
+        "REPLICAS=${REPLICAS:-3}",
         "anode:e2e-next",
         "secretRef: {name: smoke-bucket}",
         "kind delete cluster",

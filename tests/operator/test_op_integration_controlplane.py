@@ -189,7 +189,35 @@ def test_scale_up_waits_for_ready_pods_and_never_jumps(kube_env, demo):
     obj = kube_env.custom("anodeclusters", demo, "demo")
     assert obj["status"]["phase"] == "Creating"  # never Running yet: still bootstrapping
     assert kube_env.condition(obj, "Reconciling")["reason"] == "Scaling"
-    patch_spec(kube_env, demo, "anodeclusters", "demo", {"replicas": 3})
+    # waiting longer than upgradePolicy.podReadyTimeout: Stalled (kstatus), still never forced
+    patch_spec(
+        kube_env, demo, "anodeclusters", "demo", {"upgradePolicy": {"podReadyTimeout": "3s"}}
+    )
+    kube_env.wait(
+        "Stalled=ProgressDeadlineExceeded",
+        lambda: (
+            (
+                kube_env.condition(kube_env.custom("anodeclusters", demo, "demo"), "Stalled") or {}
+            ).get("reason")
+            == "ProgressDeadlineExceeded"
+        ),
+    )
+    kube_env.wait(
+        "Warning Event",
+        lambda: [
+            e
+            for e in kube_env.events(demo, "demo")
+            if e.reason == "ProgressDeadlineExceeded" and e.type == "Warning"
+        ],
+    )
+    assert apps.read_namespaced_stateful_set("demo", demo).spec.replicas == 3
+    patch_spec(
+        kube_env,
+        demo,
+        "anodeclusters",
+        "demo",
+        {"replicas": 3, "upgradePolicy": {"podReadyTimeout": "10m"}},
+    )
 
 
 @pytest.mark.parametrize(

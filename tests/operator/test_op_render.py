@@ -20,6 +20,7 @@ from anode_operator.render import (
     Credentials,
     config_hash,
     endpoint,
+    parse_voters,
     quorum,
     render,
 )
@@ -132,11 +133,12 @@ def test_statefulset_shape():
     assert pvc["spec"]["resources"]["requests"]["storage"] == "50Gi"
     assert pvc["spec"]["storageClassName"] == "ssd"
     (ctr,) = spec["template"]["spec"]["containers"]
-    assert ctr["args"] == ["server", "--config", "/etc/anode/anode.toml"]
+    assert ctr["command"][:2] == ["/bin/sh", "-c"]
+    assert "exec anode server --config /etc/anode/anode.toml" in ctr["command"][2]
     assert ctr["readinessProbe"]["httpGet"]["path"] == "/ready"
     assert ctr["livenessProbe"]["httpGet"]["path"] == "/health"
     ports = {p["name"]: p["containerPort"] for p in ctr["ports"]}
-    assert ports == {"s3": 8080, "admin": 8081, "internode": 9090}
+    assert ports == {"s3": 8080, "admin": 8081, "internode": 9090, "data": 9091}
     env = {e["name"]: e for e in ctr["env"]}
     assert env["ANODE_ROOT_SECRET_KEY"]["valueFrom"]["secretKeyRef"] == {
         "name": "demo-credentials",
@@ -202,7 +204,7 @@ def test_services_headless_for_peers_and_typed_for_clients():
     peers, client = services["demo-peers"], services["demo"]
     assert peers["spec"]["clusterIP"] == "None"
     assert peers["spec"]["publishNotReadyAddresses"] is True
-    assert {p["port"] for p in peers["spec"]["ports"]} == {8080, 8081, 9090}
+    assert {p["port"] for p in peers["spec"]["ports"]} == {8080, 8081, 9090, 9091}
     assert client["spec"]["type"] == "LoadBalancer"
     assert client["metadata"]["annotations"] == {"lb": "internal"}
     assert {p["port"] for p in client["spec"]["ports"]} == {8080, 8081}
@@ -243,3 +245,43 @@ def test_render_is_deterministic():
 )
 def test_version_label_from_image(image, label):
     assert naming.image_version(image) == label
+
+
+def test_pods_outside_the_voter_list_start_as_learners():
+    cm = by_kind(render(make_cluster(replicas=5), replicas=5, voters=[0, 1, 2]))["ConfigMap"]
+    assert cm["data"]["voters"] == "demo-0\ndemo-1\ndemo-2\n"
+    config = tomllib.loads(cm["data"]["anode.toml"])
+    assert [p.split("=")[0] for p in config["cluster"]["peers"]] == ["demo-0", "demo-1", "demo-2"]
+    assert parse_voters(make_cluster(), cm) == [0, 1, 2]
+    assert parse_voters(make_cluster(), None) is None
+
+
+@pytest.mark.parametrize("voters", [[0], [0, 1, 2], [0, 1, 2, 3, 4]])
+def test_start_script_makes_exactly_the_non_voters_learners(tmp_path, voters):
+    """Run the rendered start command with a stub `anode` to see the flag each pod gets."""
+    import subprocess
+
+    cm = by_kind(render(make_cluster(replicas=5), replicas=5, voters=voters))["ConfigMap"]
+    (tmp_path / "voters").write_text(cm["data"]["voters"])
+    stub = tmp_path / "bin" / "anode"
+    stub.parent.mkdir()
+    stub.write_text('#!/bin/sh\necho "$ANODE_CLUSTER_LEARNER"\n')
+    stub.chmod(0o755)
+    sts = by_kind(render(make_cluster(replicas=5), replicas=5, voters=voters))["StatefulSet"]
+    (ctr,) = sts["spec"]["template"]["spec"]["containers"]
+    script = ctr["command"][2].replace("/etc/anode", str(tmp_path))
+    for i in range(5):
+        out = subprocess.run(
+            ["/bin/sh", "-c", script],
+            env={"PATH": f"{stub.parent}:/usr/bin:/bin", "POD_NAME": f"demo-{i}"},
+            capture_output=True,
+            text=True,
+            check=True,
+        )
+        assert out.stdout.strip() == ("false" if i in voters else "true")
+
+
+def test_pdb_counts_learners_as_pods_but_protects_the_voter_majority():
+    pdb = by_kind(render(make_cluster(replicas=5), replicas=5, voters=[0, 1, 2]))
+    # 3 voters tolerate losing 1; with 2 learners that is 4 of 5 pods that must stay
+    assert pdb["PodDisruptionBudget"]["spec"]["minAvailable"] == 4

@@ -31,6 +31,7 @@ class World:
     ready: set[int] = field(default_factory=set)
     members: dict[int, bool] = field(default_factory=dict)  # ordinal -> voter
     log: list[object] = field(default_factory=list)
+    removed: set[int] = field(default_factory=set)  # decommissioned, pod not yet deleted
 
     @classmethod
     def running(cls, n: int, *, membership_api: bool) -> World:
@@ -56,21 +57,30 @@ class World:
                         "StatefulSet shrank under a live member"
                     )
                     self.ready.discard(self.current - 1)
+                    self.removed.discard(self.current - 1)
                 self.current = n
             case AddMember(ordinal=i):
-                assert i < self.current and i in self.ready and i not in self.members
-                assert all(self.members.values()), "two membership changes at once"
-                self.members[i] = False
+                assert i < self.current and i in self.ready
+                assert not self.members.get(i, False), "promoting a voter"
+                others = [j for j, voter in self.members.items() if not voter and j != i]
+                assert not others, "two membership changes at once"
+                self.members[i] = True  # promoted (the node waits until it caught up)
             case DecommissionMember(ordinal=i):
                 assert i == self.current - 1, "only the highest ordinal is removed"
                 assert all(self.members.values()), "removing while a learner catches up"
                 del self.members[i]
+                self.removed.add(i)
                 voters = sum(self.members.values())
                 assert voters >= 1
 
     def tick(self) -> None:
+        """Pods become Ready; a new pod registers as a learner (pods start as learners when
+        they are not in the rendered voter list)."""
         self.ready |= set(range(self.current))
-        self.members = {i: True for i in self.members}
+        if self.membership_api:
+            for i in range(self.current):
+                if i not in self.removed:
+                    self.members.setdefault(i, False)
 
 
 @pytest.mark.parametrize(
@@ -95,17 +105,27 @@ def test_converges_one_member_at_a_time(start, desired, api):
     assert len(sizes) == abs(desired - start)
 
 
-def test_scale_up_adds_pod_then_member_then_waits_for_voter():
+def test_scale_up_adds_pod_then_promotes_the_learner_then_grows_again():
     world = World.running(3, membership_api=True)
     assert world.plan(5) == SetReplicas(4)
     world.execute(SetReplicas(4))
     assert world.plan(5) == Hold("PodsNotReady", "waiting for pod 3 to be Ready before scaling")
     world.ready.add(3)
+    world.members[3] = False  # joined as a learner
     assert world.plan(5) == AddMember(3)
     world.execute(AddMember(3))
-    assert isinstance(world.plan(5), Hold) and world.plan(5).reason == "MemberCatchingUp"
-    world.tick()
     assert world.plan(5) == SetReplicas(5)
+
+
+def test_a_ready_pod_not_yet_registered_is_promoted_too():
+    step = plan_scale(
+        desired=5,
+        current=4,
+        ready=frozenset(range(4)),
+        members=tuple(Member(i, True) for i in range(3)),
+        membership_api=True,
+    )
+    assert step == AddMember(3)
 
 
 def test_scale_down_drains_before_shrinking():

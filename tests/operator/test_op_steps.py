@@ -50,7 +50,7 @@ class Part2Node(BaseHTTPRequestHandler):
             return self._reply(202, {})
         if self.command == "POST" and self.path.endswith("/drain"):
             cls.drain_rounds -= 1
-            return self._reply(200 if cls.drain_rounds <= 0 else 202, {})
+            return self._reply(200, {"state": "draining", "remaining": max(cls.drain_rounds, 0)})
         if self.command == "DELETE" and self.path.startswith("/cluster/members/"):
             cls.members.pop(self.path.rsplit("/", 1)[-1], None)
             return self._reply(204)
@@ -71,6 +71,7 @@ def node(monkeypatch):
     server = ThreadingHTTPServer(("127.0.0.1", 0), Part2Node)
     threading.Thread(target=server.serve_forever, args=(0.05,), daemon=True).start()
     monkeypatch.setenv("ANODE_OPERATOR_ADMIN_URL", f"http://{{ip}}:{server.server_address[1]}")
+    monkeypatch.delenv("ANODE_OPERATOR_PEER_ADDRESS", raising=False)
     yield Part2Node
     server.shutdown()
     server.server_close()
@@ -135,7 +136,7 @@ def test_scale_up_adds_the_ready_pod_as_a_member(node):
     members = {f"demo-{i}": True for i in range(3)}
     replicas, progress, events, _ = run_scale(cluster, state(replicas=4, ready=4, members=members))
     assert replicas == 4
-    assert progress == Progress("Scaling", "MemberAdded", "demo-3 catching up")
+    assert progress == Progress("Scaling", "MemberPromoted", "demo-3 is a voter")
     assert node.calls == [
         (
             "POST",
@@ -143,7 +144,7 @@ def test_scale_up_adds_the_ready_pod_as_a_member(node):
             {"id": "demo-3", "address": "demo-3.demo-peers.store.svc:9090"},
         )
     ]
-    assert events == [("Normal", "MemberAdded", "demo-3 joins as a learner")]
+    assert events == [("Normal", "MemberPromoted", "demo-3 promoted from learner to voter")]
 
 
 def test_scale_up_grows_the_statefulset_once_members_are_voters(node):
