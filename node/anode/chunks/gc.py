@@ -37,6 +37,14 @@ class Collector:
     def _collectable(self, digest: bytes) -> bool:
         return not self.chunks.pins.get(digest) and self.meta.chunk_refs(digest) == 0
 
+    def _recently_written(self, digest: bytes) -> bool:
+        """A fresh file may be a copy another node just pushed for a write in flight (its pins
+        are on that node, not here): leave it for at least the grace period."""
+        try:
+            return self.chunks.path(digest).stat().st_mtime > time.time() - self.grace
+        except FileNotFoundError:
+            return False
+
     async def collect_released(self) -> int:
         """Delete chunks whose count reached zero at least `grace` seconds ago (as seen here)."""
         now = time.monotonic()
@@ -46,7 +54,8 @@ class Collector:
             first = self._first_seen.setdefault(digest, now)
             if self.meta.chunk_refs(digest) > 0:
                 forget.append(digest)  # referenced again: no longer garbage
-            elif now - first >= self.grace and self._collectable(digest):
+            elif (now - first >= self.grace and self._collectable(digest)
+                  and not self._recently_written(digest)):
                 self.chunks.delete(digest)  # no await between the check and the unlink
                 deleted += 1
                 forget.append(digest)
