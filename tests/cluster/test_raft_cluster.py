@@ -5,10 +5,14 @@ Every test runs 3 (or 4) `node_main.py` processes on 127.0.0.1; nothing of ours 
 
 from __future__ import annotations
 
+import math
+import random
+import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
 
 from harness import Cluster, Writers, bucket_cmd, put_cmd
+from linearizability import Op, linearizable
 
 
 def keys_on(cluster: Cluster, m, bucket: str = "b") -> set[str]:
@@ -319,3 +323,76 @@ def test_truncation_under_load_keeps_acknowledged_entries(make_cluster):
         assert writers.acked <= keys_on(cluster, m)
     logs = "".join((cluster.root / f"{m.node_id}.log").read_text() for m in cluster.members)
     print(f"kept on truncate: {kept}; CRITICAL lines: {logs.count('truncating already-applied')}")
+
+
+def _history(cluster: Cluster, seconds: float, chaos, barrier: str = "1") -> dict[str, list[Op]]:
+    """Concurrent writes/reads of 3 keys on random members while `chaos` runs; per-key ops."""
+    keys = ["x", "y", "z"]
+    history: dict[str, list[Op]] = {k: [] for k in keys}
+    lock = threading.Lock()
+    stop = time.monotonic() + seconds
+
+    def client(worker: int) -> None:
+        rnd = random.Random(worker)
+        n = 0
+        while time.monotonic() < stop:
+            alive = cluster.alive()
+            if not alive:
+                continue
+            m, key = rnd.choice(alive), rnd.choice(keys)
+            started = time.monotonic()
+            write = rnd.random() < 0.5
+            value = f"{worker}-{n}"
+            n += 1
+            try:
+                if write:
+                    status, _ = cluster.propose(m, [put_cmd("b", key, value)])
+                    op = Op(started, time.monotonic() if status == 200 else math.inf, "w", value)
+                else:
+                    status, body = cluster.request(
+                        m, "GET", f"/read?bucket=b&key={key}&barrier={barrier}"
+                    )
+                    if status != 200:
+                        continue
+                    record = body["record"]
+                    op = Op(started, time.monotonic(), "r", record and record["etag"])
+            except OSError:  # the member was killed under us: the outcome is unknown
+                if not write:
+                    continue
+                op = Op(started, math.inf, "w", value)
+            with lock:
+                history[key].append(op)
+
+    threads = [threading.Thread(target=client, args=(i,)) for i in range(6)]
+    for t in threads:
+        t.start()
+    chaos()
+    for t in threads:
+        t.join()
+    return history
+
+
+def _check(history: dict[str, list[Op]]) -> None:
+    for key, ops in history.items():
+        read = {o.value for o in ops if o.kind == "r"}
+        # an unknown-outcome write nobody read can be taken as never applied
+        ops = [o for o in ops if not (o.end == math.inf and o.value not in read)]
+        if not linearizable(ops):
+            lines = "\n".join(f"{o.start:.4f} {o.end:.4f} {o.kind} {o.value}" for o in ops)
+            raise AssertionError(f"history of {key} is not linearizable:\n{lines}")
+
+
+def test_linearizable_history_under_leader_kill(make_cluster):
+    cluster = make_cluster()
+    create_bucket(cluster)
+
+    def chaos() -> None:
+        time.sleep(2.0)
+        leader = cluster.wait_leader()
+        cluster.kill(leader.node_id)
+        time.sleep(2.0)
+        cluster.start(leader.node_id)
+
+    history = _history(cluster, 6.0, chaos)
+    assert sum(len(ops) for ops in history.values()) > 100
+    _check(history)

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from linearizability import Op, linearizable
 from pysyncobj.journal import FileJournal
 
 from anode.cluster.journal import DurableJournal
@@ -179,3 +180,19 @@ def test_checkpoint_snapshot_restores_in_place_and_skips_when_not_newer(tmp_path
     target.apply_many([_put("later")], index=11)
     assert restore.deserialize(str(tmp_path / "dump")) == ("raft", 10)
     assert restore.restored == 1 and target.db.get(L.object_key("b", "later")) is not None
+
+
+def test_linearizability_checker_accepts_and_rejects():
+    inf = float("inf")
+    # sequential write then read of it; concurrent read may see either value
+    assert linearizable(
+        [Op(0, 1, "w", "a"), Op(2, 3, "r", "a"), Op(2.5, 4, "w", "b"), Op(3.5, 5, "r", "a")]
+    )
+    # a stale read: "b" was written (and acknowledged) before the read started
+    assert not linearizable([Op(0, 1, "w", "a"), Op(2, 3, "w", "b"), Op(4, 5, "r", "a")])
+    # reads going back in time
+    assert not linearizable([Op(0, 10, "w", "a"), Op(1, 2, "r", "a"), Op(3, 4, "r", None)])
+    # an unknown-outcome write may apply late, or never
+    assert linearizable([Op(0, inf, "w", "a"), Op(5, 6, "r", None), Op(7, 8, "r", "a")])
+    assert linearizable([Op(0, inf, "w", "a"), Op(5, 6, "r", None)])
+    assert not linearizable([Op(0, 1, "r", "a"), Op(2, inf, "w", "a")])  # read before write
