@@ -254,6 +254,15 @@ def _voters(
     return [i for i in voters if i < replicas] or list(range(min(replicas, 1)))
 
 
+def event_type(condition: str, value: str) -> str:
+    """Warning when a condition turns bad (Ready lost, or a problem condition raised)."""
+    if condition == "Ready":
+        return "Normal" if value == "True" else "Warning"
+    if condition in ("Stalled", "Degraded", "QuorumAtRisk"):
+        return "Warning" if value == "True" else "Normal"
+    return "Normal"  # Reconciling: progress is news, not a problem
+
+
 def reconcile(
     obj: dict[str, Any],
     *,
@@ -335,6 +344,5 @@ def reconcile(
         status["operation"] = operation
         for kind, value, reason in transitions(previous, status):
             message = next(x["message"] for x in status["conditions"] if x["type"] == kind)
-            bad = (kind in ("Stalled", "Degraded", "QuorumAtRisk")) == (value == "True")
-            emit("Warning" if bad else "Normal", reason, f"{kind}={value}: {message}")
+            emit(event_type(kind, value), reason, f"{kind}={value}: {message}")
         return status

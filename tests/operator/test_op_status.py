@@ -157,3 +157,23 @@ def test_track_wait_keeps_since_for_the_same_step_and_resets_on_change():
     assert other["since"] == "2026-01-01T12:04:00Z"
     assert track_wait(other, progress=Progress(), now=T0) is None
     assert waited(None, now=T0) == 0
+
+
+@pytest.mark.parametrize(
+    ("condition", "value", "expected"),
+    [
+        ("Ready", "True", "Normal"),
+        ("Ready", "False", "Warning"),
+        ("Reconciling", "True", "Normal"),
+        ("Reconciling", "False", "Normal"),
+        ("Stalled", "True", "Warning"),
+        ("Stalled", "False", "Normal"),
+        ("Degraded", "True", "Warning"),
+        ("QuorumAtRisk", "True", "Warning"),
+        ("QuorumAtRisk", "False", "Normal"),
+    ],
+)
+def test_event_types_for_condition_changes(condition, value, expected):
+    from anode_operator.clusters import event_type
+
+    assert event_type(condition, value) == expected
