@@ -4,6 +4,9 @@ Keys are prefix-typed so every listing is a range scan:
 
     B/<bucket>                            bucket record
     O/<bucket>\\0<key>                     current object version; ListObjects scans O/<bucket>\\0
+    V/<bucket>\\0<key>\\0<inverted seq, 8 B> every version and delete marker of a key in a bucket
+                                          whose versioning was ever configured, newest first;
+                                          ListObjectVersions scans V/<bucket>\\0
     U/<bucket>\\0<key>\\0<upload id>        multipart upload; ListMultipartUploads scans U/<bucket>
     P/<upload id>/<part number, 5 digits> uploaded part; ListParts scans P/<upload id>/
     C/<sha256, 32 bytes>                  chunk reference count and size
@@ -11,6 +14,16 @@ Keys are prefix-typed so every listing is a range scan:
     N/<user name>                         user record;  K/<access key> -> user name
     M/<node id>                           cluster node: its URLs and state
     S/stats                               totals kept by the state machine
+
+Versions. A bucket that never had versioning configured keeps only O/ records, each the key's one
+(implicitly `null`) version and the owner of its chunk references, exactly as before versioning
+existed. Once versioning is configured, every write of a key goes to V/ and O/ becomes a copy of the
+newest V/ entry (absent when that entry is a delete marker), so GET, HEAD and ListObjects still read
+one record or one range. An O/ record with a `vid` field is such a copy and holds no references;
+one without `vid` is a pre-versioning `null` version, moved to V/ by the first versioned write of
+its key.
+The sequence number orders a key's versions; it is one more than the key's newest, so applying it is
+deterministic without any global counter.
 
 Bucket names cannot contain NUL and object keys are refused if they do, so `\\0` separates
 unambiguously and orders a bucket's keys in UTF-8 byte order, as S3 lists them.
@@ -47,6 +60,28 @@ def object_prefix(bucket: str) -> bytes:
 
 def object_key(bucket: str, key: str) -> bytes:
     return object_prefix(bucket) + key.encode()
+
+
+def version_prefix(bucket: str) -> bytes:
+    return b"V/" + bucket.encode() + SEP
+
+
+def key_versions_prefix(bucket: str, key: str) -> bytes:
+    """Every version of one key: V/<bucket>\\0<key>\\0."""
+    return version_prefix(bucket) + key.encode() + SEP
+
+
+SEQ_MAX = 2**64 - 1
+
+
+def version_key(bucket: str, key: str, seq: int) -> bytes:
+    """The inverted sequence sorts a key's newest version first."""
+    return key_versions_prefix(bucket, key) + (SEQ_MAX - seq).to_bytes(8, "big")
+
+
+def split_version_key(raw: bytes, prefix: bytes) -> tuple[str, int]:
+    """(object key, sequence) of a V/ key, given its bucket's `version_prefix`."""
+    return raw[len(prefix) : -9].decode(), SEQ_MAX - int.from_bytes(raw[-8:], "big")
 
 
 def upload_prefix(bucket: str) -> bytes:

@@ -6,6 +6,8 @@ they are acknowledged; part 2 puts a read barrier in front of them.
 
 from __future__ import annotations
 
+import heapq
+import itertools
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -46,6 +48,8 @@ class MetaStore:
     def bucket_is_empty(self, name: str) -> bool:
         for _ in scan(self.db, L.object_prefix(name)):
             return False
+        for _ in scan(self.db, L.version_prefix(name)):
+            return False
         return True
 
     # objects
@@ -59,6 +63,42 @@ class MetaStore:
         base = L.object_prefix(bucket)
         for raw_key, raw in scan(self.db, base + prefix.encode(), base + start):
             yield raw_key[len(base) :].decode(), raw
+
+    # versions
+    def key_versions(self, bucket: str, key: str) -> list[dict[str, Any]]:
+        """Every version of one key, newest first (delete markers included); a key written
+        before its bucket had versioning has one, the `null` version in O/."""
+        found = [L.unpack(raw) for _, raw in scan(self.db, L.key_versions_prefix(bucket, key))]
+        if not found:
+            legacy = self.object(bucket, key)
+            if legacy is not None:
+                found = [{**legacy, "vid": legacy.get("vid", "null")}]
+        return found
+
+    def version(self, bucket: str, key: str, version_id: str) -> dict[str, Any] | None:
+        return next((v for v in self.key_versions(bucket, key) if v["vid"] == version_id), None)
+
+    def versions(
+        self, bucket: str, *, prefix: str = "", start: bytes = b""
+    ) -> Iterator[tuple[str, list[dict[str, Any]]]]:
+        """(key, its versions newest first) in key order for keys with `prefix`, from the encoded
+        key `start`: V/ entries merged with pre-versioning O/ records (the `null` versions)."""
+        return _merge_versions(self._v_groups(bucket, prefix, start),
+                               self._o_groups(bucket, prefix, start))
+
+    def _v_groups(self, bucket: str, prefix: str, start: bytes
+                  ) -> Iterator[tuple[str, list[dict[str, Any]]]]:
+        base = L.version_prefix(bucket)
+        entries = scan(self.db, base + prefix.encode(), base + start)
+        for key, group in itertools.groupby(entries, key=lambda e: e[0][len(base) : -9]):
+            yield key.decode(), [L.unpack(raw) for _, raw in group]
+
+    def _o_groups(self, bucket: str, prefix: str, start: bytes
+                  ) -> Iterator[tuple[str, list[dict[str, Any]]]]:
+        for key, raw in self.objects(bucket, prefix=prefix, start=start):
+            record = L.unpack(raw)
+            if "vid" not in record:  # records with `vid` mirror a V/ entry
+                yield key, [{**record, "vid": "null"}]
 
     # multipart
     def upload(self, bucket: str, key: str, upload_id: str) -> dict[str, Any] | None:
@@ -119,3 +159,13 @@ class MetaStore:
 
     def applied_index(self) -> int:
         return int(self.db.get(L.APPLIED_KEY) or b"0")
+
+
+def _merge_versions(
+    *streams: Iterator[tuple[str, list[dict[str, Any]]]],
+) -> Iterator[tuple[str, list[dict[str, Any]]]]:
+    """Merge key-ordered (key, versions) streams; a key in both (never, by the layout's rule)
+    would list its V/ versions first."""
+    merged = heapq.merge(*streams, key=lambda group: group[0].encode())
+    for key, groups in itertools.groupby(merged, key=lambda group: group[0]):
+        yield key, [version for _, versions in groups for version in versions]

@@ -112,6 +112,10 @@ def response_headers(record: Mapping[str, Any], *, checksums: bool = False) -> d
         headers["x-amz-storage-class"] = record["class"]
     if record.get("parts"):
         headers["x-amz-mp-parts-count"] = str(len(record["parts"]))
+    if "vid" in record:  # versioning buckets only
+        headers["x-amz-version-id"] = record["vid"]
+    if record.get("tags"):
+        headers["x-amz-tagging-count"] = str(len(record["tags"]))
     if checksums:
         for algorithm, value in record.get("cks", {}).items():
             headers["x-amz-checksum-" + algorithm.lower()] = value

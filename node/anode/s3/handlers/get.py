@@ -12,17 +12,16 @@ from ..conditions import check_read_conditions, parse_range
 from ..context import Context
 from ..errors import ErrorCode, S3Error
 from ..objectmeta import RESPONSE_OVERRIDES, response_headers
+from .versioning import find_version, requested_version
 
 SMALL = 256 * 1024  # read in one go and answer with a plain Response below this
 PARQUET_SUFFIXES = (".parquet", ".parq")
 
 
 def current_version(ctx: Context) -> dict[str, Any]:
-    ctx.bucket()
-    record = ctx.node.meta.object(ctx.bucket_name, ctx.key)
-    if record is None:
-        raise S3Error(ErrorCode.NoSuchKey, Key=ctx.key)
-    return record
+    """The version the request reads: the current one, or the one `?versionId=` names."""
+    bucket = ctx.bucket()
+    return find_version(ctx, ctx.bucket_name, bucket, ctx.key, requested_version(ctx))
 
 
 def _part_range(record: dict[str, Any], value: str) -> tuple[int, int]:
