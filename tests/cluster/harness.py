@@ -19,6 +19,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from proxy import Proxy
+
 NODE_MAIN = Path(__file__).with_name("node_main.py")
 
 
@@ -45,6 +47,7 @@ class Member:
     data: Path
     learner: bool = False
     paused: bool = False
+    listen: str | None = None
     proc: subprocess.Popen[bytes] | None = None
     extra: list[str] = field(default_factory=list)
 
@@ -54,12 +57,24 @@ class Member:
 
 
 class Cluster:
-    def __init__(self, root: Path, n: int = 3, **options: Any) -> None:
+    def __init__(self, root: Path, n: int = 3, *, proxies: bool = False, **options: Any) -> None:
+        """`proxies`: every member is reached through a `Proxy` and n1 has the smallest
+        address, so `proxies["n1"].cut()` partitions n1 away (see proxy.py)."""
         self.root = root
         self.options = options
         self.members: list[Member] = []
+        self.proxies: dict[str, Proxy] = {}
         for i in range(n):
             self.members.append(self._new_member(f"n{i + 1}"))
+        if proxies:
+            addresses = sorted((f"127.0.0.1:{free_port()}" for _ in self.members), key=str)
+            for m, address in zip(self.members, addresses, strict=True):
+                m.listen = m.raft
+                m.raft = address
+                self.proxies[m.node_id] = Proxy(
+                    listen_port=int(address.rsplit(":", 1)[1]),
+                    target_port=int(m.listen.rsplit(":", 1)[1]),
+                )
         self.voters = [m.node_id for m in self.members]
 
     def _new_member(self, node_id: str) -> Member:
@@ -95,6 +110,8 @@ class Cluster:
                 args += [f"--{key.replace('_', '-')}", str(value)]
             if m.learner:
                 args.append("--learner")
+            if m.listen:
+                args += ["--listen", m.listen]
             m.data.mkdir(parents=True, exist_ok=True)
             with open(m.data.parent / f"{m.node_id}.log", "ab") as log:
                 m.proc = subprocess.Popen(args, stdout=log, stderr=log, env=os.environ.copy())
@@ -156,6 +173,9 @@ class Cluster:
                     m.proc.kill()
                     m.proc.wait()
                 m.proc = None
+        for proxy in self.proxies.values():
+            proxy.close()
+        self.proxies.clear()
 
     def alive(self) -> list[Member]:
         return [

@@ -76,7 +76,7 @@ def build_app(consensus: RaftConsensus, db: Any) -> web.Application:
         return web.json_response({})
 
     async def read(request: web.Request) -> web.Response:
-        if request.query.get("barrier"):
+        if request.query.get("barrier") == "1":
             try:
                 await consensus.read_barrier()
             except NoQuorum as exc:
@@ -178,6 +178,7 @@ async def main(args: argparse.Namespace) -> None:
         data_dir=data / "raft",
         secret=args.secret,
         learner=args.learner,
+        listen_addr=args.listen,
         timeout=args.timeout,
         compaction_entries=args.compaction,
         append_batch_bytes=args.append_batch_bytes,
@@ -205,6 +206,7 @@ if __name__ == "__main__":
     parser.add_argument("--data", required=True)
     parser.add_argument("--secret", default="test-secret")
     parser.add_argument("--learner", action="store_true")
+    parser.add_argument("--listen", default=None)
     parser.add_argument("--timeout", type=float, default=3.0)
     parser.add_argument("--compaction", type=int, default=5000)
     parser.add_argument("--append-batch-bytes", type=int, default=1 << 16)

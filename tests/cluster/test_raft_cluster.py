@@ -244,6 +244,46 @@ def test_silent_partition_majority_serves_minority_refuses(make_cluster):
     cluster.wait_converged(timeout=20)
 
 
+def _partitioned_leader(cluster: Cluster):
+    """Make n1 (the member its proxy can isolate) the leader; return it."""
+    leader = cluster.wait_leader()
+    n1 = cluster.member("n1")
+    if leader is not n1:
+        status, body = cluster.request(leader, "POST", "/members/transfer", {"to": "n1"})
+        assert status == 200, body
+    assert cluster.wait_leader(timeout=5, among=[n1]) is n1
+    return n1
+
+
+def test_partition_by_proxy_majority_serves_isolated_leader_refuses(make_cluster):
+    cluster = make_cluster(proxies=True, timeout=2.0)
+    create_bucket(cluster)
+    n1 = _partitioned_leader(cluster)
+    assert cluster.propose(n1, [put_cmd("b", "before", "v")])[0] == 200
+    cluster.proxies["n1"].cut()
+    cut_at = time.monotonic()
+    majority = [m for m in cluster.members if m is not n1]
+    new_leader = cluster.wait_leader(timeout=10, among=majority)
+    print(f"majority elected {new_leader.node_id} {time.monotonic() - cut_at:.2f}s after the cut")
+    status, body = cluster.propose(majority[0], [put_cmd("b", "during", "v")])
+    assert status == 200, body
+    # the isolated old leader still runs and answers, but refuses writes and strong reads
+    for method, path, body in (
+        ("POST", "/propose", {"commands": [put_cmd("b", "refused", "v")]}),
+        ("POST", "/barrier", {}),
+        ("GET", "/read?bucket=b&key=during&barrier=1", None),
+    ):
+        started = time.monotonic()
+        status, reply = cluster.request(n1, method, path, body)
+        assert status == 503, (path, reply)
+        assert time.monotonic() - started < 4.0
+    # ...while its local state is stale: what the barrier protects readers from
+    assert cluster.get(n1, "/read?bucket=b&key=during")["record"] is None
+    cluster.proxies["n1"].heal()
+    cluster.wait_converged(timeout=30)
+    assert "during" in keys_on(cluster, n1)
+
+
 def test_add_fourth_member_then_remove_it(make_cluster):
     cluster = make_cluster(compaction=30)
     create_bucket(cluster)
@@ -380,6 +420,23 @@ def _check(history: dict[str, list[Op]]) -> None:
         if not linearizable(ops):
             lines = "\n".join(f"{o.start:.4f} {o.end:.4f} {o.kind} {o.value}" for o in ops)
             raise AssertionError(f"history of {key} is not linearizable:\n{lines}")
+
+
+def test_linearizable_history_under_partition(make_cluster):
+    """Reads and writes keep hitting the partitioned old leader too (it must answer 503)."""
+    cluster = make_cluster(proxies=True, timeout=1.5)
+    create_bucket(cluster)
+    _partitioned_leader(cluster)
+
+    def chaos() -> None:
+        time.sleep(1.5)
+        cluster.proxies["n1"].cut()
+        time.sleep(3.0)
+        cluster.proxies["n1"].heal()
+
+    history = _history(cluster, 6.0, chaos)
+    assert sum(len(ops) for ops in history.values()) > 100
+    _check(history)
 
 
 def test_linearizable_history_under_leader_kill(make_cluster):
