@@ -102,6 +102,29 @@ class ErrorCode(enum.Enum):
         400,
         "Only the last chunk is allowed to have a size less than 8192 bytes",
     )
+    # access control and CORS
+    AccessControlListNotSupported = (400, "The bucket does not allow ACLs")
+    CORSResponse = (403, "This CORS request is not allowed. This is usually because the evalution of Origin, request method / Access-Control-Request-Method or Access-Control-Request-Headers are not whitelisted by the resource's CORS spec.")
+    InvalidBucketAclWithObjectOwnership = (
+        400,
+        "Bucket cannot have ACLs set with ObjectOwnership's BucketOwnerEnforced setting",
+    )
+    MalformedACLError = (
+        400,
+        "The XML you provided was not well-formed or did not validate against our published schema.",
+    )
+    MalformedPolicy = (400, "Policy has invalid resource")
+    NoSuchBucketPolicy = (404, "The bucket policy does not exist")
+    NoSuchCORSConfiguration = (404, "The CORS configuration does not exist")
+    NoSuchPublicAccessBlockConfiguration = (
+        404,
+        "The public access block configuration was not found",
+    )
+    OwnershipControlsNotFoundError = (404, "The bucket ownership controls were not found")
+    UnresolvableGrantByEmailAddress = (
+        400,
+        "The email address you provided does not match any account on record.",
+    )
     UnexpectedContent = (400, "This request does not support content.")
     BadRequest = (400, "Bad Request")
 
