@@ -37,12 +37,20 @@ class PutObject:
     record: dict[str, Any]
     if_match: str | None = None  # ETag the current version must have
     if_none_match: bool = False  # If-None-Match: * (fail if the key exists)
+    version_id: str | None = None  # the id this version gets if the bucket's versioning is Enabled
 
 
 @dataclass(frozen=True)
 class DeleteObjects:
+    """Delete keys; with versioning, per key either one version (permanently) or the current one
+    (which leaves a delete marker). Results are one dict per key, in order."""
+
     bucket: str
     keys: tuple[str, ...]
+    version_ids: tuple[str | None, ...] = ()  # per key: the version to delete, None for current
+    marker_ids: tuple[str, ...] = ()  # per key: the id of a delete marker an Enabled bucket makes
+    mtime: float = 0.0  # of the delete markers
+    owner: str = ""  # of the delete markers
 
 
 @dataclass(frozen=True)
@@ -73,6 +81,7 @@ class CompleteUpload:
     if_match: str | None = None
     if_none_match: bool = False
     checksums: dict[str, str] = field(default_factory=dict)  # per part, in order: algo -> b64
+    version_id: str | None = None  # the id this version gets if the bucket's versioning is Enabled
 
 
 @dataclass(frozen=True)
@@ -80,6 +89,32 @@ class AbortUpload:
     bucket: str
     key: str
     upload_id: str
+
+
+@dataclass(frozen=True)
+class SetBucketVersioning:
+    """`Enabled` or `Suspended`; a bucket never returns to unversioned."""
+
+    bucket: str
+    status: str
+
+
+@dataclass(frozen=True)
+class SetObjectTagging:
+    """Replace the tag set of one version (`version_id` None: the current one); () removes it."""
+
+    bucket: str
+    key: str
+    version_id: str | None
+    tags: tuple[tuple[str, str], ...]
+
+
+@dataclass(frozen=True)
+class SetBucketTagging:
+    """Replace the bucket's tag set; None removes it (GetBucketTagging then says NoSuchTagSet)."""
+
+    bucket: str
+    tags: tuple[tuple[str, str], ...] | None
 
 
 @dataclass(frozen=True)
@@ -131,6 +166,9 @@ Command = (
     | PutPart
     | CompleteUpload
     | AbortUpload
+    | SetBucketVersioning
+    | SetObjectTagging
+    | SetBucketTagging
     | CreateUser
     | DeleteUser
     | ForgetGarbage

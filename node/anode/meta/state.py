@@ -8,6 +8,7 @@ Chunk reference counts move in the same batch as the versions that hold them.
 
 from __future__ import annotations
 
+import base64
 import hashlib
 from collections import defaultdict
 from collections.abc import Iterator
@@ -128,10 +129,18 @@ class StateMachine:
             return c.Rejected("NoSuchBucket")
         objects = list(scan(self.db, L.object_prefix(cmd.bucket)))
         uploads = list(scan(self.db, L.upload_prefix(cmd.bucket)))
-        if (objects or uploads) and not cmd.force:
+        versions = list(scan(self.db, L.version_prefix(cmd.bucket)))
+        if (objects or uploads or versions) and not cmd.force:
             return c.Rejected("BucketNotEmpty")
         for raw_key, raw in objects:
-            self._drop_version(tx, raw_key, L.unpack(raw))
+            record = L.unpack(raw)
+            if "vid" in record:  # a copy of a V/ entry: the entry holds the references
+                tx.delete(raw_key)
+            else:
+                self._drop_version(tx, raw_key, record)
+        for raw_key, raw in versions:
+            self._release_version(tx, L.unpack(raw))
+            tx.delete(raw_key)
         for raw_key, _ in uploads:
             _, upload_id = L.split_upload_key(raw_key, L.upload_prefix(cmd.bucket))
             self._drop_upload(tx, raw_key, upload_id)
@@ -142,29 +151,62 @@ class StateMachine:
     # ---- objects ------------------------------------------------------------------------
 
     def _PutObject(self, tx: _Tx, cmd: c.PutObject) -> Any:
-        if tx.get(L.bucket_key(cmd.bucket)) is None:
+        bucket = tx.get(L.bucket_key(cmd.bucket))
+        if bucket is None:
             return c.Rejected("NoSuchBucket")
-        key = L.object_key(cmd.bucket, cmd.key)
-        current = tx.get(key)
+        current = tx.get(L.object_key(cmd.bucket, cmd.key))
         rejected = _check_write_conditions(current, cmd.if_match, cmd.if_none_match)
         if rejected:
             return rejected
-        if current is not None:
-            self._drop_version(tx, key, current)
-        self._add_version(tx, key, cmd.record)
-        return {"etag": cmd.record["etag"]}
+        stored = self._write_version(tx, bucket, cmd.bucket, cmd.key, cmd.record, cmd.version_id)
+        return {"etag": cmd.record["etag"], "version_id": stored.get("vid")}
 
     def _DeleteObjects(self, tx: _Tx, cmd: c.DeleteObjects) -> Any:
-        if tx.get(L.bucket_key(cmd.bucket)) is None:
+        bucket = tx.get(L.bucket_key(cmd.bucket))
+        if bucket is None:
             return c.Rejected("NoSuchBucket")
-        deleted = []
-        for name in cmd.keys:
+        results = []
+        for i, name in enumerate(cmd.keys):
+            version_id = cmd.version_ids[i] if i < len(cmd.version_ids) else None
+            marker_id = cmd.marker_ids[i] if i < len(cmd.marker_ids) else None
+            results.append(
+                self._delete_key(tx, bucket, cmd, name, version_id=version_id, marker_id=marker_id)
+            )
+        return results  # S3 reports deleting an absent key or version as success
+
+    def _delete_key(
+        self,
+        tx: _Tx,
+        bucket: dict[str, Any],
+        cmd: c.DeleteObjects,
+        name: str,
+        *,
+        version_id: str | None,
+        marker_id: str | None,
+    ) -> dict[str, Any]:
+        """Delete one key (its current version) or one version of it; what S3 reports back."""
+        result: dict[str, Any] = {"key": name, "vid": version_id}
+        if bucket.get("versioning") is None:
             key = L.object_key(cmd.bucket, name)
             current = tx.get(key)
-            if current is not None:
+            if current is not None and version_id in (None, "null"):
                 self._drop_version(tx, key, current)
-            deleted.append(name)  # S3 reports deleting an absent key as success
-        return deleted
+            return result
+        history = self._history(tx, cmd.bucket, name)
+        if version_id is not None:
+            for seq, record in history:
+                if record["vid"] == version_id:
+                    self._release_version(tx, record)
+                    tx.delete(L.version_key(cmd.bucket, name, seq))
+                    self._sync_current(tx, cmd.bucket, name)
+                    if record.get("marker"):
+                        result.update(marker=True, marker_vid=version_id)
+                    break
+            return result
+        marker = {"marker": True, "mtime": cmd.mtime, "owner": cmd.owner}
+        stored = self._write_version(tx, bucket, cmd.bucket, name, marker, marker_id)
+        result.update(marker=True, marker_vid=stored["vid"])
+        return result
 
     # ---- multipart ----------------------------------------------------------------------
 
@@ -190,10 +232,12 @@ class StateMachine:
         upload = tx.get(upload_key)
         obj_key = L.object_key(cmd.bucket, cmd.key)
         current = tx.get(obj_key)
-        if upload is None:
+        bucket = tx.get(L.bucket_key(cmd.bucket))
+        if upload is None or bucket is None:
             # A retried Complete whose first attempt succeeded answers as that attempt did.
             if current is not None and current.get("upload_id") == cmd.upload_id:
-                return {"etag": current["etag"], "record": current}
+                return {"etag": current["etag"], "record": current,
+                        "version_id": current.get("vid")}
             return c.Rejected("NoSuchUpload")
         if not cmd.parts:
             return c.Rejected("MalformedXML", "You must specify at least one part")
@@ -224,15 +268,10 @@ class StateMachine:
         if cmd.checksums:
             record["cks"] = dict(cmd.checksums)
             record["cktype"] = "COMPOSITE"
-        if current is not None:
-            self._drop_version(tx, obj_key, current)
         # The new version takes over the chosen parts' references; the rest are released.
-        tx.refs(record["chunks"], +1)
-        tx.stat("objects", 1)
-        tx.stat("logical_bytes", record["size"])
-        tx.put(obj_key, record)
+        record = self._write_version(tx, bucket, cmd.bucket, cmd.key, record, cmd.version_id)
         self._drop_upload(tx, upload_key, cmd.upload_id)
-        return {"etag": record["etag"], "record": record}
+        return {"etag": record["etag"], "record": record, "version_id": record.get("vid")}
 
     def _AbortUpload(self, tx: _Tx, cmd: c.AbortUpload) -> Any:
         key = L.upload_key(cmd.bucket, cmd.key, cmd.upload_id)
@@ -240,6 +279,55 @@ class StateMachine:
             return c.Rejected("NoSuchUpload")
         self._drop_upload(tx, key, cmd.upload_id)
         return None
+
+    # ---- versioning and tags -------------------------------------------------------------
+
+    def _SetBucketVersioning(self, tx: _Tx, cmd: c.SetBucketVersioning) -> Any:
+        bucket = tx.get(L.bucket_key(cmd.bucket))
+        if bucket is None:
+            return c.Rejected("NoSuchBucket")
+        if cmd.status not in ("Enabled", "Suspended"):
+            return c.Rejected("MalformedXML")
+        tx.put(L.bucket_key(cmd.bucket), {**bucket, "versioning": cmd.status})
+        return None
+
+    def _SetBucketTagging(self, tx: _Tx, cmd: c.SetBucketTagging) -> Any:
+        bucket = tx.get(L.bucket_key(cmd.bucket))
+        if bucket is None:
+            return c.Rejected("NoSuchBucket")
+        updated = {k: v for k, v in bucket.items() if k != "tags"}
+        if cmd.tags is not None:
+            updated["tags"] = [list(tag) for tag in cmd.tags]
+        tx.put(L.bucket_key(cmd.bucket), updated)
+        return None
+
+    def _SetObjectTagging(self, tx: _Tx, cmd: c.SetObjectTagging) -> Any:
+        if tx.get(L.bucket_key(cmd.bucket)) is None:
+            return c.Rejected("NoSuchBucket")
+        obj_key = L.object_key(cmd.bucket, cmd.key)
+        current = tx.get(obj_key)
+        version_id = cmd.version_id
+        if version_id is None:
+            if current is None:
+                return c.Rejected("NoSuchKey")
+            version_id = current.get("vid", "null")
+        entries = tx.versions(L.key_versions_prefix(cmd.bucket, cmd.key))
+        if not entries:  # an unversioned key: its one version is `null`, kept in O/
+            if current is None or version_id != "null":
+                return c.Rejected("NoSuchVersion")
+            tx.put(obj_key, _with_tags(current, cmd.tags))
+            return {"version_id": current.get("vid")}
+        for i, (raw_key, record) in enumerate(entries):
+            if record["vid"] != version_id:
+                continue
+            if record.get("marker"):
+                return c.Rejected("MethodNotAllowed")
+            tagged = _with_tags(record, cmd.tags)
+            tx.put(raw_key, tagged)
+            if i == 0:
+                tx.put(obj_key, tagged)
+            return {"version_id": version_id}
+        return c.Rejected("NoSuchVersion")
 
     # ---- users --------------------------------------------------------------------------
 
@@ -319,6 +407,83 @@ class StateMachine:
         tx.stat("logical_bytes", -record["size"])
         tx.delete(key)
 
+    def _write_version(
+        self,
+        tx: _Tx,
+        bucket: dict[str, Any],
+        bucket_name: str,
+        key: str,
+        record: dict[str, Any],
+        version_id: str | None,
+    ) -> dict[str, Any]:
+        """Make `record` (an object version or a delete marker) the newest version of the key,
+        taking references to its chunks, as the bucket's versioning state says; the stored record.
+
+        Unversioned buckets replace O/ as they always did. Enabled keeps every older version;
+        Suspended replaces only the `null` version. `version_id` is the proposer's fresh id."""
+        status = bucket.get("versioning")
+        if status is None:
+            obj_key = L.object_key(bucket_name, key)
+            current = tx.get(obj_key)
+            if current is not None:
+                self._drop_version(tx, obj_key, current)
+            if "vid" in record:  # would make O/ look like a copy that holds no references
+                record = {k: v for k, v in record.items() if k != "vid"}
+            self._add_version(tx, obj_key, record)
+            return record
+        history = self._history(tx, bucket_name, key)
+        seq = history[0][0] + 1 if history else 1
+        if status == "Enabled":
+            vid = version_id or _derived_version_id(bucket_name, key, seq, record)
+        else:
+            vid = "null"
+            for old_seq, old in history:
+                if old["vid"] == "null":
+                    self._release_version(tx, old)
+                    tx.delete(L.version_key(bucket_name, key, old_seq))
+        stored = {**record, "vid": vid}
+        if not stored.get("marker"):
+            tx.refs(stored["chunks"], +1)
+            tx.stat("objects", 1)
+            tx.stat("logical_bytes", stored["size"])
+        tx.put(L.version_key(bucket_name, key, seq), stored)
+        self._sync_current(tx, bucket_name, key)
+        return stored
+
+    def _history(self, tx: _Tx, bucket: str, key: str) -> list[tuple[int, dict[str, Any]]]:
+        """(seq, record) of every version of a key, newest first, in a versioning bucket.
+
+        A pre-versioning O/ record (no `vid`) moves to V/ first, as the `null` version: from then
+        on the key's versions all live in V/."""
+        prefix = L.version_prefix(bucket)
+        entries = [
+            (L.split_version_key(raw_key, prefix)[1], record)
+            for raw_key, record in tx.versions(L.key_versions_prefix(bucket, key))
+        ]
+        if not entries:
+            legacy = tx.get(L.object_key(bucket, key))
+            if legacy is not None and "vid" not in legacy:
+                record = {**legacy, "vid": "null"}  # its references move with it
+                tx.put(L.version_key(bucket, key, 1), record)
+                tx.put(L.object_key(bucket, key), record)
+                entries = [(1, record)]
+        return entries
+
+    def _sync_current(self, tx: _Tx, bucket: str, key: str) -> None:
+        """O/ mirrors the newest version, or is absent when that is a delete marker (or none)."""
+        entries = tx.versions(L.key_versions_prefix(bucket, key))
+        if entries and not entries[0][1].get("marker"):
+            tx.put(L.object_key(bucket, key), entries[0][1])
+        else:
+            tx.delete(L.object_key(bucket, key))
+
+    def _release_version(self, tx: _Tx, record: dict[str, Any]) -> None:
+        """Give up a V/ entry's references (delete markers hold none)."""
+        if not record.get("marker"):
+            tx.refs(record["chunks"], -1)
+            tx.stat("objects", -1)
+            tx.stat("logical_bytes", -record["size"])
+
     def _drop_upload(self, tx: _Tx, upload_key: bytes, upload_id: str) -> None:
         for part_key, raw in scan(self.db, L.part_prefix(upload_id)):
             tx.refs(L.unpack(raw)["chunks"], -1)
@@ -340,6 +505,19 @@ def _check_write_conditions(
     return None
 
 
+def _with_tags(record: dict[str, Any], tags: tuple[tuple[str, str], ...]) -> dict[str, Any]:
+    updated = {k: v for k, v in record.items() if k != "tags"}
+    if tags:
+        updated["tags"] = [list(tag) for tag in tags]
+    return updated
+
+
+def _derived_version_id(bucket: str, key: str, seq: int, record: dict[str, Any]) -> str:
+    """A deterministic id for a proposer that did not choose one (same on every replica)."""
+    seed = f"{bucket}\0{key}\0{seq}\0{record.get('mtime')}\0{record.get('etag')}".encode()
+    return base64.urlsafe_b64encode(hashlib.sha256(seed).digest()[:24]).decode()
+
+
 class _Tx:
     """One command's writes: a WriteBatch plus a read-your-writes overlay and pending deltas."""
 
@@ -351,6 +529,8 @@ class _Tx:
             lambda: [0, 0]
         )  # digest -> [delta, size]
         self.stats: dict[str, int] = defaultdict(int)
+        # V/ keys this command wrote, by their key's version prefix, so `versions` sees them
+        self.version_writes: dict[bytes, set[bytes]] = defaultdict(set)
 
     def get(self, key: bytes) -> Any:
         if key in self.overlay:
@@ -360,9 +540,21 @@ class _Tx:
 
     def put(self, key: bytes, value: Any) -> None:
         self.overlay[key] = value
+        if key.startswith(b"V/"):
+            self.version_writes[key[:-8]].add(key)
 
     def delete(self, key: bytes) -> None:
         self.overlay[key] = None
+        if key.startswith(b"V/"):
+            self.version_writes[key[:-8]].add(key)
+
+    def versions(self, prefix: bytes) -> list[tuple[bytes, Any]]:
+        """(V/ key, record) under one key's version prefix, newest first, with this command's
+        own writes applied (a DeleteObjects may touch the same key twice)."""
+        found = {raw_key: L.unpack(raw) for raw_key, raw in scan(self.db, prefix)}
+        for raw_key in self.version_writes.get(prefix, ()):
+            found[raw_key] = self.overlay[raw_key]
+        return sorted((k, v) for k, v in found.items() if v is not None)
 
     def refs(self, chunks: list[list[Any]], delta: int) -> None:
         for digest, size in chunks:

@@ -62,6 +62,12 @@ class ErrorCode(enum.Enum):
     MissingSecurityHeader = (400, "Your request is missing a required header.")
     NoSuchBucket = (404, "The specified bucket does not exist.")
     NoSuchKey = (404, "The specified key does not exist.")
+    NoSuchVersion = (
+        404,
+        "The specified version does not exist.",
+    )
+    NoSuchTagSet = (404, "The TagSet does not exist")
+    InvalidTag = (400, "The tag provided was not a valid tag.")
     NoSuchUpload = (
         404,
         "The specified multipart upload does not exist. The upload ID might be invalid, or the multipart upload might have been aborted or completed.",

@@ -57,6 +57,7 @@ _NAMED: dict[tuple[str, str], str] = {
     ("GET", "location"): "GetBucketLocation",
     ("GET", "uploads"): "ListMultipartUploads",
     ("POST", "delete"): "DeleteObjects",
+    ("GET", "versions"): "ListObjectVersions",
 }
 
 _OBJECT_NAMED: dict[tuple[str, str], str] = {
