@@ -7,7 +7,7 @@ from collections.abc import Awaitable, Callable
 from aiohttp import web
 
 from ..context import Context
-from . import bucket, copy, delete, get, list, multipart, put, select
+from . import bucket, copy, delete, get, list, multipart, put, select, tagging, versioning
 
 Handler = Callable[[Context], Awaitable[web.StreamResponse]]
 
@@ -33,4 +33,13 @@ HANDLERS: dict[str, Handler] = {
     "ListParts": multipart.list_parts,
     "ListMultipartUploads": multipart.list_multipart_uploads,
     "SelectObjectContent": select.select_object_content,
+    "PutBucketVersioning": versioning.put_bucket_versioning,
+    "GetBucketVersioning": versioning.get_bucket_versioning,
+    "ListObjectVersions": versioning.list_object_versions,
+    "PutObjectTagging": tagging.put_object_tagging,
+    "GetObjectTagging": tagging.get_object_tagging,
+    "DeleteObjectTagging": tagging.delete_object_tagging,
+    "PutBucketTagging": tagging.put_bucket_tagging,
+    "GetBucketTagging": tagging.get_bucket_tagging,
+    "DeleteBucketTagging": tagging.delete_bucket_tagging,
 }

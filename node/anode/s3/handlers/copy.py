@@ -1,4 +1,5 @@
-"""CopyObject: a new version sharing the source's chunks (no bytes move), metadata COPY/REPLACE."""
+"""CopyObject: a new version sharing the source's chunks (no bytes move), metadata and tagging
+COPY/REPLACE, from the current source version or the one `?versionId=` names."""
 
 from __future__ import annotations
 
@@ -16,12 +17,35 @@ from ..context import Context
 from ..errors import ErrorCode, S3Error
 from ..objectmeta import metadata_from_headers, validate_key
 from .put import write_conditions
+from .tagging import apply_tags, tags_from_header
+from .versioning import check_version_id, is_versioned, new_version_id, version_header
+
+
+def _source_version(ctx: Context, bucket: str, key: str, version: str | None) -> dict[str, Any]:
+    """The source record; a source that names a delete marker is an invalid request."""
+    record = ctx.node.meta.object(bucket, key) if version is None else (
+        ctx.node.meta.version(bucket, key, version))
+    if record is None:
+        if version is None:
+            raise S3Error(ErrorCode.NoSuchKey, Key=key)
+        raise S3Error(ErrorCode.NoSuchVersion, Key=key, VersionId=version)
+    if record.get("marker"):
+        raise S3Error(
+            ErrorCode.InvalidRequest,
+            "The source of a copy request may not specifically refer to a delete marker by "
+            "version id.",
+        )
+    return record
 
 
 def copy_source(ctx: Context) -> tuple[str, str, dict[str, Any]]:
-    """(bucket, key, record) of `x-amz-copy-source`, checked for access and copy conditions."""
+    """(bucket, key, record) of `x-amz-copy-source`, checked for access and copy conditions.
+
+    In a versioning source bucket the record carries its `vid` (`null` for pre-versioning keys),
+    and `source_version` (the id the request named, or None)."""
     raw = ctx.headers["x-amz-copy-source"]
-    source, _, version = unquote(raw).partition("?versionId=")
+    raw_source, _, raw_version = raw.partition("?versionId=")
+    source, version = unquote(raw_source), unquote(raw_version) or None
     bucket, sep, key = source.lstrip("/").partition("/")
     if not sep or not bucket or not key:
         raise S3Error(
@@ -30,12 +54,13 @@ def copy_source(ctx: Context) -> tuple[str, str, dict[str, Any]]:
             ArgumentName="x-amz-copy-source",
             ArgumentValue=raw,
         )
-    if version and version != "null":
-        raise S3Error(ErrorCode.InvalidArgument, "Invalid version id specified")
-    ctx.bucket(bucket)
-    record = ctx.node.meta.object(bucket, key)
-    if record is None:
-        raise S3Error(ErrorCode.NoSuchKey, Key=key)
+    if version is not None:
+        check_version_id(version, argument="x-amz-copy-source")
+    bucket_record = ctx.bucket(bucket)
+    record = _source_version(ctx, bucket, key, version)
+    if is_versioned(bucket_record) or version is not None:
+        record = {**record, "vid": record.get("vid", "null")}
+    record["source_version"] = version
     check_read_conditions(
         ctx.headers,
         record["etag"],
@@ -47,9 +72,17 @@ def copy_source(ctx: Context) -> tuple[str, str, dict[str, Any]]:
 
 
 async def copy_object(ctx: Context) -> web.Response:
-    ctx.bucket()
+    bucket = ctx.bucket()
     validate_key(ctx.key)
     src_bucket, src_key, source = copy_source(ctx)
+    tagging_directive = ctx.headers.get("x-amz-tagging-directive", "COPY").upper()
+    if tagging_directive not in ("COPY", "REPLACE"):
+        raise S3Error(
+            ErrorCode.InvalidArgument,
+            "Unknown tagging directive.",
+            ArgumentName="x-amz-tagging-directive",
+            ArgumentValue=tagging_directive,
+        )
     directive = ctx.headers.get("x-amz-metadata-directive", "COPY").upper()
     if directive not in ("COPY", "REPLACE"):
         raise S3Error(
@@ -58,13 +91,20 @@ async def copy_object(ctx: Context) -> web.Response:
             ArgumentName="x-amz-metadata-directive",
             ArgumentValue=directive,
         )
-    record = {k: v for k, v in source.items() if k != "upload_id"}
+    source_version = source.pop("source_version")
+    record = {k: v for k, v in source.items() if k not in ("upload_id", "vid")}
+    if tagging_directive == "REPLACE":
+        apply_tags(record, tags_from_header(ctx.headers))
     if directive == "REPLACE":
         record.update(metadata_from_headers(ctx.headers))
     elif "x-amz-storage-class" in ctx.headers:
         record["class"] = metadata_from_headers(ctx.headers)["class"]
     same = (src_bucket, src_key) == (ctx.bucket_name, ctx.key)
-    if same and directive == "COPY" and record.get("class") == source.get("class"):
+    # Copying a named version onto its key is how a versioning bucket restores it.
+    restores = source_version is not None and bucket.get("versioning") == "Enabled"
+    if same and directive == "COPY" and record.get("class") == source.get("class") and (
+        not restores
+    ):
         raise S3Error(
             ErrorCode.InvalidRequest,
             "This copy request is illegal because it is trying to copy an object to "
@@ -75,24 +115,31 @@ async def copy_object(ctx: Context) -> web.Response:
     if_match, if_none_match = write_conditions(ctx)
     async with pinned(ctx.node.chunks, record["chunks"]):
         # Re-read under the pin: the source may have been replaced since we looked.
-        latest = ctx.node.meta.object(src_bucket, src_key)
+        try:
+            latest = _source_version(ctx, src_bucket, src_key, source_version)
+        except S3Error:
+            latest = None
         if (
             latest is None
             or latest["etag"] != source["etag"]
             or latest["chunks"] != source["chunks"]
         ):
             raise S3Error(ErrorCode.ConditionalRequestConflict if latest else ErrorCode.NoSuchKey)
-        await ctx.node.propose(
+        result = await ctx.node.propose(
             PutObject(
                 bucket=ctx.bucket_name,
                 key=ctx.key,
                 record=record,
                 if_match=if_match,
                 if_none_match=if_none_match,
+                version_id=new_version_id(),
             )
         )
     children = [("LastModified", xml.timestamp(record["mtime"])), ("ETag", record["etag"])]
     for algorithm, value in record.get("cks", {}).items():
         children.append((f"Checksum{algorithm}", value))
     body = xml.document("CopyObjectResult", children)
-    return web.Response(body=body, content_type="application/xml")
+    headers = version_header(result["version_id"])
+    if "vid" in source:
+        headers["x-amz-copy-source-version-id"] = source["vid"]
+    return web.Response(body=body, content_type="application/xml", headers=headers)

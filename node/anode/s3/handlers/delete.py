@@ -1,6 +1,10 @@
-"""DeleteObject and DeleteObjects (quiet mode included)."""
+"""DeleteObject and DeleteObjects (quiet mode included), with versioning: deleting the current
+version of a versioning bucket leaves a delete marker; naming a version deletes it for good."""
 
 from __future__ import annotations
+
+import time
+from typing import Any
 
 from aiohttp import web
 
@@ -9,36 +13,71 @@ from .. import xml
 from ..context import Context
 from ..errors import ErrorCode, S3Error
 from ..objectmeta import validate_key
+from .versioning import is_version_id, is_versioned, new_version_id, requested_version
 
 MAX_DELETE_KEYS = 1000
 
 
+def _delete_command(ctx: Context, items: list[tuple[str, str | None]]) -> DeleteObjects:
+    """Marker ids and time are chosen here (the proposer), used only if the bucket needs them."""
+    return DeleteObjects(
+        bucket=ctx.bucket_name,
+        keys=tuple(key for key, _ in items),
+        version_ids=tuple(version_id for _, version_id in items),
+        marker_ids=tuple(new_version_id() for _ in items),
+        mtime=time.time(),
+        owner=ctx.user.name,
+    )
+
+
 async def delete_object(ctx: Context) -> web.Response:
-    ctx.bucket()
+    bucket = ctx.bucket()
     validate_key(ctx.key)
-    await ctx.node.propose(DeleteObjects(bucket=ctx.bucket_name, keys=(ctx.key,)))
-    return web.Response(status=204)
+    version_id = requested_version(ctx)
+    (result,) = await ctx.node.propose(_delete_command(ctx, [(ctx.key, version_id)]))
+    headers = {}
+    if result.get("marker"):
+        headers["x-amz-delete-marker"] = "true"
+    shown = result.get("marker_vid") or result.get("vid")
+    if shown is not None and (version_id is not None or is_versioned(bucket)):
+        headers["x-amz-version-id"] = shown
+    return web.Response(status=204, headers=headers)
+
+
+def _deleted_entry(result: dict[str, Any]) -> tuple[str, list[tuple[str, Any]]]:
+    entry: list[tuple[str, Any]] = [("Key", result["key"])]
+    if result.get("vid") is not None:
+        entry.append(("VersionId", result["vid"]))
+    if result.get("marker"):
+        entry += [("DeleteMarker", True), ("DeleteMarkerVersionId", result["marker_vid"])]
+    return ("Deleted", entry)
 
 
 async def delete_objects(ctx: Context) -> web.Response:
     ctx.bucket()
     request = xml.parse(await ctx.read_small_body(xml.MAX_BODY), "Delete")
     quiet = (xml.text(request, "Quiet") or "false").strip().lower() == "true"
-    keys: list[str] = []
+    items: list[tuple[str, str | None]] = []
     errors: list[tuple[str, list[tuple[str, str]]]] = []
     for obj in xml.children(request, "Object"):
         key = xml.text(obj, "Key")
+        version_id = xml.text(obj, "VersionId")
         if key is None:
             raise S3Error(ErrorCode.MalformedXML)
         try:
             validate_key(key)
+            if version_id is not None and not is_version_id(version_id):
+                raise S3Error(ErrorCode.NoSuchVersion)
         except S3Error as e:
-            errors.append(("Error", [("Key", key), ("Code", e.code.name), ("Message", e.message)]))
+            error = [("Key", key)]
+            if version_id is not None:
+                error.append(("VersionId", version_id))
+            errors.append(("Error", [*error, ("Code", e.code.name), ("Message", e.message)]))
             continue
-        keys.append(key)
-    if len(keys) + len(errors) > MAX_DELETE_KEYS or (not keys and not errors):
+        items.append((key, version_id))
+    if len(items) + len(errors) > MAX_DELETE_KEYS or (not items and not errors):
         raise S3Error(ErrorCode.MalformedXML)
-    deleted = await ctx.node.propose(DeleteObjects(bucket=ctx.bucket_name, keys=tuple(keys)))
-    entries = [] if quiet else [("Deleted", [("Key", key)]) for key in deleted]
+    results = await ctx.node.propose(_delete_command(ctx, items)) if items else []
+    entries = [] if quiet else [_deleted_entry(result) for result in results]
     body = xml.document("DeleteResult", [*entries, *errors])
     return web.Response(body=body, content_type="application/xml")

@@ -26,6 +26,8 @@ from ..objectmeta import metadata_from_headers, validate_key
 from .bucket import owner_xml
 from .copy import copy_source
 from .put import commit, receive_body, write_conditions
+from .tagging import apply_tags, tags_from_header
+from .versioning import new_version_id, version_header
 
 MIN_PART_SIZE = 5 * 1024 * 1024
 MAX_PART_SIZE = 5 * 1024**3
@@ -58,6 +60,7 @@ async def create_multipart_upload(ctx: Context) -> web.Response:
     validate_key(ctx.key)
     template = metadata_from_headers(ctx.headers)
     template["owner"] = ctx.user.name
+    apply_tags(template, tags_from_header(ctx.headers))
     algorithm = ctx.headers.get("x-amz-checksum-algorithm")
     checksum_type = ctx.headers.get("x-amz-checksum-type")
     if algorithm is not None:
@@ -227,6 +230,7 @@ async def complete_multipart_upload(ctx: Context) -> web.Response:
             if_match=if_match,
             if_none_match=if_none_match,
             checksums=checksums,
+            version_id=new_version_id(),
         )
     )
     record = result["record"]
@@ -241,7 +245,8 @@ async def complete_multipart_upload(ctx: Context) -> web.Response:
     if record.get("cks"):
         children.append(("ChecksumType", record.get("cktype", "COMPOSITE")))
     body = xml.document("CompleteMultipartUploadResult", children)
-    return web.Response(body=body, content_type="application/xml")
+    return web.Response(body=body, content_type="application/xml",
+                        headers=version_header(result.get("version_id")))
 
 
 async def abort_multipart_upload(ctx: Context) -> web.Response:

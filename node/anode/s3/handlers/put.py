@@ -13,6 +13,8 @@ from ..checksums import header_name, requested_algorithm
 from ..context import Context
 from ..errors import ErrorCode, S3Error
 from ..objectmeta import content_md5, metadata_from_headers, validate_key
+from .tagging import apply_tags, tags_from_header
+from .versioning import new_version_id, version_header
 
 MAX_PUT_SIZE = 5 * 1024**3
 
@@ -103,13 +105,16 @@ async def put_object(ctx: Context) -> web.Response:
     ctx.bucket()
     validate_key(ctx.key)
     metadata = metadata_from_headers(ctx.headers)
+    tags = tags_from_header(ctx.headers)
     if_match, if_none_match = write_conditions(ctx)
     algorithm = requested_algorithm(ctx.headers)
     body = await receive_body(ctx)
     record = version_record(ctx, body, algorithm, metadata)
-    await commit(ctx, body, PutObject(bucket=ctx.bucket_name, key=ctx.key, record=record,
-                                      if_match=if_match, if_none_match=if_none_match))
-    headers = {"ETag": body.etag}
+    apply_tags(record, tags)
+    result = await commit(ctx, body, PutObject(bucket=ctx.bucket_name, key=ctx.key, record=record,
+                                               if_match=if_match, if_none_match=if_none_match,
+                                               version_id=new_version_id()))
+    headers = {"ETag": body.etag, **version_header(result["version_id"])}
     if algorithm and body.checksum:
         headers[header_name(algorithm)] = body.checksum
         headers["x-amz-checksum-type"] = "FULL_OBJECT"
