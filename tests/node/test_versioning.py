@@ -180,6 +180,35 @@ def test_objects_written_before_versioning_become_the_null_version(node, s3, buc
     assert versions_of(node, bucket) == [("old", v1, True, False)]
 
 
+def test_listing_merges_pre_versioning_keys_with_versioned_ones(node, s3, bucket):
+    for key in ("a", "c", "e"):
+        s3.put_object(Bucket=bucket, Key=key, Body=b"old")
+    enable(s3, bucket)
+    b1 = s3.put_object(Bucket=bucket, Key="b", Body=b"new")["VersionId"]
+    c1 = s3.put_object(Bucket=bucket, Key="c", Body=b"new")["VersionId"]
+    d1 = s3.delete_object(Bucket=bucket, Key="d")["VersionId"]
+    assert versions_of(node, bucket) == [
+        ("a", "null", True, False), ("b", b1, True, False), ("c", c1, True, False),
+        ("c", "null", False, False), ("d", d1, True, True), ("e", "null", True, False)]
+    page = s3.list_object_versions(Bucket=bucket, KeyMarker="c", VersionIdMarker=c1)
+    assert [(v["Key"], v["VersionId"]) for v in page["Versions"]] == [("c", "null"), ("e", "null")]
+    assert [o["Key"] for o in s3.list_objects_v2(Bucket=bucket)["Contents"]] == ["a", "b", "c", "e"]
+
+
+def test_part_copy_from_a_source_version(s3, bucket):
+    enable(s3, bucket)
+    v1 = s3.put_object(Bucket=bucket, Key="src", Body=b"first")["VersionId"]
+    s3.put_object(Bucket=bucket, Key="src", Body=b"second")
+    upload = s3.create_multipart_upload(Bucket=bucket, Key="mp")["UploadId"]
+    part = s3.upload_part_copy(Bucket=bucket, Key="mp", UploadId=upload, PartNumber=1,
+                               CopySource={"Bucket": bucket, "Key": "src", "VersionId": v1})
+    assert part["CopySourceVersionId"] == v1
+    s3.complete_multipart_upload(
+        Bucket=bucket, Key="mp", UploadId=upload,
+        MultipartUpload={"Parts": [{"PartNumber": 1, "ETag": part["CopyPartResult"]["ETag"]}]})
+    assert s3.get_object(Bucket=bucket, Key="mp")["Body"].read() == b"first"
+
+
 def test_listing_versions_of_a_never_versioned_bucket_shows_null_versions(node, s3, bucket):
     s3.put_object(Bucket=bucket, Key="a", Body=b"x")
     s3.put_object(Bucket=bucket, Key="b", Body=b"y")

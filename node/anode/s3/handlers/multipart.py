@@ -190,7 +190,8 @@ async def upload_part_copy(ctx: Context) -> web.Response:
     for name, value in record["cks"].items():
         children.append((f"Checksum{name}", value))
     body_xml = xml.document("CopyPartResult", children)
-    return web.Response(body=body_xml, content_type="application/xml")
+    headers = {"x-amz-copy-source-version-id": source["vid"]} if "vid" in source else {}
+    return web.Response(body=body_xml, content_type="application/xml", headers=headers)
 
 
 async def complete_multipart_upload(ctx: Context) -> web.Response:
