@@ -12,6 +12,7 @@ from __future__ import annotations
 import base64
 import os
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -30,8 +31,18 @@ from anode_operator.kube import Kube
 REPO = Path(__file__).resolve().parents[2]
 K8S = REPO.parent / "shared" / "k8s"
 K8S_HOME = Path(os.environ.get("ANODE_K8S_HOME", "/var/tmp/anode-k8s"))
-RUN_DIR = K8S_HOME / "run-operator-tests"
-PORTS = {"ETCD_PORT": "23791", "ETCD_PEER_PORT": "23801", "API_PORT": "16444", "KCM_PORT": "10258"}
+# One state directory and free ports per test session: two runs on one machine (a developer
+# and CI, say) each get a private control plane, and down.sh stops only this run's PIDs.
+RUN_DIR = K8S_HOME / f"run-operator-tests-{os.getpid()}"
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+PORTS = {name: str(free_port()) for name in ("ETCD_PORT", "ETCD_PEER_PORT", "API_PORT", "KCM_PORT")}
 
 
 def _k8s_env() -> dict[str, str]:
@@ -51,7 +62,6 @@ def control_plane() -> Iterator[str]:
     """KUBECONFIG path of a fresh, running control plane."""
     ensure_built()
     env = _k8s_env()
-    subprocess.run([str(K8S / "down.sh")], env=env, capture_output=True, timeout=60)
     up = subprocess.run([str(K8S / "up.sh")], env=env, capture_output=True, text=True, timeout=300)
     if up.returncode != 0:
         raise RuntimeError(f"up.sh failed:\n{up.stderr[-3000:]}")
@@ -59,7 +69,7 @@ def control_plane() -> Iterator[str]:
     try:
         yield kubeconfig
     finally:
-        subprocess.run([str(K8S / "down.sh")], env=env, capture_output=True, timeout=120)
+        subprocess.run([str(K8S / "down.sh"), "--purge"], env=env, capture_output=True, timeout=120)
 
 
 @dataclass

@@ -45,12 +45,14 @@ class RunningPod:
 
 class StandInKubelet:
     def __init__(
-        self, *, api: kubernetes.client.ApiClient, namespace: str, workdir: Path, first_ip: int
+        self, *, api: kubernetes.client.ApiClient, namespace: str, workdir: Path, subnet: str
     ) -> None:
+        """``subnet``: a loopback /24 prefix such as ``127.101.7.`` for this kubelet's pods."""
         self.core = kubernetes.client.CoreV1Api(api)
         self.namespace = namespace
         self.workdir = workdir
-        self.next_ip = first_ip
+        self.subnet = subnet
+        self.next_ip = 10
         self.ips: dict[str, str] = {}  # pod name -> address, stable like a PVC-bound identity
         self.pods: dict[str, RunningPod] = {}  # uid -> process
         self.starts: list[tuple[str, str]] = []  # (pod name, image) in start order
@@ -100,7 +102,7 @@ class StandInKubelet:
 
     def _run(self, pod: Any) -> RunningPod:
         name = pod.metadata.name
-        ip = self.ips.setdefault(name, f"127.0.0.{self._allocate()}")
+        ip = self._ip(name)
         root = self.workdir / name
         mounts = self._volumes(pod, root)
         (container,) = pod.spec.containers
@@ -123,8 +125,7 @@ class StandInKubelet:
                 "ANODE_NODE_DATA_ADDR": f"{ip}:9091",
                 "ANODE_NODE_ADVERTISE_HOST": ip,
                 "ANODE_CLUSTER_PEERS": ",".join(
-                    f"{peer}={self.ips.setdefault(peer, f'127.0.0.{self._allocate()}')}:{port}"
-                    for peer, port in peers
+                    f"{peer}={self._ip(peer)}:{port}" for peer, port in peers
                 ),
             }
         )
@@ -138,9 +139,12 @@ class StandInKubelet:
         self._report(pod, running)
         return running
 
-    def _allocate(self) -> int:
-        self.next_ip += 1
-        return self.next_ip - 1
+    def _ip(self, pod_name: str) -> str:
+        """The pod's address: stable per pod name (what its DNS name resolves to)."""
+        if pod_name not in self.ips:
+            self.ips[pod_name] = f"{self.subnet}{self.next_ip}"
+            self.next_ip += 1
+        return self.ips[pod_name]
 
     def _volumes(self, pod: Any, root: Path) -> dict[str, Path]:
         """mountPath -> local directory, for the container's volume mounts."""

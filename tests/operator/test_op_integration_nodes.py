@@ -29,11 +29,15 @@ KUBECTL = Path(os.environ.get("ANODE_K8S_HOME", "/var/tmp/anode-k8s")) / "bin" /
 @pytest.fixture(scope="module")
 def kubelets(kube_env, tmp_path_factory) -> Iterator[dict[str, StandInKubelet]]:
     started: dict[str, StandInKubelet] = {}
-    first = {"nodes-one": 110, "nodes-three": 130}
-    for ns, ip in first.items():
+    # a loopback /16 of this session's own (by pid), so concurrent runs never share addresses
+    base = f"127.{100 + os.getpid() % 150}"
+    for index, ns in enumerate(("nodes-one", "nodes-three")):
         kube_env.create_namespace(ns)
         started[ns] = StandInKubelet(
-            api=kube_env.api, namespace=ns, workdir=tmp_path_factory.mktemp(ns), first_ip=ip
+            api=kube_env.api,
+            namespace=ns,
+            workdir=tmp_path_factory.mktemp(ns),
+            subnet=f"{base}.{os.getpid() // 150 % 250 + index}.",
         ).start()
     try:
         yield started
