@@ -422,6 +422,22 @@ def test_every_version_holds_its_chunks_until_deleted_permanently(meta):
     assert sm.apply(c.DeleteBucket(bucket="b")) is None
 
 
+def test_one_command_sees_its_own_version_writes(meta):
+    """DeleteObjects may name a key twice: the second delete must see the first's marker."""
+    sm = meta.state_machine
+    sm.apply(c.SetBucketVersioning(bucket="b", status="Enabled"))
+    sm.apply(c.PutObject(bucket="b", key="k", record=_record(b"x"), version_id="v1"))
+    results = sm.apply(c.DeleteObjects(bucket="b", keys=("k", "k", "k"),
+                                       version_ids=(None, None, "m1"), marker_ids=("m1", "m2", "")))
+    assert [r.get("marker_vid") for r in results] == ["m1", "m2", "m1"]
+    assert [v["vid"] for v in meta.key_versions("b", "k")] == ["m2", "v1"]
+    sm.apply(c.SetBucketVersioning(bucket="b", status="Suspended"))
+    sm.apply(c.DeleteObjects(bucket="b", keys=("k", "k")))
+    assert [v["vid"] for v in meta.key_versions("b", "k")] == ["null", "m2", "v1"]
+    sm.apply(c.DeleteObjects(bucket="b", keys=("k",), version_ids=("m2",)))
+    assert meta.object("b", "k") is None  # the null marker is still the newest
+
+
 def test_force_deleting_a_versioned_bucket_releases_every_version(meta):
     sm = meta.state_machine
     sm.apply(c.SetBucketVersioning(bucket="b", status="Enabled"))
