@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 
 import pytest
+
 from anode.node import owner_id
 from anode.s3 import acl as A
 from anode.s3 import cors

@@ -162,7 +162,7 @@ def test_huge_headers(node, s3, bucket):
 
 def test_unimplemented_operations_answer_not_implemented(s3, bucket):
     for call in (lambda: s3.get_bucket_analytics_configuration(Bucket=bucket, Id="a"),
-                 lambda: s3.get_bucket_policy(Bucket=bucket),
+                 lambda: s3.get_bucket_inventory_configuration(Bucket=bucket, Id="i"),
                  lambda: s3.get_object_torrent(Bucket=bucket, Key="k")):
         with pytest.raises(ClientError) as exc:
             call()

@@ -20,12 +20,40 @@ class CreateBucket:
     owner: str
     created: float
     region: str = "us-east-1"
+    acl: dict[str, Any] | None = None  # x-amz-acl / x-amz-grant-* at creation (None: private)
+    ownership: str | None = None  # x-amz-object-ownership at creation
 
 
 @dataclass(frozen=True)
 class DeleteBucket:
     bucket: str
     force: bool = False  # admin API: delete contents first
+
+
+@dataclass(frozen=True)
+class SetBucketConfig:
+    """Set one access setting of a bucket (`value` None removes it).
+
+    `name` is one of BUCKET_SETTINGS: the policy text, the ACL, the CORS rules, the
+    PublicAccessBlock flags or the object ownership; they live in the bucket record.
+    """
+
+    bucket: str
+    name: str
+    value: Any = None
+
+
+BUCKET_SETTINGS = ("policy", "acl", "cors", "pab", "ownership")
+
+
+@dataclass(frozen=True)
+class SetObjectAcl:
+    """Replace the ACL of the current version of bucket/key."""
+
+    bucket: str
+    key: str
+    acl: dict[str, Any]
+    version_id: str | None = None  # None: the current version
 
 
 @dataclass(frozen=True)
@@ -160,6 +188,8 @@ class ForgetGarbage:
 Command = (
     CreateBucket
     | DeleteBucket
+    | SetBucketConfig
+    | SetObjectAcl
     | PutObject
     | DeleteObjects
     | CreateUpload

@@ -120,6 +120,10 @@ class StateMachine:
             same_owner = existing["owner"] == cmd.owner
             return c.Rejected("BucketAlreadyOwnedByYou" if same_owner else "BucketAlreadyExists")
         record = {"owner": cmd.owner, "created": cmd.created, "region": cmd.region}
+        if cmd.acl is not None:
+            record["acl"] = cmd.acl
+        if cmd.ownership is not None:
+            record["ownership"] = cmd.ownership
         tx.put(L.bucket_key(cmd.bucket), record)
         tx.stat("buckets", 1)
         return record
@@ -148,7 +152,46 @@ class StateMachine:
         tx.stat("buckets", -1)
         return None
 
+    def _SetBucketConfig(self, tx: _Tx, cmd: c.SetBucketConfig) -> Any:
+        record = tx.get(L.bucket_key(cmd.bucket))
+        if record is None:
+            return c.Rejected("NoSuchBucket")
+        if cmd.name not in c.BUCKET_SETTINGS:
+            return c.Rejected("InvalidArgument", f"unknown bucket setting {cmd.name!r}")
+        if cmd.value is None:
+            record.pop(cmd.name, None)
+        else:
+            record[cmd.name] = cmd.value
+        tx.put(L.bucket_key(cmd.bucket), record)
+        return None
+
     # ---- objects ------------------------------------------------------------------------
+
+    def _SetObjectAcl(self, tx: _Tx, cmd: c.SetObjectAcl) -> Any:
+        """Like tagging: the ACL belongs to one version, and O/ mirrors the newest one."""
+        obj_key = L.object_key(cmd.bucket, cmd.key)
+        current = tx.get(obj_key)
+        version_id = cmd.version_id
+        if version_id is None:
+            if current is None:
+                return c.Rejected("NoSuchKey")
+            version_id = current.get("vid", "null")
+        entries = tx.versions(L.key_versions_prefix(cmd.bucket, cmd.key))
+        if not entries:
+            if current is None or version_id != "null":
+                return c.Rejected("NoSuchVersion" if current is not None else "NoSuchKey")
+            tx.put(obj_key, {**current, "acl": cmd.acl})
+            return None
+        for i, (raw_key, record) in enumerate(entries):
+            if record["vid"] != version_id:
+                continue
+            if record.get("marker"):
+                return c.Rejected("MethodNotAllowed")
+            tx.put(raw_key, {**record, "acl": cmd.acl})
+            if i == 0:
+                tx.put(obj_key, {**record, "acl": cmd.acl})
+            return None
+        return c.Rejected("NoSuchVersion")
 
     def _PutObject(self, tx: _Tx, cmd: c.PutObject) -> Any:
         bucket = tx.get(L.bucket_key(cmd.bucket))

@@ -19,6 +19,7 @@ from . import sigv2, xml
 from .context import Context
 from .errors import ErrorCode, S3Error
 from .handlers import HANDLERS
+from .handlers.cors import cors_headers
 from .objectmeta import MAX_HEADER_BYTES
 from .router import Endpoint, parse_query, resolve, split_target, vhost_bucket
 from .sigv4 import authenticate
@@ -42,6 +43,7 @@ async def handle(request: web.Request) -> web.StreamResponse:
     started = time.perf_counter()
     request_id = request.get("anode.request_id") or _request_id()
     operation = "Unknown"
+    ctx: Context | None = None
     try:
         ctx = request.get(_CONTEXT) or await _admit(request, node, request_id)
         operation = ctx.endpoint.operation
@@ -54,6 +56,9 @@ async def handle(request: web.Request) -> web.StreamResponse:
         response = error_response(error, request_id, resource=request.path)
     except Exception as exc:
         response = error_response(_unexpected(exc, request), request_id, resource=request.path)
+    if ctx is not None and "Origin" in request.headers:
+        response.headers.update(
+            cors_headers(node, ctx.endpoint.bucket, request.method, request.headers))
     response.headers["x-amz-request-id"] = request_id
     response.headers["x-amz-id-2"] = request_id
     response.headers["Server"] = "Anode"
@@ -94,6 +99,9 @@ async def _admit(request: web.Request, node: Node, request_id: str) -> Context:
     bucket, key = split_target(raw_path, request.host, node.config.node.domains)
     query = parse_query(raw_query)
     endpoint = resolve(request.method, bucket, key, query, request.headers)
+    if endpoint.operation == "PreflightCors":  # browsers send preflights without credentials
+        return Context(http=request, endpoint=endpoint, node=node, user=None, auth=None,
+                       request_id=request_id)
     now = datetime.now(UTC)
     if sigv2.is_v2(request.headers, raw_query):
         vhost = vhost_bucket(request.host, node.config.node.domains)
@@ -103,8 +111,9 @@ async def _admit(request: web.Request, node: Node, request_id: str) -> Context:
     else:
         auth = authenticate(method=request.method, raw_path=raw_path, raw_query=raw_query,
                             headers=request.headers, lookup=node.secret_for, now=now)
-    if auth is None:
-        raise S3Error(ErrorCode.AccessDenied, "Anonymous access is not allowed")
+    if auth is None:  # anonymous: gets what ACLs and bucket policies grant to everyone
+        return Context(http=request, endpoint=endpoint, node=node, user=None, auth=None,
+                       request_id=request_id)
     user = node.user_by_access_key(auth.access_key)
     if user is None:  # deleted between signature check and here
         raise S3Error(ErrorCode.InvalidAccessKeyId)

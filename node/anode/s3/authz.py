@@ -124,7 +124,7 @@ def decide(caller: Caller, action: str, bucket: BucketAccess, obj: ObjectAccess 
     caller_id = None if who.anonymous else who.canonical_id
     if obj is not None and action not in BUCKET_WRITE_ACTIONS:
         owner = obj.owner if obj.owner is not None and not bucket.acls_disabled else bucket.owner
-        if caller_id == owner["id"]:
+        if who.canonical_id == owner["id"]:  # anonymous callers own what anonymous callers wrote
             return True
         if bucket.acls_disabled or obj.owner is None:
             return False

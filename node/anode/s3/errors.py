@@ -115,9 +115,9 @@ class ErrorCode(enum.Enum):
         400,
         "Bucket cannot have ACLs set with ObjectOwnership's BucketOwnerEnforced setting",
     )
-    MalformedACLError = (
+    MalformedACLError = (  # not MalformedXML's exact message: equal values would alias it
         400,
-        "The XML you provided was not well-formed or did not validate against our published schema.",
+        "The XML you provided was not well-formed or did not validate against our published schema",
     )
     MalformedPolicy = (400, "Policy has invalid resource")
     NoSuchBucketPolicy = (404, "The bucket policy does not exist")

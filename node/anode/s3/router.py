@@ -123,7 +123,9 @@ def resolve(
 ) -> Endpoint:
     sub = next((s for s in SUBRESOURCES if s in query), None)
     headers = headers or {}
-    if bucket is None:
+    if method == "OPTIONS":
+        op = "PreflightCors"  # answered from the bucket's CORS rules, without authentication
+    elif bucket is None:
         op = "ListBuckets" if method == "GET" else "NotImplemented"
     elif key is None:
         op = _bucket_operation(method, sub, query)

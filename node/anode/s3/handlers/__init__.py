@@ -7,7 +7,21 @@ from collections.abc import Awaitable, Callable
 from aiohttp import web
 
 from ..context import Context
-from . import bucket, copy, delete, get, list, multipart, put, select, tagging, versioning
+from . import (
+    acl,
+    bucket,
+    copy,
+    cors,
+    delete,
+    get,
+    list,
+    multipart,
+    policy,
+    put,
+    select,
+    tagging,
+    versioning,
+)
 
 Handler = Callable[[Context], Awaitable[web.StreamResponse]]
 
@@ -33,6 +47,25 @@ HANDLERS: dict[str, Handler] = {
     "ListParts": multipart.list_parts,
     "ListMultipartUploads": multipart.list_multipart_uploads,
     "SelectObjectContent": select.select_object_content,
+    # access control and CORS
+    "GetBucketAcl": acl.get_bucket_acl,
+    "PutBucketAcl": acl.put_bucket_acl,
+    "GetObjectAcl": acl.get_object_acl,
+    "PutObjectAcl": acl.put_object_acl,
+    "PutBucketPolicy": policy.put_bucket_policy,
+    "GetBucketPolicy": policy.get_bucket_policy,
+    "DeleteBucketPolicy": policy.delete_bucket_policy,
+    "GetBucketPolicyStatus": policy.get_bucket_policy_status,
+    "PutBucketPublicAccessBlock": policy.put_public_access_block,
+    "GetBucketPublicAccessBlock": policy.get_public_access_block,
+    "DeleteBucketPublicAccessBlock": policy.delete_public_access_block,
+    "PutBucketOwnershipControls": policy.put_bucket_ownership_controls,
+    "GetBucketOwnershipControls": policy.get_bucket_ownership_controls,
+    "DeleteBucketOwnershipControls": policy.delete_bucket_ownership_controls,
+    "PutBucketCors": cors.put_bucket_cors,
+    "GetBucketCors": cors.get_bucket_cors,
+    "DeleteBucketCors": cors.delete_bucket_cors,
+    "PreflightCors": cors.preflight,
     "PutBucketVersioning": versioning.put_bucket_versioning,
     "GetBucketVersioning": versioning.get_bucket_versioning,
     "ListObjectVersions": versioning.list_object_versions,

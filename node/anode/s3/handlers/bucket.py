@@ -12,6 +12,8 @@ from ...meta.commands import CreateBucket, DeleteBucket
 from .. import xml
 from ..context import Context
 from ..errors import ErrorCode, S3Error
+from .acl import new_bucket_acl
+from .policy import parse_ownership
 
 _BUCKET_NAME = re.compile(r"[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]")
 
@@ -41,6 +43,8 @@ def owner_xml(user_id: str, name: str) -> list[tuple[str, str]]:
 
 
 async def list_buckets(ctx: Context) -> web.Response:
+    if ctx.user is None:
+        raise S3Error(ErrorCode.AccessDenied)
     region = ctx.node.config.node.region
     entries = [
         (
@@ -71,6 +75,12 @@ async def list_buckets(ctx: Context) -> web.Response:
 async def create_bucket(ctx: Context) -> web.Response:
     name = ctx.bucket_name
     validate_bucket_name(name)
+    if ctx.user is None:
+        raise S3Error(ErrorCode.AccessDenied)
+    ownership = ctx.headers.get("x-amz-object-ownership")
+    if ownership is not None:
+        ownership = parse_ownership(ownership)
+    acl = new_bucket_acl(ctx, ownership)
     region = ctx.node.config.node.region
     body = await ctx.read_small_body(xml.MAX_BODY)
     if body.strip():
@@ -79,7 +89,8 @@ async def create_bucket(ctx: Context) -> web.Response:
         if constraint:
             region = constraint
     await ctx.node.propose(
-        CreateBucket(bucket=name, owner=ctx.user.name, created=time.time(), region=region)
+        CreateBucket(bucket=name, owner=ctx.user.name, created=time.time(), region=region,
+                     acl=acl, ownership=ownership)
     )
     return web.Response(headers={"Location": f"/{name}"})
 

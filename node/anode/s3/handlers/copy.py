@@ -16,6 +16,7 @@ from ..conditions import check_read_conditions
 from ..context import Context
 from ..errors import ErrorCode, S3Error
 from ..objectmeta import metadata_from_headers, validate_key
+from .acl import new_object_owner, set_owner
 from .put import write_conditions
 from .tagging import apply_tags, tags_from_header
 from .versioning import check_version_id, is_versioned, new_version_id, version_header
@@ -56,7 +57,8 @@ def copy_source(ctx: Context) -> tuple[str, str, dict[str, Any]]:
         )
     if version is not None:
         check_version_id(version, argument="x-amz-copy-source")
-    bucket_record = ctx.bucket(bucket)
+    bucket_record = ctx.bucket(bucket, key=key, action="s3:GetObjectVersion" if version
+                               else "s3:GetObject")
     record = _source_version(ctx, bucket, key, version)
     if is_versioned(bucket_record) or version is not None:
         record = {**record, "vid": record.get("vid", "null")}
@@ -73,6 +75,7 @@ def copy_source(ctx: Context) -> tuple[str, str, dict[str, Any]]:
 
 async def copy_object(ctx: Context) -> web.Response:
     bucket = ctx.bucket()
+    owner, acl = new_object_owner(ctx, bucket)
     validate_key(ctx.key)
     src_bucket, src_key, source = copy_source(ctx)
     tagging_directive = ctx.headers.get("x-amz-tagging-directive", "COPY").upper()
@@ -111,7 +114,8 @@ async def copy_object(ctx: Context) -> web.Response:
             "itself without changing the object's metadata, storage class, website "
             "redirect location or encryption attributes.",
         )
-    record.update(mtime=time.time(), owner=ctx.user.name)
+    record.update(mtime=time.time())
+    set_owner(record, owner, acl)  # a copy gets the ACL the request asks for, not the source's
     if_match, if_none_match = write_conditions(ctx)
     async with pinned(ctx.node.chunks, record["chunks"]):
         # Re-read under the pin: the source may have been replaced since we looked.

@@ -26,7 +26,7 @@ def _delete_command(ctx: Context, items: list[tuple[str, str | None]]) -> Delete
         version_ids=tuple(version_id for _, version_id in items),
         marker_ids=tuple(new_version_id() for _ in items),
         mtime=time.time(),
-        owner=ctx.user.name,
+        owner=ctx.owner_name,
     )
 
 
@@ -54,7 +54,7 @@ def _deleted_entry(result: dict[str, Any]) -> tuple[str, list[tuple[str, Any]]]:
 
 
 async def delete_objects(ctx: Context) -> web.Response:
-    ctx.bucket()
+    bucket = ctx.bucket()
     request = xml.parse(await ctx.read_small_body(xml.MAX_BODY), "Delete")
     quiet = (xml.text(request, "Quiet") or "false").strip().lower() == "true"
     items: list[tuple[str, str | None]] = []
@@ -68,6 +68,8 @@ async def delete_objects(ctx: Context) -> web.Response:
             validate_key(key)
             if version_id is not None and not is_version_id(version_id):
                 raise S3Error(ErrorCode.NoSuchVersion)
+            action = "s3:DeleteObjectVersion" if version_id is not None else "s3:DeleteObject"
+            ctx.authorize(ctx.bucket_name, bucket, action, key)
         except S3Error as e:
             error = [("Key", key)]
             if version_id is not None:

@@ -23,6 +23,7 @@ from ..checksums import (
 from ..context import Context
 from ..errors import ErrorCode, S3Error
 from ..objectmeta import metadata_from_headers, validate_key
+from .acl import new_object_owner, set_owner
 from .bucket import owner_xml
 from .copy import copy_source
 from .put import commit, receive_body, write_conditions
@@ -56,10 +57,10 @@ def _part_number(ctx: Context) -> int:
 
 
 async def create_multipart_upload(ctx: Context) -> web.Response:
-    ctx.bucket()
+    owner, acl = new_object_owner(ctx, ctx.bucket())
     validate_key(ctx.key)
     template = metadata_from_headers(ctx.headers)
-    template["owner"] = ctx.user.name
+    set_owner(template, owner, acl)
     apply_tags(template, tags_from_header(ctx.headers))
     algorithm = ctx.headers.get("x-amz-checksum-algorithm")
     checksum_type = ctx.headers.get("x-amz-checksum-type")
@@ -81,7 +82,7 @@ async def create_multipart_upload(ctx: Context) -> web.Response:
     upload_id = secrets.token_urlsafe(32)
     record = {
         "initiated": time.time(),
-        "owner": ctx.user.name,
+        "owner": ctx.owner_name,
         "record": template,
         "algorithm": algorithm,
         "cktype": checksum_type,

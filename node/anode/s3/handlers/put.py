@@ -13,6 +13,7 @@ from ..checksums import header_name, requested_algorithm
 from ..context import Context
 from ..errors import ErrorCode, S3Error
 from ..objectmeta import content_md5, metadata_from_headers, validate_key
+from .acl import new_object_owner, set_owner
 from .tagging import apply_tags, tags_from_header
 from .versioning import new_version_id, version_header
 
@@ -85,7 +86,7 @@ def version_record(
         "etag": body.etag,
         "mtime": time.time(),
         "chunks": body.chunks,
-        "owner": ctx.user.name,
+        "owner": ctx.owner_name,
         **metadata,
     }
     if algorithm and body.checksum:
@@ -102,7 +103,7 @@ def write_conditions(ctx: Context) -> tuple[str | None, bool]:
 
 
 async def put_object(ctx: Context) -> web.Response:
-    ctx.bucket()
+    owner, acl = new_object_owner(ctx, ctx.bucket())
     validate_key(ctx.key)
     metadata = metadata_from_headers(ctx.headers)
     tags = tags_from_header(ctx.headers)
@@ -110,6 +111,7 @@ async def put_object(ctx: Context) -> web.Response:
     algorithm = requested_algorithm(ctx.headers)
     body = await receive_body(ctx)
     record = version_record(ctx, body, algorithm, metadata)
+    set_owner(record, owner, acl)
     apply_tags(record, tags)
     result = await commit(ctx, body, PutObject(bucket=ctx.bucket_name, key=ctx.key, record=record,
                                                if_match=if_match, if_none_match=if_none_match,
