@@ -461,3 +461,48 @@ def test_create_bucket_with_object_ownership(node, alice):
     bucket = new_bucket(owner, ObjectOwnership="BucketOwnerPreferred")
     rules = owner.get_bucket_ownership_controls(Bucket=bucket)["OwnershipControls"]["Rules"]
     assert rules == [{"ObjectOwnership": "BucketOwnerPreferred"}]
+
+
+def test_object_acl_grants_read_acp_and_write_acp(node, alice, bob):
+    owner, _ = alice
+    other, other_id = bob
+    bucket = new_bucket(owner)
+    owner.put_object(Bucket=bucket, Key="k", Body=b"v", GrantReadACP=f'id="{other_id}"')
+    assert other.get_object_acl(Bucket=bucket, Key="k")["Grants"][0]["Permission"] == "READ_ACP"
+    for call in (lambda: other.get_object(Bucket=bucket, Key="k"),
+                 lambda: other.put_object_acl(Bucket=bucket, Key="k", ACL="public-read")):
+        with pytest.raises(ClientError) as exc:
+            call()
+        assert error_code(exc) == ("AccessDenied", 403)
+    owner.put_object_acl(Bucket=bucket, Key="k", GrantWriteACP=f'id="{other_id}"',
+                         GrantRead=f'id="{other_id}"')
+    other.put_object_acl(Bucket=bucket, Key="k", GrantRead=f'id="{other_id}"')
+    assert other.get_object(Bucket=bucket, Key="k")["Body"].read() == b"v"
+    with pytest.raises(ClientError) as exc:  # bob gave away his WRITE_ACP
+        other.put_object_acl(Bucket=bucket, Key="k", ACL="public-read")
+    assert error_code(exc) == ("AccessDenied", 403)
+
+
+def test_expected_bucket_owner(node, alice):
+    owner, owner_id = alice
+    bucket = new_bucket(owner)
+    owner.put_object(Bucket=bucket, Key="k", Body=b"v", ExpectedBucketOwner=owner_id)
+    with pytest.raises(ClientError) as exc:
+        owner.get_object(Bucket=bucket, Key="k", ExpectedBucketOwner="0" * 64)
+    assert error_code(exc) == ("AccessDenied", 403)
+
+
+def test_policy_may_name_principals_by_arn_account_or_canonical_id(node, alice, bob):
+    owner, _ = alice
+    other, other_id = bob
+    bucket = new_bucket(owner)
+    owner.put_object(Bucket=bucket, Key="k", Body=b"v")
+    owner.put_bucket_policy(Bucket=bucket, Policy=policy_doc(
+        {"Effect": "Allow", "Principal": {"AWS": ["arn:aws:iam::tenant1:root", "123456789012"]},
+         "Action": "s3:GetObject", "Resource": arn(bucket, "/*")},
+        {"Effect": "Allow", "Principal": {"CanonicalUser": other_id},
+         "Action": "s3:ListBucket", "Resource": arn(bucket)}))
+    assert other.list_objects_v2(Bucket=bucket)["KeyCount"] == 1
+    with pytest.raises(ClientError) as exc:
+        other.get_object(Bucket=bucket, Key="k")
+    assert error_code(exc) == ("AccessDenied", 403)

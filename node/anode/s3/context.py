@@ -92,6 +92,10 @@ class Context:
         record = self.node.meta.bucket(name)
         if record is None:
             raise S3Error(ErrorCode.NoSuchBucket, BucketName=name)
+        expected = self.headers.get("x-amz-expected-bucket-owner" if name == self.endpoint.bucket
+                                    else "x-amz-source-expected-bucket-owner")
+        if expected is not None and expected not in (owner_id(record["owner"]), record["owner"]):
+            raise S3Error(ErrorCode.AccessDenied)
         if action is _DEFAULT:
             action = action_for(self.endpoint.operation, self.endpoint.query)
         if key is _DEFAULT:

@@ -7,6 +7,8 @@ one `SetBucketConfig` command.
 
 from __future__ import annotations
 
+import re
+
 from aiohttp import web
 
 from ...meta.commands import SetBucketConfig
@@ -28,16 +30,22 @@ async def _set(ctx: Context, name: str, value: object) -> None:
 
 
 def _principal_resolver(ctx: Context):
-    """Policy principals must name existing users (by name, canonical id or IAM ARN)."""
+    """Which Principal entries a policy may name.
+
+    IAM ARNs (`arn:aws:iam::<account>:user/<name>` or `:root`), 12-digit account ids and
+    64-hex canonical ids are accepted as written (they match only the user they name, if any);
+    a bare name must be an existing user.
+    """
     users = {record["name"] for record in ctx.node.meta.users()} | {ctx.node.root.name}
-    ids = {owner_id(name): name for name in users}
 
     def resolve(entry: str) -> tuple[str, str] | None:
         name, canonical = principal_entry(entry)
+        if entry.startswith("arn:aws:iam::") and (name or canonical):
+            return name, canonical
+        if canonical or re.fullmatch(r"\d{12}", entry):
+            return name, canonical
         if name in users:
             return name, owner_id(name)
-        if canonical in ids:
-            return ids[canonical], canonical
         return None
 
     return resolve
