@@ -68,6 +68,7 @@ class Node:
         if config.clustered:
             self.consensus: Consensus = RaftConsensus(
                 node_id=config.node.id, bind_addr=config.advertised(config.node.cluster_addr),
+                listen_addr=config.node.cluster_addr,
                 peers=config.peer_addresses(), state_machine=self.meta.state_machine,
                 data_dir=data / "raft", secret=config.cluster.secret,
                 learner=config.cluster.learner)

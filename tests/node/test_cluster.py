@@ -17,9 +17,9 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
+from anode_procs import ClusterProcesses, NodeProcess
 from botocore.exceptions import ClientError
-from conftest import ClusterProcesses, NodeProcess
-from linearizability import Op, check
+from history_check import Op, check
 
 MiB = 1024 * 1024
 FAST_REPAIR = 'repair_interval = "1s"\nscrub_interval = "2s"\n'
@@ -217,6 +217,7 @@ def test_isolated_node_refuses_and_majority_serves(cluster):
         for proc in others:
             proc.proc.send_signal(signal.SIGCONT)
     # the other side of the partition: the majority without the old leader keeps serving
+    wait_until(lambda: cluster.leader(), timeout=15)
     leader = cluster.leader()
     leader.proc.send_signal(signal.SIGSTOP)
     try:

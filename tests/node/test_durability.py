@@ -183,8 +183,8 @@ def small_disk(tmp_path):
 
 
 def test_full_disk_is_a_clear_error_and_nothing_is_stored(small_disk):
+    from anode_procs import NodeProcess
     from botocore.exceptions import ClientError
-    from conftest import NodeProcess
 
     node = NodeProcess(small_disk / "data").start()
     try:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import math
 
-from linearizability import Op, check, check_register
+from history_check import Op, check, check_register
 
 
 def op(kind, value=None, t0=0.0, t1=1.0, result=None, key="k", p=0):

@@ -12,7 +12,7 @@ import time
 import urllib.request
 from pathlib import Path
 
-from conftest import s3_client
+from anode_procs import s3_client
 
 from anode.local import QUICKSTART_ACCESS_KEY, QUICKSTART_SECRET_KEY
 

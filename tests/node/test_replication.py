@@ -9,7 +9,7 @@ import os
 import aiohttp
 import pytest
 from aiohttp import web
-from conftest import free_port
+from anode_procs import free_port
 
 from anode.chunks.placement import holders, rank
 from anode.chunks.replication import InsufficientReplicas, Member, Replicator

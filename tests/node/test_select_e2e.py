@@ -204,7 +204,7 @@ def test_parquet_footer_range_gets_are_served_from_the_cache(node, s3, bucket, t
         return next(s.value for f in text_string_to_metric_families(text) for s in f.samples
                     if s.name == "anode_parquet_footer_range_hits_total")
 
-    from conftest import s3_client
+    from anode_procs import s3_client
 
     s3 = s3_client(node.s3_url)  # the node whose metrics we read (a cluster has several)
     s3.copy_object(Bucket=bucket, Key="footer.parquet", CopySource=f"{bucket}/data.parquet")
