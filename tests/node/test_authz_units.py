@@ -342,3 +342,49 @@ def test_invalid_cors_configurations(body, code):
     with pytest.raises(S3Error) as exc:
         cors.parse_config(body)
     assert exc.value.code == code
+
+
+# ---- the state machine keeps the settings -------------------------------------------------
+
+
+@pytest.fixture
+def meta(tmp_path):
+    from anode.meta.store import MetaStore, open_db
+
+    store = MetaStore(open_db(tmp_path / "db"))
+    yield store
+    store.close()
+
+
+def test_bucket_settings_and_object_acls_are_commands(meta):
+    from anode.meta import commands as c
+
+    sm = meta.state_machine
+    owner = A.user(ALICE.canonical_id, "alice")
+    public = A.canned("public-read", owner=owner)
+    create = c.CreateBucket(bucket="b", owner="alice", created=1.0, acl=public,
+                            ownership="ObjectWriter")
+    assert c.decode(c.encode(create)) == create
+    sm.apply(create)
+    assert meta.bucket("b")["acl"] == public and meta.bucket("b")["ownership"] == "ObjectWriter"
+    for name, value in (("policy", '{"Statement": []}'), ("cors", [{"origins": ["*"]}]),
+                        ("pab", {"BlockPublicAcls": True})):
+        assert sm.apply(c.SetBucketConfig(bucket="b", name=name, value=value)) is None
+        assert meta.bucket("b")[name] == value
+        sm.apply(c.SetBucketConfig(bucket="b", name=name, value=None))
+        assert name not in meta.bucket("b")
+    assert sm.apply(c.SetBucketConfig(bucket="b", name="owner", value="mallory")) == c.Rejected(
+        "InvalidArgument", "unknown bucket setting 'owner'")
+    assert sm.apply(c.SetBucketConfig(bucket="nope", name="acl")) == c.Rejected("NoSuchBucket")
+    record = {"size": 0, "etag": '"e"', "mtime": 1.0, "chunks": [], "owner": "alice"}
+    sm.apply(c.PutObject(bucket="b", key="k", record=record))
+    assert sm.apply(c.SetObjectAcl(bucket="b", key="k", acl=public)) is None
+    assert meta.object("b", "k")["acl"] == public
+    assert sm.apply(c.SetObjectAcl(bucket="b", key="gone", acl=public)) == c.Rejected("NoSuchKey")
+    sm.apply(c.SetBucketVersioning(bucket="b", status="Enabled"))
+    sm.apply(c.PutObject(bucket="b", key="k", record=record, version_id="v2"))
+    assert sm.apply(c.SetObjectAcl(bucket="b", key="k", acl=public, version_id="null")) is None
+    assert meta.version("b", "k", "null")["acl"] == public
+    assert "acl" not in meta.object("b", "k")  # the newest version keeps its own (private) ACL
+    assert sm.apply(c.SetObjectAcl(bucket="b", key="k", acl=public)) is None
+    assert meta.object("b", "k")["acl"] == public and meta.version("b", "k", "v2")["acl"] == public
