@@ -20,6 +20,14 @@ def tags_of(s3, bucket: str, key: str, **kwargs) -> dict[str, str]:
 # ---- object tags ------------------------------------------------------------------------------
 
 
+def test_tag_sets_come_back_in_key_order(s3, bucket):
+    s3.put_object(Bucket=bucket, Key="k", Body=b"x", Tagging="foo=bar&bar")
+    assert s3.get_object_tagging(Bucket=bucket, Key="k")["TagSet"] == [
+        {"Key": "bar", "Value": ""}, {"Key": "foo", "Value": "bar"}]
+    s3.put_bucket_tagging(Bucket=bucket, Tagging=tag_set({"z": "1", "a": "2"}))
+    assert [t["Key"] for t in s3.get_bucket_tagging(Bucket=bucket)["TagSet"]] == ["a", "z"]
+
+
 def test_put_object_with_tagging_header_round_trips_url_encoded_tags(s3, bucket):
     s3.put_object(Bucket=bucket, Key="k", Body=b"x", Tagging="team=data&note=a%20b%26c&empty=")
     assert tags_of(s3, bucket, "k") == {"team": "data", "note": "a b&c", "empty": ""}

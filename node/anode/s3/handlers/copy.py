@@ -19,7 +19,7 @@ from ..objectmeta import metadata_from_headers, validate_key
 from .acl import new_object_owner, set_owner
 from .put import write_conditions
 from .tagging import apply_tags, tags_from_header
-from .versioning import check_version_id, is_versioned, new_version_id, version_header
+from .versioning import check_version_id, created_version_header, is_versioned, new_version_id
 
 
 def _source_version(ctx: Context, bucket: str, key: str, version: str | None) -> dict[str, Any]:
@@ -143,7 +143,7 @@ async def copy_object(ctx: Context) -> web.Response:
     for algorithm, value in record.get("cks", {}).items():
         children.append((f"Checksum{algorithm}", value))
     body = xml.document("CopyObjectResult", children)
-    headers = version_header(result["version_id"])
+    headers = created_version_header(result["version_id"])
     if "vid" in source:
         headers["x-amz-copy-source-version-id"] = source["vid"]
     return web.Response(body=body, content_type="application/xml", headers=headers)

@@ -28,7 +28,7 @@ from .bucket import owner_xml
 from .copy import copy_source
 from .put import commit, receive_body, write_conditions
 from .tagging import apply_tags, tags_from_header
-from .versioning import new_version_id, version_header
+from .versioning import created_version_header, new_version_id
 
 MIN_PART_SIZE = 5 * 1024 * 1024
 MAX_PART_SIZE = 5 * 1024**3
@@ -248,7 +248,7 @@ async def complete_multipart_upload(ctx: Context) -> web.Response:
         children.append(("ChecksumType", record.get("cktype", "COMPOSITE")))
     body = xml.document("CompleteMultipartUploadResult", children)
     return web.Response(body=body, content_type="application/xml",
-                        headers=version_header(result.get("version_id")))
+                        headers=created_version_header(result.get("version_id")))
 
 
 async def abort_multipart_upload(ctx: Context) -> web.Response:

@@ -15,7 +15,7 @@ from ..errors import ErrorCode, S3Error
 from ..objectmeta import content_md5, metadata_from_headers, validate_key
 from .acl import new_object_owner, set_owner
 from .tagging import apply_tags, tags_from_header
-from .versioning import new_version_id, version_header
+from .versioning import created_version_header, new_version_id
 
 MAX_PUT_SIZE = 5 * 1024**3
 
@@ -116,7 +116,7 @@ async def put_object(ctx: Context) -> web.Response:
     result = await commit(ctx, body, PutObject(bucket=ctx.bucket_name, key=ctx.key, record=record,
                                                if_match=if_match, if_none_match=if_none_match,
                                                version_id=new_version_id()))
-    headers = {"ETag": body.etag, **version_header(result["version_id"])}
+    headers = {"ETag": body.etag, **created_version_header(result["version_id"])}
     if algorithm and body.checksum:
         headers[header_name(algorithm)] = body.checksum
         headers["x-amz-checksum-type"] = "FULL_OBJECT"

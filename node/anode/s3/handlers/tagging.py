@@ -29,7 +29,9 @@ MAX_VALUE_CHARS = 256
 
 
 def validate_tags(tags: Tags, *, limit: int) -> Tags:
-    """S3's limits: count, unique keys, key/value length in Unicode characters, no `aws:`."""
+    """S3's limits: count, unique keys, key/value length in Unicode characters, no `aws:`.
+
+    The tags come back sorted by key: S3 keeps a tag set as a map and answers it in key order."""
     if len(tags) > limit:
         what = "Object tags" if limit == MAX_OBJECT_TAGS else "Bucket tag count"
         raise S3Error(ErrorCode.InvalidTag, f"{what} cannot be greater than {limit}")
@@ -50,7 +52,7 @@ def validate_tags(tags: Tags, *, limit: int) -> Tags:
             raise S3Error(ErrorCode.InvalidTag, "Cannot provide multiple Tags with the same key",
                           TagKey=key)
         seen.add(key)
-    return tags
+    return tuple(sorted(tags))
 
 
 def tags_from_header(headers: Mapping[str, str]) -> Tags | None:

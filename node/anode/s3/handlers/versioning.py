@@ -64,6 +64,12 @@ def version_header(version_id: str | None) -> dict[str, str]:
     return {} if version_id is None else {"x-amz-version-id": version_id}
 
 
+def created_version_header(version_id: str | None) -> dict[str, str]:
+    """What PUT, COPY and CompleteMultipartUpload answer: the id of the version they created,
+    but none for a `null` version (a Suspended bucket), as S3 does."""
+    return {} if version_id in (None, NULL) else {"x-amz-version-id": version_id}
+
+
 def _marker_headers(record: dict[str, Any]) -> dict[str, str]:
     return {"x-amz-delete-marker": "true", "x-amz-version-id": record["vid"]}
 
