@@ -506,3 +506,26 @@ def test_policy_may_name_principals_by_arn_account_or_canonical_id(node, alice, 
     with pytest.raises(ClientError) as exc:
         other.get_object(Bucket=bucket, Key="k")
     assert error_code(exc) == ("AccessDenied", 403)
+
+
+def test_policy_conditions_on_object_tags(node, alice, bob):
+    owner, _ = alice
+    other, _ = bob
+    bucket = new_bucket(owner)
+    owner.put_object(Bucket=bucket, Key="open", Body=b"o", Tagging="security=public")
+    owner.put_object(Bucket=bucket, Key="closed", Body=b"c", Tagging="security=private")
+    owner.put_bucket_policy(Bucket=bucket, Policy=policy_doc(
+        {"Effect": "Allow", "Principal": {"AWS": "acl-bob"}, "Action": "s3:GetObject",
+         "Resource": arn(bucket, "/*"),
+         "Condition": {"StringEquals": {"s3:ExistingObjectTag/security": "public"}}},
+        {"Effect": "Allow", "Principal": {"AWS": "acl-bob"}, "Action": "s3:PutObject",
+         "Resource": arn(bucket, "/*"),
+         "Condition": {"StringEquals": {"s3:RequestObjectTag/security": "public"}}}))
+    assert other.get_object(Bucket=bucket, Key="open")["Body"].read() == b"o"
+    with pytest.raises(ClientError) as exc:
+        other.get_object(Bucket=bucket, Key="closed")
+    assert error_code(exc) == ("AccessDenied", 403)
+    other.put_object(Bucket=bucket, Key="new", Body=b"n", Tagging="security=public")
+    with pytest.raises(ClientError) as exc:
+        other.put_object(Bucket=bucket, Key="new", Body=b"n", Tagging="security=secret")
+    assert error_code(exc) == ("AccessDenied", 403)

@@ -13,6 +13,7 @@ import time
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
+from urllib.parse import parse_qsl
 
 from aiohttp import web
 
@@ -119,8 +120,11 @@ class Context:
             return decide(self.caller, action, access, None, self.conditions)
         if action in BUCKET_WRITE_ACTIONS:  # the bucket decides; the object does not matter
             return decide(self.caller, action, access, ObjectAccess(key), self.conditions)
-        obj = self.object_access(name, key)
-        if decide(self.caller, action, access, obj, self.conditions):
+        obj, tags = self.object_access(name, key)
+        context = self.conditions
+        if tags:  # s3:ExistingObjectTag/<key>
+            context = {**context, **{f"s3:existingobjecttag/{k.lower()}": [v] for k, v in tags}}
+        if decide(self.caller, action, access, obj, context):
             return True
         # Reading a missing key: whoever may list the bucket learns it is missing (a 404).
         return obj.owner is None and decide(self.caller, "s3:ListBucket", access, None,
@@ -129,7 +133,8 @@ class Context:
     def access(self, name: str, record: dict[str, Any]) -> BucketAccess:
         return bucket_access(name, record, owner_id(record["owner"]))
 
-    def object_access(self, bucket: str, key: str) -> ObjectAccess:
+    def object_access(self, bucket: str, key: str) -> tuple[ObjectAccess, list[list[str]]]:
+        """The object (or version) an action is about, and its tags."""
         version_id = self.endpoint.q("versionId") if bucket == self.endpoint.bucket else None
         meta = self.node.meta
         if version_id and hasattr(meta, "version"):
@@ -137,9 +142,10 @@ class Context:
         else:
             record = meta.object(bucket, key)
         if record is None or record.get("marker"):
-            return ObjectAccess(key)
+            return ObjectAccess(key), []
         owner = record.get("owner", "")
-        return ObjectAccess(key, A.user(owner_id(owner), owner), record.get("acl"))
+        return (ObjectAccess(key, A.user(owner_id(owner), owner), record.get("acl")),
+                record.get("tags") or [])
 
     def may_access(self, bucket_record: dict[str, Any]) -> bool:
         """ListBuckets lists the buckets the caller owns (root: every bucket)."""
@@ -172,6 +178,11 @@ class Context:
         for header in _HEADER_KEYS:
             if header in headers:
                 keys[f"s3:{header}"] = [headers[header]]
+        if "x-amz-tagging" in headers:  # s3:RequestObjectTag/<key>, s3:RequestObjectTagKeys
+            tags = parse_qsl(headers["x-amz-tagging"], keep_blank_values=True)
+            keys["s3:requestobjecttagkeys"] = [k for k, _ in tags]
+            for k, v in tags:
+                keys[f"s3:requestobjecttag/{k.lower()}"] = [v]
         if self.auth is not None:
             v4 = bool(self.auth.scope)
             keys["s3:signatureversion"] = ["AWS4-HMAC-SHA256" if v4 else "AWS"]
