@@ -465,3 +465,62 @@ def test_new_commands_survive_encoding():
     ]
     for command in commands:
         assert c.decode(c.encode(command)) == command
+
+
+# ---- more edges, through S3 -----------------------------------------------------------------
+
+
+def test_head_of_a_delete_marker_version_is_method_not_allowed(s3, bucket):
+    enable(s3, bucket)
+    s3.put_object(Bucket=bucket, Key="k", Body=b"x")
+    marker = s3.delete_object(Bucket=bucket, Key="k")["VersionId"]
+    with pytest.raises(ClientError) as e:
+        s3.head_object(Bucket=bucket, Key="k", VersionId=marker)
+    headers = e.value.response["ResponseMetadata"]["HTTPHeaders"]
+    assert error_code(e)[1] == 405 and headers["x-amz-delete-marker"] == "true"
+    assert "last-modified" in headers
+    with pytest.raises(ClientError) as e:
+        s3.head_object(Bucket=bucket, Key="k")
+    headers = e.value.response["ResponseMetadata"]["HTTPHeaders"]
+    assert error_code(e)[1] == 404 and headers["x-amz-version-id"] == marker
+
+
+def test_mfa_delete_is_not_implemented(node, bucket):
+    body = (b"<VersioningConfiguration><Status>Enabled</Status><MfaDelete>Enabled</MfaDelete>"
+            b"</VersioningConfiguration>")
+    status, answer = raw_request(node, "PUT", f"/{bucket}?versioning", body=body)
+    assert status == 501 and b"<Code>NotImplemented</Code>" in answer
+
+
+def test_list_versions_url_encoding_and_zero_max_keys(s3, bucket):
+    enable(s3, bucket)
+    s3.put_object(Bucket=bucket, Key="a b+c", Body=b"x")
+    listing = s3.list_object_versions(Bucket=bucket, EncodingType="url")
+    assert listing["EncodingType"] == "url"
+    assert [v["Key"] for v in listing["Versions"]] == ["a%20b%2Bc"]
+    empty = s3.list_object_versions(Bucket=bucket, MaxKeys=0)
+    assert empty["IsTruncated"] is False and "Versions" not in empty
+
+
+def test_delete_objects_in_a_suspended_bucket_replaces_the_null_version(node, s3, bucket):
+    enable(s3, bucket)
+    v1 = s3.put_object(Bucket=bucket, Key="k", Body=b"1")["VersionId"]
+    enable(s3, bucket, "Suspended")
+    s3.put_object(Bucket=bucket, Key="k", Body=b"null")
+    answer = s3.delete_objects(Bucket=bucket, Delete={"Objects": [{"Key": "k"}]})
+    assert answer["Deleted"] == [
+        {"Key": "k", "DeleteMarker": True, "DeleteMarkerVersionId": "null"}]
+    assert versions_of(node, bucket) == [("k", "null", True, True), ("k", v1, False, False)]
+
+
+def test_versions_listing_shows_owner_size_and_etag(s3, bucket):
+    enable(s3, bucket)
+    put = s3.put_object(Bucket=bucket, Key="k", Body=b"hello")
+    s3.delete_object(Bucket=bucket, Key="k")
+    listing = s3.list_object_versions(Bucket=bucket)
+    [version] = listing["Versions"]
+    assert version["ETag"] == put["ETag"] and version["Size"] == 5
+    assert version["StorageClass"] == "STANDARD" and version["Owner"]["ID"]
+    [marker] = listing["DeleteMarkers"]
+    assert marker["IsLatest"] is True and marker["Owner"]["ID"] == version["Owner"]["ID"]
+    assert listing["Name"] == bucket and listing["KeyMarker"] == ""
