@@ -138,8 +138,8 @@ async def get_bucket_versioning(ctx: Context) -> web.Response:
 # ---- ListObjectVersions ----------------------------------------------------------------------
 
 
-def _version_entry(ctx: Context, enc: Any, key: str, record: dict[str, Any], latest: bool
-                   ) -> tuple[str, Any]:
+def _version_entry(enc: Any, key: str, record: dict[str, Any], latest: bool) -> tuple[str, Any]:
+    """A <Version> or <DeleteMarker> element, fields in the order S3 writes them."""
     owner = owner_xml(owner_id(record["owner"]), record["owner"])
     if record.get("marker"):
         return ("DeleteMarker", [
@@ -222,7 +222,7 @@ async def list_object_versions(ctx: Context) -> web.Response:
                     truncated = max_keys > 0
                     break
                 record = versions[position]
-                entries.append(_version_entry(ctx, enc, key, record, position == 0))
+                entries.append(_version_entry(enc, key, record, position == 0))
                 next_key, next_version = key, record["vid"]
             if truncated:
                 break
