@@ -274,6 +274,14 @@ def test_acl_errors(node, alice):
     with pytest.raises(ClientError) as exc:
         owner.put_bucket_acl(Bucket=bucket, AccessControlPolicy=bad)
     assert error_code(exc) == ("MalformedACLError", 400)
+    no_owner = {"Owner": {}, "Grants": owner.get_bucket_acl(Bucket=bucket)["Grants"]}
+    with pytest.raises(ClientError) as exc:
+        owner.put_bucket_acl(Bucket=bucket, AccessControlPolicy=no_owner)
+    assert error_code(exc) == ("MalformedACLError", 400)
+    revoke_all = {"Owner": {"ID": owner_id}, "Grants": []}
+    owner.put_bucket_acl(Bucket=bucket, AccessControlPolicy=revoke_all)
+    assert owner.get_bucket_acl(Bucket=bucket)["Grants"] == []  # the owner keeps its access
+    owner.put_bucket_acl(Bucket=bucket, ACL="private")
     with pytest.raises(ClientError) as exc:
         owner.get_object_acl(Bucket=bucket, Key="missing")
     assert error_code(exc) == ("NoSuchKey", 404)

@@ -140,7 +140,8 @@ def from_xml(body: bytes, *, owner: Grantee, lookup: UserLookup) -> Acl:
     except S3Error:
         raise S3Error(ErrorCode.MalformedACLError) from None
     lists = xml.children(root, "AccessControlList")
-    if len(lists) != 1:
+    owners = xml.children(root, "Owner")
+    if len(lists) != 1 or len(owners) != 1 or not (xml.text(owners[0], "ID") or "").strip():
         raise S3Error(ErrorCode.MalformedACLError)
     grants: list[dict[str, str]] = []
     for grant in xml.children(lists[0], "Grant"):
