@@ -63,6 +63,10 @@ def allow(principal="*", action="s3:GetObject", resource=f"arn:aws:s3:::{BUCKET}
      ' "Resource": "arn:aws:s3:::b", "Condition": {"StringWhatever": {"a": "b"}}}]}',
      "Invalid Condition type"),
     ('{"Version": "1999-01-01", "Statement": []}', "Invalid policy version"),
+    ('{"Statement": [{"Effect": "Allow", "Principal": "*", "Action": ["s3:ListBucket"],'
+     ' "Resource": "arn:aws:s3:::b/*"}]}', "Action does not apply to any resource"),
+    ('{"Statement": [{"Effect": "Allow", "Principal": "*", "Action": "s3:GetObject",'
+     ' "Resource": "arn:aws:s3:::b"}]}', "Action does not apply to any resource"),
 ])
 def test_malformed_policies_are_refused_with_malformed_policy(text, message):
     with pytest.raises(S3Error) as exc:

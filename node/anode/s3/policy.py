@@ -259,6 +259,8 @@ def _statement(raw: Any, bucket: str, resolve: PrincipalResolver) -> Statement:
     for resource in resources or not_resources or ():
         if not _resource_in_bucket(resource, bucket):
             raise malformed("Policy has invalid resource")
+    if actions is not None and resources is not None:
+        _check_actions_apply(actions, resources)
     return Statement(
         sid=sid,
         effect=effect,
@@ -271,6 +273,25 @@ def _statement(raw: Any, bucket: str, resolve: PrincipalResolver) -> Statement:
         not_resources=not_resources,
         conditions=_conditions(raw.get("Condition", {})),
     )
+
+
+def _object_action(action: str) -> bool:
+    name = action.lower()
+    return ("object" in name and "bucket" not in name) or name in (
+        "s3:abortmultipartupload", "s3:listmultipartuploadparts")
+
+
+def _check_actions_apply(actions: tuple[str, ...], resources: tuple[str, ...]) -> None:
+    """Each action must apply to some resource: object actions to `bucket/key` ARNs, bucket
+    actions to the bucket's ARN (AWS refuses e.g. s3:ListBucket on `arn:aws:s3:::b/*`)."""
+    paths = [r[len("arn:aws:s3:::"):] for r in resources]
+    objects = any("/" in p or "*" in p for p in paths)
+    buckets = any("/" not in p for p in paths)
+    for action in actions:
+        if "*" in action or "?" in action:
+            continue
+        if not (objects if _object_action(action) else buckets):
+            raise malformed("Action does not apply to any resource(s) in statement")
 
 
 def _strings(raw: dict[str, Any], field: str) -> tuple[str, ...] | None:
