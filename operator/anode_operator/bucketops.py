@@ -12,6 +12,7 @@ import secrets
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
+from urllib.parse import urlsplit
 
 from anode_operator import buckets
 from anode_operator import constants as c
@@ -20,6 +21,7 @@ from anode_operator.kube import Kube
 from anode_operator.model import BucketResource, parse_bucket, parse_cluster
 from anode_operator.observe import admin_clients, observe
 from anode_operator.render import credentials_secret_name, endpoint
+from anode_operator.s3client import S3Client, S3Error
 
 log = logging.getLogger(__name__)
 
@@ -84,6 +86,8 @@ def reconcile(obj: dict[str, Any], *, kube: Kube, now: datetime) -> dict[str, An
     bucket = parse_bucket(obj)
     previous = obj.get("status") or {}
 
+    applied: set[str] = set()
+
     def status(ready: bool, reason: str, message: str, url: str = "") -> dict[str, Any]:
         return buckets.compute_status(
             bucket,
@@ -93,6 +97,7 @@ def reconcile(obj: dict[str, Any], *, kube: Kube, now: datetime) -> dict[str, An
             endpoint=url,
             previous=previous,
             now=now,
+            applied=frozenset(applied),
         )
 
     target = _target(kube, bucket)
@@ -133,6 +138,7 @@ def reconcile(obj: dict[str, Any], *, kube: Kube, now: datetime) -> dict[str, An
             status(False, "AdminAPIError", exc.message), message=exc.message
         ) from None
 
+    applied.update(_apply_s3_settings(target, bucket, access_key=access, secret_key=secret))
     kube.apply(
         buckets.render_secret(
             bucket,
@@ -149,6 +155,31 @@ def reconcile(obj: dict[str, Any], *, kube: Kube, now: datetime) -> dict[str, An
         f"{bucket.spec.secret_name}",
         target.endpoint,
     )
+
+
+def _apply_s3_settings(
+    target: Target, bucket: BucketResource, *, access_key: str, secret_key: str
+) -> set[str]:
+    """Settings that live in the S3 API, set as the bucket's owner; returns those applied.
+
+    A node that cannot (501/4xx) leaves the setting in the ``SettingsApplied`` condition."""
+    applied: set[str] = set()
+    if bucket.spec.versioning == "Disabled":
+        return applied  # S3 has no way back from versioning; Disabled means "never enable"
+    parts = urlsplit(target.client.base_url)
+    s3 = S3Client(
+        endpoint=f"{parts.scheme}://{parts.hostname}:{c.S3_PORT}",
+        access_key=access_key,
+        secret_key=secret_key,
+        region=target.region,
+    )
+    try:
+        if s3.get_bucket_versioning(bucket=bucket.spec.bucket_name) != bucket.spec.versioning:
+            s3.put_bucket_versioning(bucket=bucket.spec.bucket_name, status=bucket.spec.versioning)
+        applied.add("versioning")
+    except (S3Error, OSError) as exc:
+        log.warning("bucket %s/%s: versioning not applied: %s", bucket.namespace, bucket.name, exc)
+    return applied
 
 
 @dataclass(frozen=True)

@@ -69,12 +69,15 @@ def render_secret(
     }
 
 
-def unsupported_settings(bucket: BucketResource) -> list[str]:
-    """Spec fields the node's admin API (part 1) cannot apply yet; reported, never dropped
-    silently."""
+def unsupported_settings(
+    bucket: BucketResource, *, applied: frozenset[str] = frozenset()
+) -> list[str]:
+    """Spec fields the operator could not apply (yet); reported, never dropped silently.
+
+    ``applied``: settings the operator did apply on this pass (versioning, through the S3 API)."""
     s = bucket.spec
     out = []
-    if s.versioning != "Disabled":
+    if s.versioning != "Disabled" and "versioning" not in applied:
         out.append("versioning")
     if s.quota_max_size or s.quota_max_objects:
         out.append("quota")
@@ -146,6 +149,7 @@ def compute_status(
     endpoint: str,
     previous: dict[str, Any] | None,
     now: datetime,
+    applied: frozenset[str] = frozenset(),
 ) -> dict[str, Any]:
     """Bucket status with kstatus conditions (Ready / Reconciling / Stalled)."""
     prev = {c_["type"]: c_ for c_ in (previous or {}).get("conditions") or []}
@@ -170,7 +174,7 @@ def compute_status(
             "lastTransitionTime": old["lastTransitionTime"] if keep else rfc3339(now),
         }
 
-    unsupported = unsupported_settings(bucket)
+    unsupported = unsupported_settings(bucket, applied=applied)
     conditions = [
         cond("Ready", ready, reason, message),
         cond("Reconciling", reconciling, reason if reconciling else "Reconciled", message),
@@ -180,7 +184,7 @@ def compute_status(
             not unsupported,
             "NotSupportedByNode" if unsupported else "Applied",
             (
-                "not applied yet (node admin API lacks them): " + ", ".join(unsupported)
+                "not applied (no node API for them yet): " + ", ".join(unsupported)
                 if unsupported
                 else "all settings applied"
             ),

@@ -180,3 +180,20 @@ def test_settings_the_node_cannot_apply_are_reported():
     )
     applied = next(x for x in s["conditions"] if x["type"] == "SettingsApplied")
     assert applied["status"] == "False" and "versioning" in applied["message"]
+
+
+def test_settings_applied_through_s3_are_not_reported_missing():
+    b = bucket(versioning="Enabled", anonymousRead=True)
+    assert unsupported_settings(b, applied=frozenset({"versioning"})) == ["anonymousRead"]
+    s = compute_status(
+        b,
+        ready=True,
+        reason="BucketReady",
+        message="ok",
+        endpoint="",
+        previous=None,
+        now=NOW,
+        applied=frozenset({"versioning"}),
+    )
+    applied = next(x for x in s["conditions"] if x["type"] == "SettingsApplied")
+    assert applied["message"].endswith(": anonymousRead")

@@ -212,13 +212,18 @@ def test_retained_bucket_survives_its_resource(kube_env, solo):
                 "clusterRef": {"name": "solo"},
                 "bucketName": "long-term-archive",
                 "versioning": "Enabled",
+                "anonymousRead": True,
             },
         },
     )
     kube_env.wait("bucket Ready", lambda: ready(kube_env, ns, "buckets", "archive"), timeout=60)
     obj = kube_env.custom("buckets", ns, "archive")
     applied = kube_env.condition(obj, "SettingsApplied")
-    assert applied["status"] == "False" and "versioning" in applied["message"]
+    # versioning is applied through the S3 API as the bucket's owner; anonymousRead is not yet
+    assert applied["status"] == "False" and applied["message"].endswith(": anonymousRead")
+    creds = secret_data(kube_env, ns, "archive-bucket")
+    versioning = s3_for(creds, pod_ip=ip).get_bucket_versioning(Bucket="long-term-archive")
+    assert versioning["Status"] == "Enabled"
     custom_api(kube_env).delete_namespaced_custom_object(
         "anode.dev", "v1alpha1", ns, "buckets", "archive"
     )
