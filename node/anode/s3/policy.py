@@ -321,7 +321,7 @@ def _principals(raw: Any, resolve: PrincipalResolver) -> Principals:
     ids: set[str] = set()
     everyone = False
     for kind, value in raw.items():
-        if kind not in ("AWS", "CanonicalUser"):
+        if kind not in ("AWS", "CanonicalUser", "Service", "Federated"):
             raise malformed("Invalid principal in policy")
         entries = [value] if isinstance(value, str) else value
         if not isinstance(entries, list) or not entries:
@@ -329,6 +329,8 @@ def _principals(raw: Any, resolve: PrincipalResolver) -> Principals:
         for entry in entries:
             if not isinstance(entry, str):
                 raise malformed("Invalid principal in policy")
+            if kind in ("Service", "Federated"):
+                continue  # accepted, but no Anode caller is an AWS service or a federated user
             if entry == "*" and kind == "AWS":
                 everyone = True
                 continue
