@@ -537,3 +537,26 @@ def test_policy_conditions_on_object_tags(node, alice, bob):
     with pytest.raises(ClientError) as exc:
         other.put_object(Bucket=bucket, Key="new", Body=b"n", Tagging="security=secret")
     assert error_code(exc) == ("AccessDenied", 403)
+
+
+def test_acls_of_versions(node, alice, anon):
+    owner, _ = alice
+    bucket = new_bucket(owner)
+    owner.put_bucket_versioning(Bucket=bucket, VersioningConfiguration={"Status": "Enabled"})
+    old = owner.put_object(Bucket=bucket, Key="k", Body=b"old")["VersionId"]
+    owner.put_object(Bucket=bucket, Key="k", Body=b"new")
+    result = owner.put_object_acl(Bucket=bucket, Key="k", VersionId=old, ACL="public-read")
+    assert result["ResponseMetadata"]["HTTPHeaders"]["x-amz-version-id"] == old
+    assert len(owner.get_object_acl(Bucket=bucket, Key="k", VersionId=old)["Grants"]) == 2
+    assert len(owner.get_object_acl(Bucket=bucket, Key="k")["Grants"]) == 1
+    assert anon.get_object(Bucket=bucket, Key="k", VersionId=old)["Body"].read() == b"old"
+    with pytest.raises(ClientError) as exc:
+        anon.get_object(Bucket=bucket, Key="k")
+    assert error_code(exc) == ("AccessDenied", 403)
+    marker = owner.delete_object(Bucket=bucket, Key="k")["VersionId"]
+    with pytest.raises(ClientError) as exc:
+        owner.get_object_acl(Bucket=bucket, Key="k", VersionId=marker)
+    assert error_code(exc) == ("MethodNotAllowed", 405)
+    with pytest.raises(ClientError) as exc:
+        owner.get_object_acl(Bucket=bucket, Key="k")
+    assert error_code(exc) == ("NoSuchKey", 404)

@@ -137,10 +137,7 @@ class Context:
         """The object (or version) an action is about, and its tags."""
         version_id = self.endpoint.q("versionId") if bucket == self.endpoint.bucket else None
         meta = self.node.meta
-        if version_id and hasattr(meta, "version"):
-            record = meta.version(bucket, key, version_id)
-        else:
-            record = meta.object(bucket, key)
+        record = meta.version(bucket, key, version_id) if version_id else meta.object(bucket, key)
         if record is None or record.get("marker"):
             return ObjectAccess(key), []
         owner = record.get("owner", "")

@@ -122,14 +122,19 @@ async def put_bucket_acl(ctx: Context) -> web.Response:
 
 
 def _object(ctx: Context) -> dict[str, Any]:
+    from .versioning import check_version_id  # versioning -> bucket -> acl: import late
+
     version_id = ctx.endpoint.q("versionId")
+    if version_id is not None:
+        check_version_id(version_id)
     meta = ctx.node.meta
-    record = (meta.version(ctx.bucket_name, ctx.key, version_id)
-              if version_id and hasattr(meta, "version")
+    record = (meta.version(ctx.bucket_name, ctx.key, version_id) if version_id
               else meta.object(ctx.bucket_name, ctx.key))
     if record is None and version_id:
-        raise S3Error(ErrorCode.__members__.get("NoSuchVersion", ErrorCode.NoSuchKey),
-                      Key=ctx.key, VersionId=version_id)
+        raise S3Error(ErrorCode.NoSuchVersion, Key=ctx.key, VersionId=version_id)
+    if record is not None and record.get("marker") and version_id:
+        raise S3Error(ErrorCode.MethodNotAllowed, "The specified method is not allowed "
+                      "against this resource.", headers={"x-amz-delete-marker": "true"})
     if record is None or record.get("marker"):
         raise S3Error(ErrorCode.NoSuchKey, Key=ctx.key)
     return record
