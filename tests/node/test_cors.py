@@ -142,3 +142,13 @@ def test_preflight_to_missing_bucket(node):
     status, _, body = http("OPTIONS", f"{node.s3_url}/no-such-bucket-cors/k", {
         "Origin": "a", "Access-Control-Request-Method": "GET"})
     assert status == 404 and b"NoSuchBucket" in body
+
+
+def test_cors_headers_on_refused_requests(node, s3, cors_bucket):
+    status, headers, _ = http("GET", f"{node.s3_url}/{cors_bucket}/k?X-Amz-Signature=bad",
+                              {"Origin": "a.suffix"})
+    assert status in (400, 403)
+    assert headers["Access-Control-Allow-Origin"] == "a.suffix"
+    status, headers, _ = http("GET", f"{node.s3_url}/{cors_bucket}/private",
+                              {"Origin": "a.suffix"})
+    assert status == 403 and headers["Access-Control-Allow-Origin"] == "a.suffix"

@@ -56,9 +56,8 @@ async def handle(request: web.Request) -> web.StreamResponse:
         response = error_response(error, request_id, resource=request.path)
     except Exception as exc:
         response = error_response(_unexpected(exc, request), request_id, resource=request.path)
-    if ctx is not None and "Origin" in request.headers:
-        response.headers.update(
-            cors_headers(node, ctx.endpoint.bucket, request.method, request.headers))
+    if "Origin" in request.headers:
+        response.headers.update(_cors(node, request, ctx))
     response.headers["x-amz-request-id"] = request_id
     response.headers["x-amz-id-2"] = request_id
     response.headers["Server"] = "Anode"
@@ -120,6 +119,19 @@ async def _admit(request: web.Request, node: Node, request_id: str) -> Context:
     return Context(
         http=request, endpoint=endpoint, node=node, user=user, auth=auth, request_id=request_id
     )
+
+
+def _cors(node: Node, request: web.Request, ctx: Context | None) -> dict[str, str]:
+    """CORS headers for any answer to a browser, refusals before authentication included."""
+    if ctx is not None:
+        bucket = ctx.endpoint.bucket
+    else:
+        try:
+            bucket, _ = split_target(request.raw_path.partition("?")[0], request.host,
+                                     node.config.node.domains)
+        except S3Error:
+            return {}
+    return cors_headers(node, bucket, request.method, request.headers)
 
 
 def _unexpected(exc: Exception, request: web.Request) -> S3Error:
