@@ -158,8 +158,12 @@ PrincipalResolver = Callable[[str], tuple[str, str] | None]
 """Maps one Principal entry (name, canonical id or IAM ARN) to (user name, canonical id)."""
 
 
-def parse_policy(text: str, *, bucket: str, resolve: PrincipalResolver) -> Policy:
-    """Validate a PutBucketPolicy body for `bucket`; MalformedPolicy on any error."""
+def parse_policy(text: str, *, bucket: str, resolve: PrincipalResolver,
+                 strict: bool = True) -> Policy:
+    """Validate a PutBucketPolicy body for `bucket`; MalformedPolicy on any error.
+
+    `strict=False` (for stored policies) skips the checks that only refuse a new policy (which
+    resources and actions fit together), so a rule added later never locks a bucket."""
     if len(text.encode()) > MAX_POLICY_BYTES:
         raise malformed("Policies must be less than 20KB")
     if not text.lstrip().startswith("{"):
@@ -182,7 +186,7 @@ def parse_policy(text: str, *, bucket: str, resolve: PrincipalResolver) -> Polic
     raw_statements = [raw] if isinstance(raw, dict) else raw
     if not isinstance(raw_statements, list) or not raw_statements:
         raise malformed("Missing required field Statement")
-    statements = tuple(_statement(s, bucket, resolve) for s in raw_statements)
+    statements = tuple(_statement(s, bucket, resolve, strict) for s in raw_statements)
     sids = [s.sid for s in statements if s.sid]
     if len(sids) != len(set(sids)):
         raise malformed("Statement IDs (SID) in a single policy must be unique")
@@ -191,7 +195,7 @@ def parse_policy(text: str, *, bucket: str, resolve: PrincipalResolver) -> Polic
 
 @functools.lru_cache(maxsize=256)
 def _cached(text: str, bucket: str) -> Policy:
-    return parse_policy(text, bucket=bucket, resolve=_accept_any)
+    return parse_policy(text, bucket=bucket, resolve=_accept_any, strict=False)
 
 
 def load_policy(text: str, bucket: str) -> Policy:
@@ -225,7 +229,7 @@ def _name_or_id(value: str) -> tuple[str, str]:
     return value, ""
 
 
-def _statement(raw: Any, bucket: str, resolve: PrincipalResolver) -> Statement:
+def _statement(raw: Any, bucket: str, resolve: PrincipalResolver, strict: bool) -> Statement:
     if not isinstance(raw, dict):
         raise malformed("Statement must be an object")
     unknown = set(raw) - {"Sid", "Effect", "Principal", "NotPrincipal", "Action", "NotAction",
@@ -257,9 +261,9 @@ def _statement(raw: Any, bucket: str, resolve: PrincipalResolver) -> Statement:
     resources = _strings(raw, "Resource")
     not_resources = _strings(raw, "NotResource")
     for resource in resources or not_resources or ():
-        if not _resource_in_bucket(resource, bucket):
+        if strict and not _resource_in_bucket(resource, bucket):
             raise malformed("Policy has invalid resource")
-    if actions is not None and resources is not None:
+    if strict and actions is not None and resources is not None:
         _check_actions_apply(actions, resources)
     return Statement(
         sid=sid,
