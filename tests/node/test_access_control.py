@@ -305,6 +305,9 @@ def test_bucket_policy_lifecycle_and_status(node, alice):
     owner.put_object(Bucket=bucket, Key="k", Body=b"public by policy")
     with urllib.request.urlopen(f"{node.s3_url}/{bucket}/k") as response:
         assert response.read() == b"public by policy"
+    with pytest.raises(urllib.error.HTTPError) as missing:  # may not list: 403, not 404
+        urllib.request.urlopen(f"{node.s3_url}/{bucket}/missing")
+    assert missing.value.code == 403
     owner.delete_bucket_policy(Bucket=bucket)
     with pytest.raises(urllib.error.HTTPError):
         urllib.request.urlopen(f"{node.s3_url}/{bucket}/k")

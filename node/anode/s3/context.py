@@ -124,11 +124,10 @@ class Context:
         context = self.conditions
         if tags:  # s3:ExistingObjectTag/<key>
             context = {**context, **{f"s3:existingobjecttag/{k.lower()}": [v] for k, v in tags}}
-        if decide(self.caller, action, access, obj, context):
-            return True
-        # Reading a missing key: whoever may list the bucket learns it is missing (a 404).
-        return obj.owner is None and decide(self.caller, "s3:ListBucket", access, None,
-                                            self.conditions)
+        if obj.owner is None:
+            # A missing key (AWS): a 404 for whoever may list the bucket, a 403 for anyone else.
+            return decide(self.caller, "s3:ListBucket", access, None, self.conditions)
+        return decide(self.caller, action, access, obj, context)
 
     def access(self, name: str, record: dict[str, Any]) -> BucketAccess:
         return bucket_access(name, record, owner_id(record["owner"]))
