@@ -65,10 +65,13 @@ class MetaStore:
             yield raw_key[len(base) :].decode(), raw
 
     # versions
-    def key_versions(self, bucket: str, key: str) -> list[dict[str, Any]]:
-        """Every version of one key, newest first (delete markers included); a key written
-        before its bucket had versioning has one, the `null` version in O/."""
-        found = [L.unpack(raw) for _, raw in scan(self.db, L.key_versions_prefix(bucket, key))]
+    def key_versions(
+        self, bucket: str, key: str, *, limit: int | None = None
+    ) -> list[dict[str, Any]]:
+        """Every version of one key (or the `limit` newest), newest first, delete markers
+        included; a key written before its bucket had versioning has one, `null`, in O/."""
+        entries = scan(self.db, L.key_versions_prefix(bucket, key))
+        found = [L.unpack(raw) for _, raw in itertools.islice(entries, limit)]
         if not found:
             legacy = self.object(bucket, key)
             if legacy is not None:

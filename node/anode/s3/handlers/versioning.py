@@ -88,7 +88,7 @@ def find_version(
         if record is None:
             headers: dict[str, str] = {}
             if is_versioned(bucket):
-                newest = meta.key_versions(bucket_name, key)[:1]
+                newest = meta.key_versions(bucket_name, key, limit=1)
                 if newest and newest[0].get("marker"):
                     headers = _marker_headers(newest[0])
             raise S3Error(ErrorCode.NoSuchKey, Key=key, headers=headers)
