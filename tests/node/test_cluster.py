@@ -52,6 +52,13 @@ def wait_until(predicate, timeout: float = 30.0, interval: float = 0.2):
     raise AssertionError("condition not reached in time")
 
 
+def current_leader(c: ClusterProcesses, timeout: float = 20.0) -> NodeProcess:
+    """The leader, waiting through an election (a loaded machine can trigger one any time)."""
+    found: list[NodeProcess] = []
+    wait_until(lambda: found.append(c.leader()) or True, timeout=timeout)
+    return found[-1]
+
+
 def alive(c: ClusterProcesses) -> list[NodeProcess]:
     return [p for p in c.nodes if p.proc and p.proc.poll() is None]
 
@@ -150,7 +157,7 @@ def assert_everything_acknowledged_is_everywhere(c: ClusterProcesses, w: Workloa
 def test_leader_killed_during_writes_loses_no_acknowledged_object(cluster):
     s3 = cluster.client()
     s3.create_bucket(Bucket="fail")
-    old = cluster.leader()
+    old = current_leader(cluster)
     killed_at: list[float] = []
 
     def kill_leader():
@@ -159,7 +166,7 @@ def test_leader_killed_during_writes_loses_no_acknowledged_object(cluster):
 
     w = run_workload(cluster, "fail", seconds=9, fault=kill_leader)
     wait_until(lambda: cluster.leader() is not old, timeout=10)
-    new = cluster.leader()
+    new = current_leader(cluster)
     assert new is not old
     assert_everything_acknowledged_is_everywhere(cluster, w)
     assert check(w.history) == []
@@ -172,7 +179,7 @@ def test_leader_killed_during_writes_loses_no_acknowledged_object(cluster):
 def test_follower_restarted_during_writes_catches_up(cluster):
     s3 = cluster.client()
     s3.create_bucket(Bucket="restart")
-    follower = next(p for p in cluster.nodes if p is not cluster.leader())
+    follower = next(p for p in cluster.nodes if p is not current_leader(cluster))
 
     def bounce():
         follower.kill()
@@ -217,8 +224,7 @@ def test_isolated_node_refuses_and_majority_serves(cluster):
         for proc in others:
             proc.proc.send_signal(signal.SIGCONT)
     # the other side of the partition: the majority without the old leader keeps serving
-    wait_until(lambda: cluster.leader(), timeout=15)
-    leader = cluster.leader()
+    leader = current_leader(cluster)
     leader.proc.send_signal(signal.SIGSTOP)
     try:
         majority = [p for p in cluster.nodes if p is not leader]
@@ -265,7 +271,7 @@ def test_decommissioned_node_leaves_everything_fully_replicated(tmp_path):
         bodies = {f"o{i}": os.urandom(300_000 + i) for i in range(20)}
         for key, body in bodies.items():
             s3.put_object(Bucket="dec", Key=key, Body=body)
-        leaving = next(p for p in c.nodes if p is not c.leader())
+        leaving = next(p for p in c.nodes if p is not current_leader(c))
         stay = [p for p in c.nodes if p is not leaving]
         status, body = stay[0].admin(f"/cluster/members/{leaving.node_id}", method="DELETE")
         assert status == 409  # not drained yet
