@@ -193,3 +193,9 @@ def test_commands_survive_encoding():
     assert c.decode(c.encode(command)) == command
     put = c.PutObject(bucket="b", key="k", record=obj('"1"', (D1, 3)))
     assert c.decode(c.encode(put)) == put
+
+
+def test_every_error_code_is_its_own_member():
+    """Equal (status, message) values would make an enum member an alias of another."""
+    assert len({code.value for code in ErrorCode}) == len(ErrorCode)
+    assert ErrorCode.SlowDown.name == "SlowDown"

@@ -94,7 +94,7 @@ class ErrorCode(enum.Enum):
         400,
         "Your socket connection to the server was not read from or written to within the timeout period.",
     )
-    ServiceUnavailable = (503, "Please reduce your request rate.")
+    ServiceUnavailable = (503, "Service is unable to handle request.")
     SignatureDoesNotMatch = (
         403,
         "The request signature we calculated does not match the signature you provided. Check your key and signing method.",
