@@ -22,6 +22,7 @@ class CreateBucket:
     region: str = "us-east-1"
     acl: dict[str, Any] | None = None  # x-amz-acl / x-amz-grant-* at creation (None: private)
     ownership: str | None = None  # x-amz-object-ownership at creation
+    object_lock: bool = False  # x-amz-bucket-object-lock-enabled: also turns versioning on
 
 
 @dataclass(frozen=True)
@@ -43,7 +44,7 @@ class SetBucketConfig:
     value: Any = None
 
 
-BUCKET_SETTINGS = ("policy", "acl", "cors", "pab", "ownership")
+BUCKET_SETTINGS = ("policy", "acl", "cors", "pab", "ownership", "objectlock", "encryption")
 
 
 @dataclass(frozen=True)
@@ -79,6 +80,7 @@ class DeleteObjects:
     marker_ids: tuple[str, ...] = ()  # per key: the id of a delete marker an Enabled bucket makes
     mtime: float = 0.0  # of the delete markers
     owner: str = ""  # of the delete markers
+    bypass: bool = False  # x-amz-bypass-governance-retention, allowed to the caller
 
 
 @dataclass(frozen=True)
@@ -135,6 +137,22 @@ class SetObjectTagging:
     key: str
     version_id: str | None
     tags: tuple[tuple[str, str], ...]
+
+
+@dataclass(frozen=True)
+class SetObjectLock:
+    """Change one version's object lock (`version_id` None: the current one).
+
+    `retention` None leaves it, {} removes it, else {"mode", "until"}; `legal_hold` None leaves
+    it, else "ON"/"OFF". `now` is the proposer's clock, so every replica judges expiry alike."""
+
+    bucket: str
+    key: str
+    version_id: str | None
+    now: float
+    retention: dict[str, Any] | None = None
+    legal_hold: str | None = None
+    bypass: bool = False
 
 
 @dataclass(frozen=True)
@@ -198,6 +216,7 @@ Command = (
     | AbortUpload
     | SetBucketVersioning
     | SetObjectTagging
+    | SetObjectLock
     | SetBucketTagging
     | CreateUser
     | DeleteUser

@@ -18,6 +18,7 @@ from rocksdict import Rdict, WriteBatch, WriteOptions
 
 from . import commands as c
 from . import layout as L
+from .locks import deletion_refused, retention_change_refused
 
 _UNSYNCED = WriteOptions()
 _SYNCED = WriteOptions()
@@ -103,7 +104,10 @@ class StateMachine:
     def _apply_one(self, command: c.Command, *, marker: bytes | None = None) -> Any:
         tx = _Tx(self.db)
         handler = getattr(self, "_" + type(command).__name__)
-        result = handler(tx, command)
+        try:
+            result = handler(tx, command)
+        except _Refused as refused:  # a shared step refused deep inside the command
+            result = refused.rejected
         if marker is not None:
             tx.batch.put(RAFT_POSITION_KEY, marker)  # atomically with the command's writes
         if not isinstance(result, c.Rejected):
@@ -124,6 +128,9 @@ class StateMachine:
             record["acl"] = cmd.acl
         if cmd.ownership is not None:
             record["ownership"] = cmd.ownership
+        if cmd.object_lock:
+            record["objectlock"] = {"enabled": True}
+            record["versioning"] = "Enabled"
         tx.put(L.bucket_key(cmd.bucket), record)
         tx.stat("buckets", 1)
         return record
@@ -239,6 +246,9 @@ class StateMachine:
         if version_id is not None:
             for seq, record in history:
                 if record["vid"] == version_id:
+                    if deletion_refused(record, now=cmd.mtime, bypass=cmd.bypass):
+                        result["error"] = "AccessDenied"
+                        break
                     self._release_version(tx, record)
                     tx.delete(L.version_key(cmd.bucket, name, seq))
                     self._sync_current(tx, cmd.bucket, name)
@@ -331,6 +341,9 @@ class StateMachine:
             return c.Rejected("NoSuchBucket")
         if cmd.status not in ("Enabled", "Suspended"):
             return c.Rejected("MalformedXML")
+        if bucket.get("objectlock") and cmd.status != "Enabled":
+            return c.Rejected("InvalidBucketState", "An Object Lock configuration is present on "
+                              "this bucket, so the versioning state cannot be changed.")
         tx.put(L.bucket_key(cmd.bucket), {**bucket, "versioning": cmd.status})
         return None
 
@@ -371,6 +384,39 @@ class StateMachine:
                 tx.put(obj_key, tagged)
             return {"version_id": version_id}
         return c.Rejected("NoSuchVersion")
+
+    def _SetObjectLock(self, tx: _Tx, cmd: c.SetObjectLock) -> Any:
+        """Retention and legal hold of one version, kept on its V/ entry and the O/ copy."""
+        if tx.get(L.bucket_key(cmd.bucket)) is None:
+            return c.Rejected("NoSuchBucket")
+        obj_key = L.object_key(cmd.bucket, cmd.key)
+        current = tx.get(obj_key)
+        version_id = cmd.version_id
+        if version_id is None:
+            if current is None:
+                return c.Rejected("NoSuchKey")
+            version_id = current.get("vid", "null")
+        for i, (raw_key, record) in enumerate(tx.versions(L.key_versions_prefix(cmd.bucket,
+                                                                               cmd.key))):
+            if record["vid"] != version_id:
+                continue
+            if record.get("marker"):
+                return c.Rejected("MethodNotAllowed")
+            updated = dict(record)
+            if cmd.retention is not None:
+                if retention_change_refused(record, cmd.retention, now=cmd.now,
+                                            bypass=cmd.bypass):
+                    return c.Rejected("AccessDenied")
+                updated.pop("lock", None)
+                if cmd.retention:
+                    updated["lock"] = dict(cmd.retention)
+            if cmd.legal_hold is not None:
+                updated["hold"] = cmd.legal_hold
+            tx.put(raw_key, updated)
+            if i == 0:
+                tx.put(obj_key, updated)
+            return {"version_id": version_id}
+        return c.Rejected("NoSuchVersion" if cmd.version_id is not None else "NoSuchKey")
 
     # ---- users --------------------------------------------------------------------------
 
@@ -482,6 +528,8 @@ class StateMachine:
             vid = "null"
             for old_seq, old in history:
                 if old["vid"] == "null":
+                    if deletion_refused(old, now=record.get("mtime", 0.0), bypass=False):
+                        raise _Refused(c.Rejected("AccessDenied"))
                     self._release_version(tx, old)
                     tx.delete(L.version_key(bucket_name, key, old_seq))
         stored = {**record, "vid": vid}
@@ -532,6 +580,14 @@ class StateMachine:
             tx.refs(L.unpack(raw)["chunks"], -1)
             tx.delete(part_key)
         tx.delete(upload_key)
+
+
+class _Refused(Exception):
+    """Raised by a shared step to turn the whole command into `rejected` (nothing written)."""
+
+    def __init__(self, rejected: c.Rejected) -> None:
+        super().__init__(rejected.code)
+        self.rejected = rejected
 
 
 def _check_write_conditions(

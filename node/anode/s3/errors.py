@@ -132,6 +132,14 @@ class ErrorCode(enum.Enum):
         "The email address you provided does not match any account on record.",
     )
     UnexpectedContent = (400, "This request does not support content.")
+    # object lock and encryption
+    InvalidBucketState = (409, "The request is not valid with the current state of the bucket.")
+    NoSuchObjectLockConfiguration = (404, "The specified object does not have a ObjectLock configuration")
+    ObjectLockConfigurationNotFoundError = (404, "Object Lock configuration does not exist for this bucket")
+    ServerSideEncryptionConfigurationNotFoundError = (
+        404,
+        "The server side encryption configuration was not found",
+    )
     BadRequest = (400, "Bad Request")
 
     @property

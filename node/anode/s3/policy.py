@@ -282,7 +282,8 @@ def _statement(raw: Any, bucket: str, resolve: PrincipalResolver, strict: bool) 
 def _object_action(action: str) -> bool:
     name = action.lower()
     return ("object" in name and "bucket" not in name) or name in (
-        "s3:abortmultipartupload", "s3:listmultipartuploadparts")
+        "s3:abortmultipartupload", "s3:listmultipartuploadparts",
+        "s3:bypassgovernanceretention")
 
 
 def _check_actions_apply(actions: tuple[str, ...], resources: tuple[str, ...]) -> None:

@@ -16,6 +16,7 @@ from . import (
     get,
     list,
     multipart,
+    objectlock,
     policy,
     put,
     select,
@@ -75,4 +76,11 @@ HANDLERS: dict[str, Handler] = {
     "PutBucketTagging": tagging.put_bucket_tagging,
     "GetBucketTagging": tagging.get_bucket_tagging,
     "DeleteBucketTagging": tagging.delete_bucket_tagging,
+    # object lock
+    "PutBucketObjectLock": objectlock.put_bucket_object_lock,
+    "GetBucketObjectLock": objectlock.get_bucket_object_lock,
+    "PutObjectRetention": objectlock.put_object_retention,
+    "GetObjectRetention": objectlock.get_object_retention,
+    "PutObjectLegalHold": objectlock.put_object_legal_hold,
+    "GetObjectLegalHold": objectlock.get_object_legal_hold,
 }

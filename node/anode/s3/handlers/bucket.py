@@ -88,9 +88,10 @@ async def create_bucket(ctx: Context) -> web.Response:
         constraint = xml.text(config, "LocationConstraint")
         if constraint:
             region = constraint
+    lock = ctx.headers.get("x-amz-bucket-object-lock-enabled", "").lower() == "true"
     await ctx.node.propose(
         CreateBucket(bucket=name, owner=ctx.user.name, created=time.time(), region=region,
-                     acl=acl, ownership=ownership)
+                     acl=acl, ownership=ownership, object_lock=lock)
     )
     return web.Response(headers={"Location": f"/{name}"})
 

@@ -17,6 +17,7 @@ from ..context import Context
 from ..errors import ErrorCode, S3Error
 from ..objectmeta import metadata_from_headers, validate_key
 from .acl import new_object_owner, set_owner
+from .objectlock import lock_fields
 from .put import write_conditions
 from .tagging import apply_tags, tags_from_header
 from .versioning import check_version_id, created_version_header, is_versioned, new_version_id
@@ -95,7 +96,9 @@ async def copy_object(ctx: Context) -> web.Response:
             ArgumentValue=directive,
         )
     source_version = source.pop("source_version")
-    record = {k: v for k, v in source.items() if k not in ("upload_id", "vid")}
+    # A copy is a new version: it gets the lock the request (or the bucket default) asks for.
+    record = {k: v for k, v in source.items() if k not in ("upload_id", "vid", "lock", "hold")}
+    record.update(lock_fields(ctx.headers, bucket, time.time()))
     if tagging_directive == "REPLACE":
         apply_tags(record, tags_from_header(ctx.headers))
     if directive == "REPLACE":

@@ -13,12 +13,14 @@ from .. import xml
 from ..context import Context
 from ..errors import ErrorCode, S3Error
 from ..objectmeta import validate_key
+from .objectlock import may_bypass
 from .versioning import is_version_id, is_versioned, new_version_id, requested_version
 
 MAX_DELETE_KEYS = 1000
 
 
-def _delete_command(ctx: Context, items: list[tuple[str, str | None]]) -> DeleteObjects:
+def _delete_command(ctx: Context, items: list[tuple[str, str | None]],
+                    bucket: dict[str, Any]) -> DeleteObjects:
     """Marker ids and time are chosen here (the proposer), used only if the bucket needs them."""
     return DeleteObjects(
         bucket=ctx.bucket_name,
@@ -27,6 +29,7 @@ def _delete_command(ctx: Context, items: list[tuple[str, str | None]]) -> Delete
         marker_ids=tuple(new_version_id() for _ in items),
         mtime=time.time(),
         owner=ctx.owner_name,
+        bypass=may_bypass(ctx, bucket),
     )
 
 
@@ -34,7 +37,9 @@ async def delete_object(ctx: Context) -> web.Response:
     bucket = ctx.bucket()
     validate_key(ctx.key)
     version_id = requested_version(ctx)
-    (result,) = await ctx.node.propose(_delete_command(ctx, [(ctx.key, version_id)]))
+    (result,) = await ctx.node.propose(_delete_command(ctx, [(ctx.key, version_id)], bucket))
+    if result.get("error"):  # a locked version (object lock)
+        raise S3Error(ErrorCode.AccessDenied)
     headers = {}
     if result.get("marker"):
         headers["x-amz-delete-marker"] = "true"
@@ -79,7 +84,14 @@ async def delete_objects(ctx: Context) -> web.Response:
         items.append((key, version_id))
     if len(items) + len(errors) > MAX_DELETE_KEYS or (not items and not errors):
         raise S3Error(ErrorCode.MalformedXML)
-    results = await ctx.node.propose(_delete_command(ctx, items)) if items else []
-    entries = [] if quiet else [_deleted_entry(result) for result in results]
+    results = await ctx.node.propose(_delete_command(ctx, items, bucket)) if items else []
+    entries = []
+    for result in results:
+        if result.get("error"):  # a locked version (object lock)
+            refused = [("Key", result["key"]), ("VersionId", result["vid"])]
+            errors.append(("Error", [*refused, ("Code", result["error"]),
+                                     ("Message", ErrorCode[result["error"]].default_message)]))
+        elif not quiet:
+            entries.append(_deleted_entry(result))
     body = xml.document("DeleteResult", [*entries, *errors])
     return web.Response(body=body, content_type="application/xml")

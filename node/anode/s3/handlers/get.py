@@ -12,6 +12,7 @@ from ..conditions import check_read_conditions, parse_range
 from ..context import Context
 from ..errors import ErrorCode, S3Error
 from ..objectmeta import RESPONSE_OVERRIDES, response_headers
+from .objectlock import lock_headers
 from .versioning import find_version, requested_version
 
 SMALL = 256 * 1024  # read in one go and answer with a plain Response below this
@@ -51,6 +52,7 @@ async def get_object(ctx: Context) -> web.StreamResponse:
         rng = parse_range(ctx.headers.get("Range"), size)
     checksum_mode = ctx.headers.get("x-amz-checksum-mode", "").upper() == "ENABLED"
     headers = response_headers(record, checksums=checksum_mode and rng is None)
+    headers.update(lock_headers(record))
     for param, header in RESPONSE_OVERRIDES.items():
         value = ctx.endpoint.q(param)
         if value is not None:

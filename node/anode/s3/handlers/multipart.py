@@ -26,6 +26,7 @@ from ..objectmeta import metadata_from_headers, validate_key
 from .acl import new_object_owner, set_owner
 from .bucket import owner_xml
 from .copy import copy_source
+from .objectlock import lock_fields
 from .put import commit, receive_body, write_conditions
 from .tagging import apply_tags, tags_from_header
 from .versioning import created_version_header, new_version_id
@@ -57,9 +58,11 @@ def _part_number(ctx: Context) -> int:
 
 
 async def create_multipart_upload(ctx: Context) -> web.Response:
-    owner, acl = new_object_owner(ctx, ctx.bucket())
+    bucket = ctx.bucket()
+    owner, acl = new_object_owner(ctx, bucket)
     validate_key(ctx.key)
     template = metadata_from_headers(ctx.headers)
+    template.update(lock_fields(ctx.headers, bucket, time.time()))
     set_owner(template, owner, acl)
     apply_tags(template, tags_from_header(ctx.headers))
     algorithm = ctx.headers.get("x-amz-checksum-algorithm")

@@ -14,6 +14,7 @@ from ..context import Context
 from ..errors import ErrorCode, S3Error
 from ..objectmeta import content_md5, metadata_from_headers, validate_key
 from .acl import new_object_owner, set_owner
+from .objectlock import lock_fields
 from .tagging import apply_tags, tags_from_header
 from .versioning import created_version_header, new_version_id
 
@@ -103,9 +104,11 @@ def write_conditions(ctx: Context) -> tuple[str | None, bool]:
 
 
 async def put_object(ctx: Context) -> web.Response:
-    owner, acl = new_object_owner(ctx, ctx.bucket())
+    bucket = ctx.bucket()
+    owner, acl = new_object_owner(ctx, bucket)
     validate_key(ctx.key)
     metadata = metadata_from_headers(ctx.headers)
+    metadata.update(lock_fields(ctx.headers, bucket, time.time()))
     tags = tags_from_header(ctx.headers)
     if_match, if_none_match = write_conditions(ctx)
     algorithm = requested_algorithm(ctx.headers)
