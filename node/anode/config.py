@@ -103,6 +103,8 @@ class StorageConfig:
     chunk_size: Size = Size(4 * 1024 * 1024)
     gc_grace: Duration = Duration(600)
     gc_interval: Duration = Duration(300)
+    lifecycle_interval: Duration = Duration(3600)  # how often the leader applies lifecycle rules
+    lifecycle_day_seconds: Duration = Duration(86400)  # a lifecycle "day" (short in tests)
 
 
 @dataclass
@@ -289,6 +291,8 @@ def validate(cfg: Config) -> None:
         )
     if not 64 * 1024 <= cfg.storage.chunk_size <= 64 * 1024 * 1024:
         raise ConfigError("storage.chunk_size: must be between 64KiB and 64MiB")
+    if cfg.storage.lifecycle_day_seconds <= 0 or cfg.storage.lifecycle_interval <= 0:
+        raise ConfigError("storage.lifecycle_interval and lifecycle_day_seconds: must be positive")
     if cfg.cluster.replication_factor < 1:
         raise ConfigError("cluster.replication_factor: must be at least 1")
     try:

@@ -23,6 +23,7 @@ from .cluster.errors import NoQuorum
 from .cluster.raft import RaftConsensus
 from .config import Config
 from .internode.client import InternodeClient, PeerError
+from .lifecycle import LifecycleWorker
 from .meta.commands import Command, CreateUser, RegisterNode, Rejected
 from .meta.consensus import Consensus, LocalConsensus
 from .meta.store import MetaStore, open_db
@@ -88,6 +89,9 @@ class Node:
             consensus=self.consensus,
             grace=config.storage.gc_grace,
         )
+        self.lifecycle = LifecycleWorker(
+            meta=self.meta, propose=self.propose, day_seconds=config.storage.lifecycle_day_seconds,
+            is_leader=lambda: self.consensus.status().get("role") == "leader")
         parquet = config.parquet
         self.footer_cache = FooterCache(int(parquet.cache_size) if parquet.enable_cache else 0)
         self.metrics = Metrics(self)
@@ -139,6 +143,8 @@ class Node:
                 name=user.name, access_key=user.access_key, secret_key=user.secret_key,
                 owner_id=owner_id(user.name), created=time.time(), managed="config"))
         self._spawn(self.collector.run(interval=self.config.storage.gc_interval), "collector")
+        self._spawn(self.lifecycle.run(interval=self.config.storage.lifecycle_interval),
+                    "lifecycle")
         self.ready = True
         self.not_ready_reason = ""
 

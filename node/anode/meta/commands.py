@@ -45,6 +45,7 @@ class SetBucketConfig:
 
 
 BUCKET_SETTINGS = ("policy", "acl", "cors", "pab", "ownership", "objectlock", "encryption")
+BUCKET_SETTINGS += ("lifecycle",)  # rules as `s3.lifecycle` parses them
 
 
 @dataclass(frozen=True)
@@ -81,6 +82,9 @@ class DeleteObjects:
     mtime: float = 0.0  # of the delete markers
     owner: str = ""  # of the delete markers
     bypass: bool = False  # x-amz-bypass-governance-retention, allowed to the caller
+    # per key (lifecycle): delete only if the version it names (or the current one) still has
+    # this mtime, so that a version written after the proposer looked is never deleted
+    if_mtimes: tuple[float | None, ...] = ()
 
 
 @dataclass(frozen=True)

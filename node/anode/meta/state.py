@@ -219,10 +219,24 @@ class StateMachine:
         for i, name in enumerate(cmd.keys):
             version_id = cmd.version_ids[i] if i < len(cmd.version_ids) else None
             marker_id = cmd.marker_ids[i] if i < len(cmd.marker_ids) else None
+            if_mtime = cmd.if_mtimes[i] if i < len(cmd.if_mtimes) else None
+            if if_mtime is not None and not self._still(tx, bucket, cmd.bucket, name, version_id,
+                                                         if_mtime):
+                results.append({"key": name, "vid": version_id, "skipped": True})
+                continue
             results.append(
                 self._delete_key(tx, bucket, cmd, name, version_id=version_id, marker_id=marker_id)
             )
         return results  # S3 reports deleting an absent key or version as success
+
+    def _still(self, tx: _Tx, bucket: dict[str, Any], bucket_name: str, name: str,
+               version_id: str | None, mtime: float) -> bool:
+        """The version a conditional delete names (None: the current one) still has `mtime`."""
+        if bucket.get("versioning") is None or version_id is None:
+            current = tx.get(L.object_key(bucket_name, name))
+            return current is not None and current.get("mtime") == mtime
+        return any(record["vid"] == version_id and record.get("mtime") == mtime
+                   for _, record in tx.versions(L.key_versions_prefix(bucket_name, name)))
 
     def _delete_key(
         self,
@@ -318,6 +332,8 @@ class StateMachine:
             parts=[p["size"] for p in chosen],
             upload_id=cmd.upload_id,
         )
+        if any(p.get("cks") for p in chosen):  # GetObjectAttributes answers part checksums
+            record["part_cks"] = [p.get("cks") or {} for p in chosen]
         if cmd.checksums:
             record["cks"] = dict(cmd.checksums)
             record["cktype"] = "COMPOSITE"

@@ -127,6 +127,14 @@ class ErrorCode(enum.Enum):
         "The public access block configuration was not found",
     )
     OwnershipControlsNotFoundError = (404, "The bucket ownership controls were not found")
+    # lifecycle, POST uploads and bucket sub-resources nothing configures
+    NoSuchLifecycleConfiguration = (404, "The lifecycle configuration does not exist")
+    NoSuchWebsiteConfiguration = (404, "The specified bucket does not have a website configuration")
+    ReplicationConfigurationNotFoundError = (404, "The replication configuration was not found")
+    IncorrectNumberOfFilesInPostRequest = (400, "POST requires exactly one file upload per request.")
+    InvalidPolicyDocument = (400, "Invalid Policy: Invalid JSON.")
+    MaxPostPreDataLengthExceededError = (
+        400, "Your POST request fields preceeding the upload file was too large.")
     UnresolvableGrantByEmailAddress = (
         400,
         "The email address you provided does not match any account on record.",

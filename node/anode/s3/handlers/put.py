@@ -21,13 +21,16 @@ from .versioning import created_version_header, new_version_id
 MAX_PUT_SIZE = 5 * 1024**3
 
 
-async def receive_body(ctx: Context, *, max_size: int = MAX_PUT_SIZE) -> Ingested:
+async def receive_body(ctx: Context, *, max_size: int = MAX_PUT_SIZE,
+                       length_required: bool = True) -> Ingested:
     """Store the request body as durable, pinned chunks and verify every digest the client sent.
 
     The caller must `release(store, result.chunks)` once it has committed (or given up).
+    `length_required` False: a body whose length only its end tells (a POST form's file).
     """
     headers = ctx.headers
-    if "Content-Length" not in headers and "x-amz-decoded-content-length" not in headers:
+    if (length_required and "Content-Length" not in headers
+            and "x-amz-decoded-content-length" not in headers):
         raise S3Error(ErrorCode.MissingContentLength)
     declared = headers.get("x-amz-decoded-content-length") or headers.get("Content-Length", "0")
     if declared.isdigit() and int(declared) > max_size:
