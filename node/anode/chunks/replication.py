@@ -132,6 +132,12 @@ class Replicator:
                 self._read_remote(digest, offset, length, whole), self._loop)
             return future.result(timeout=60)
 
+    def read_local(self, digest: bytes, offset: int, length: int, whole: bool) -> bytes | None:
+        try:
+            return self._read_local(digest, offset, length, whole)
+        except (ChunkMissing, ChunkCorrupt):
+            return None
+
     def _read_local(self, digest: bytes, offset: int, length: int, whole: bool) -> bytes:
         if whole:
             return self.store.read_verified(digest)

@@ -184,7 +184,9 @@ def _header_date(headers: Mapping[str, str]) -> tuple[str, datetime]:
     return when.strftime(_AMZ_DATE_FORMAT), when
 
 
+@functools.lru_cache(maxsize=512)
 def _parse_amz_date(value: str) -> datetime | None:
+    """Cached: under load, many requests share each second's timestamp (strptime is slow)."""
     try:
         return datetime.strptime(value.strip(), _AMZ_DATE_FORMAT).replace(tzinfo=UTC)
     except ValueError:

@@ -7,7 +7,8 @@ from typing import Any
 
 from aiohttp import web
 
-from ...chunks.reader import ObjectSource, read_range_sync, stream_range
+from ...chunks.reader import ObjectSource, read_range_sync, read_small_inline, stream_range
+from .. import sse
 from ..conditions import check_read_conditions, parse_range
 from ..context import Context
 from ..errors import ErrorCode, S3Error
@@ -17,6 +18,7 @@ from .versioning import find_version, requested_version
 
 SMALL = 256 * 1024  # read in one go and answer with a plain Response below this
 PARQUET_SUFFIXES = (".parquet", ".parq")
+INLINE = 64 * 1024  # read in the event loop itself when local (see read_small_inline)
 
 
 def current_version(ctx: Context) -> dict[str, Any]:
@@ -43,6 +45,8 @@ def _part_range(record: dict[str, Any], value: str) -> tuple[int, int]:
 
 async def get_object(ctx: Context) -> web.StreamResponse:
     record = current_version(ctx)
+    chunk_source = sse.reader(ctx.node, await sse.for_read(ctx.node, ctx.headers,
+                                                           record.get("sse")))
     check_read_conditions(ctx.headers, record["etag"], record["mtime"])
     size = record["size"]
     part_number = ctx.endpoint.q("partNumber")
@@ -53,6 +57,7 @@ async def get_object(ctx: Context) -> web.StreamResponse:
     checksum_mode = ctx.headers.get("x-amz-checksum-mode", "").upper() == "ENABLED"
     headers = response_headers(record, checksums=checksum_mode and rng is None)
     headers.update(lock_headers(record))
+    headers.update(sse.response_headers(record.get("sse")))
     for param, header in RESPONSE_OVERRIDES.items():
         value = ctx.endpoint.q(param)
         if value is not None:
@@ -67,24 +72,25 @@ async def get_object(ctx: Context) -> web.StreamResponse:
         return web.Response(status=status, headers=headers)
     ctx.node.metrics.bytes_out.inc(end - start)
     chunks = record["chunks"]
+    data = None
     if rng is not None and ctx.key.endswith(PARQUET_SUFFIXES):
         # Readers (pyarrow, DuckDB, Trino) open a Parquet file by range-reading its footer:
         # serve that from the footer cache instead of the disk.
-        source = ObjectSource(ctx.node.chunk_reader, ctx.bucket_name, ctx.key, record)
+        source = ObjectSource(chunk_source, ctx.bucket_name, ctx.key, record)
         data = await asyncio.to_thread(ctx.node.footer_cache.serve_tail_range, source, start,
                                        end - start)
-        if data is not None:
-            del headers["Content-Length"]
-            return web.Response(status=status, body=data, headers=headers)
-    if end - start <= SMALL:
+    if data is None and end - start <= INLINE:
+        data = read_small_inline(chunk_source, chunks, start, end)
+    if data is None and end - start <= SMALL:
         data = await asyncio.get_running_loop().run_in_executor(
-            None, read_range_sync, ctx.node.chunk_reader, chunks, start, end
+            None, read_range_sync, chunk_source, chunks, start, end
         )
+    if data is not None:
         del headers["Content-Length"]
         return web.Response(status=status, body=data, headers=headers)
     response = web.StreamResponse(status=status, headers=headers)
     response.content_length = end - start
-    pieces = stream_range(ctx.node.chunk_reader, chunks, start, end)
+    pieces = stream_range(chunk_source, chunks, start, end)
     first = await anext(pieces)  # fail with an S3 error, not a cut connection, if we can
     await response.prepare(ctx.http)
     await response.write(first)
