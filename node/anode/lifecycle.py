@@ -70,9 +70,13 @@ def _plan_versions(plan: _Plan, rules: list[dict[str, Any]], key: str,
                    versions: list[dict[str, Any]], now: float, day_seconds: float) -> None:
     current = versions[0]
     if current.get("marker"):
-        lone = len(versions) == 1
-        if lone and any(rules_of.applies_to(r, key)
-                        and r.get("expiration", {}).get("marker") for r in rules):
+        # A lone ("expired object") delete marker goes at once with ExpiredObjectDeleteMarker,
+        # and once old enough under an Expiration Days/Date rule (AWS "Managing delete markers").
+        if len(versions) == 1 and any(
+                rules_of.applies_to(r, key) and (r.get("expiration", {}).get("marker")
+                                                 or rules_of.current_expired(r, current, now,
+                                                                             day_seconds))
+                for r in rules):
             plan.deletes.append((key, current["vid"], current["mtime"]))
     elif _current_expires(rules, key, current, now, day_seconds):
         plan.deletes.append((key, None, current["mtime"]))

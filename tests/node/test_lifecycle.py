@@ -337,6 +337,24 @@ def test_conditional_delete_spares_a_version_written_after_the_plan(meta):
     assert meta.object("b", "k") is None
 
 
+def test_lone_delete_markers_expire_with_days_once_old_enough(meta):
+    apply = meta.state_machine.apply
+    apply(c.CreateBucket(bucket="b", owner="u", created=0))
+    apply(c.SetBucketVersioning(bucket="b", status="Enabled"))
+    apply(c.PutObject(bucket="b", key="lone", record=_obj(mtime=10), version_id="v" * 32))
+    apply(c.DeleteObjects(bucket="b", keys=("lone",), version_ids=("v" * 32,)))
+    apply(c.PutObject(bucket="b", key="lone", record=_obj(mtime=20), version_id="w" * 32))
+    apply(c.DeleteObjects(bucket="b", keys=("lone",), marker_ids=("m" * 32,), mtime=30))
+    apply(c.DeleteObjects(bucket="b", keys=("lone",), version_ids=("w" * 32,)))
+    apply(c.SetBucketConfig(bucket="b", name="lifecycle", value=_rules(
+        "<Rule><ID>r</ID><Filter/><Status>Enabled</Status>"
+        "<Expiration><Days>5</Days></Expiration></Rule>")))
+    record = meta.bucket("b")
+    assert plan_bucket(meta, "b", record, now=34, day_seconds=1).deletes == []
+    assert plan_bucket(meta, "b", record, now=35, day_seconds=1).deletes == [
+        ("lone", "m" * 32, 30)]
+
+
 async def test_only_the_leader_expires(meta):
     proposed = []
 
