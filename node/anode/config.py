@@ -6,6 +6,7 @@ Validated once at start-up; a bad value stops the process with a message naming 
 
 from __future__ import annotations
 
+import base64
 import dataclasses
 import os
 import re
@@ -103,6 +104,8 @@ class StorageConfig:
     chunk_size: Size = Size(4 * 1024 * 1024)
     gc_grace: Duration = Duration(600)
     gc_interval: Duration = Duration(300)
+    # SSE-S3 master key, base64 of 32 bytes; empty: generated once, kept in the metadata
+    master_key: str = ""
     lifecycle_interval: Duration = Duration(3600)  # how often the leader applies lifecycle rules
     lifecycle_day_seconds: Duration = Duration(86400)  # a lifecycle "day" (short in tests)
 
@@ -293,6 +296,13 @@ def validate(cfg: Config) -> None:
         raise ConfigError("storage.chunk_size: must be between 64KiB and 64MiB")
     if cfg.storage.lifecycle_day_seconds <= 0 or cfg.storage.lifecycle_interval <= 0:
         raise ConfigError("storage.lifecycle_interval and lifecycle_day_seconds: must be positive")
+    if cfg.storage.master_key:
+        try:
+            key = base64.b64decode(cfg.storage.master_key, validate=True)
+        except ValueError:
+            key = b""
+        if len(key) != 32:
+            raise ConfigError("storage.master_key: expected base64 of 32 random bytes")
     if cfg.cluster.replication_factor < 1:
         raise ConfigError("cluster.replication_factor: must be at least 1")
     try:

@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 from typing import Protocol
 
 from ..s3.checksums import Checksummer
+from .crypto import ChunkCipher
 from .store import ChunkStore
 
 PIECE = 1024 * 1024
@@ -48,8 +49,13 @@ class Ingested:
 class _Writer:
     """Thread-side state of one ingest: the object hashes and the chunk being written."""
 
-    def __init__(self, store: ChunkStore, algorithm: str | None) -> None:
+    def __init__(self, store: ChunkStore, algorithm: str | None,
+                 cipher: ChunkCipher | None = None) -> None:
         self.store = store
+        # Encrypting: a chunk's plaintext is gathered and sealed whole (its id depends on all of
+        # it), then written; without a cipher, pieces go to the temp file as they come.
+        self.cipher = cipher
+        self.plain = bytearray()
         self.md5 = hashlib.md5()
         self.checksum = Checksummer(algorithm) if algorithm else None
         self.temp = None
@@ -63,6 +69,9 @@ class _Writer:
         self.md5.update(piece)
         if self.checksum:
             self.checksum.update(piece)
+        if self.cipher is not None:
+            self.plain += piece
+            return
         if self.fd is None:
             self.temp, self.fd = self.store.new_temp()
             self.sha = hashlib.sha256()
@@ -76,6 +85,15 @@ class _Writer:
     def finish_chunk(self, piece: bytes) -> list:
         """Absorb the chunk's last piece and return its [digest, size] (not yet published)."""
         self.absorb(piece)
+        if self.cipher is not None:
+            size = len(self.plain)
+            sealed = self.cipher.seal(bytes(self.plain))
+            self.plain = bytearray()
+            self.temp, self.fd = self.store.new_temp()
+            view = memoryview(sealed)
+            while view:
+                view = view[os.write(self.fd, view) :]
+            return [hashlib.sha256(sealed).digest(), size]  # the id of the stored bytes
         return [self.sha.digest(), self.chunk_bytes]
 
     def publish(self, digest: bytes) -> None:
@@ -96,15 +114,17 @@ async def ingest(
     algorithm: str | None = None,
     max_size: int | None = None,
     replicate: Callable[[bytes], Awaitable[None]] | None = None,
+    cipher: ChunkCipher | None = None,
 ) -> Ingested:
     """Store the body as chunks and return what the metadata needs. Caller unpins (`release`).
 
     With `replicate` (a cluster), each published chunk is also copied to its holders while the
     next one is being received; ingest returns only when every copy is durable.
+    With `cipher`, chunks are stored encrypted (`crypto.py`); sizes and hashes stay plaintext's.
     """
     loop = asyncio.get_running_loop()
     copies: list[asyncio.Task[None]] = []
-    writer = _Writer(store, algorithm)
+    writer = _Writer(store, algorithm, cipher)
     result = Ingested()
     pending = bytearray()
     in_chunk = 0  # bytes of the current chunk already handed to the writer

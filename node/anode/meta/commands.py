@@ -168,6 +168,13 @@ class SetBucketTagging:
 
 
 @dataclass(frozen=True)
+class InitMasterKey:
+    """Adopt `key` as the SSE-S3 master key unless one exists (the first proposal wins)."""
+
+    key: bytes
+
+
+@dataclass(frozen=True)
 class CreateUser:
     name: str
     access_key: str
@@ -222,6 +229,7 @@ Command = (
     | SetObjectTagging
     | SetObjectLock
     | SetBucketTagging
+    | InitMasterKey
     | CreateUser
     | DeleteUser
     | ForgetGarbage

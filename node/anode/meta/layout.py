@@ -137,6 +137,7 @@ def node_key(node_id: str) -> bytes:
 
 STATS_KEY = b"S/stats"
 APPLIED_KEY = b"S/applied"
+MASTER_KEY = b"S/sse-master"  # SSE-S3 master key when the config names none (InitMasterKey)
 
 
 def prefix_end(prefix: bytes) -> bytes:

@@ -434,6 +434,13 @@ class StateMachine:
             return {"version_id": version_id}
         return c.Rejected("NoSuchVersion" if cmd.version_id is not None else "NoSuchKey")
 
+    def _InitMasterKey(self, tx: _Tx, cmd: c.InitMasterKey) -> Any:
+        existing = tx.get(L.MASTER_KEY)
+        if existing is not None:
+            return existing
+        tx.put(L.MASTER_KEY, cmd.key)
+        return cmd.key
+
     # ---- users --------------------------------------------------------------------------
 
     def _CreateUser(self, tx: _Tx, cmd: c.CreateUser) -> Any:

@@ -160,6 +160,10 @@ class MetaStore:
             for name in ("buckets", "objects", "logical_bytes", "stored_bytes", "chunks")
         }
 
+    def master_key(self) -> bytes | None:
+        """The SSE-S3 master key the cluster agreed on (InitMasterKey), if any yet."""
+        return self._get(L.MASTER_KEY)
+
     def applied_index(self) -> int:
         return int(self.db.get(L.APPLIED_KEY) or b"0")
 

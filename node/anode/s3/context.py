@@ -53,6 +53,9 @@ class Context:
     auth: AuthContext | None
     request_id: str
     response_headers: dict[str, str] = field(default_factory=dict)
+    # The key domain the request's body is sealed in (s3.sse.Encryption), set by handlers that
+    # store a body before `receive_body`; None stores it in the clear.
+    encryption: Any = None
 
     @property
     def headers(self) -> Any:

@@ -148,6 +148,10 @@ class ErrorCode(enum.Enum):
         404,
         "The server side encryption configuration was not found",
     )
+    InvalidEncryptionAlgorithmError = (
+        400,
+        "The encryption request you specified is not valid. The valid value is AES256.",
+    )
     BadRequest = (400, "Bad Request")
 
     @property

@@ -14,6 +14,7 @@ from . import (
     copy,
     cors,
     delete,
+    encryption,
     get,
     lifecycle,
     list,
@@ -100,6 +101,10 @@ HANDLERS: dict[str, Handler] = {
     "PutBucketTagging": tagging.put_bucket_tagging,
     "GetBucketTagging": tagging.get_bucket_tagging,
     "DeleteBucketTagging": tagging.delete_bucket_tagging,
+    # encryption
+    "PutBucketEncryption": encryption.put_bucket_encryption,
+    "GetBucketEncryption": encryption.get_bucket_encryption,
+    "DeleteBucketEncryption": encryption.delete_bucket_encryption,
     # object lock
     "PutBucketObjectLock": objectlock.put_bucket_object_lock,
     "GetBucketObjectLock": objectlock.get_bucket_object_lock,

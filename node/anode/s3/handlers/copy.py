@@ -9,9 +9,10 @@ from urllib.parse import unquote
 
 from aiohttp import web
 
-from ...chunks.ingest import pinned
+from ...chunks.ingest import Ingested, ingest, pinned, release
+from ...chunks.reader import stream_range
 from ...meta.commands import PutObject
-from .. import xml
+from .. import sse, xml
 from ..conditions import check_read_conditions
 from ..context import Context
 from ..errors import ErrorCode, S3Error
@@ -74,6 +75,36 @@ def copy_source(ctx: Context) -> tuple[str, str, dict[str, Any]]:
     return bucket, key, record
 
 
+def _same_domain(source: sse.Encryption | None, target: sse.Encryption | None) -> bool:
+    """Whether a copy can share the source's chunks: both in the clear, or sealed alike."""
+    if target is None:
+        return source is None
+    return target.same_domain(source)
+
+
+class _Pieces:
+    """A BodyReader over an async iterator of byte pieces."""
+
+    def __init__(self, pieces: Any) -> None:
+        self._pieces = pieces
+
+    async def read_chunk(self) -> bytes:
+        return await anext(self._pieces, b"")
+
+
+async def _reseal(ctx: Context, source: dict[str, Any], source_encryption: sse.Encryption | None,
+                  encryption: sse.Encryption | None) -> Ingested:
+    """The source's bytes stored anew across key domains (decrypted, sealed under the target's
+    key); pinned like any ingested body."""
+    async with pinned(ctx.node.chunks, source["chunks"]):
+        pieces = stream_range(sse.reader(ctx.node, source_encryption), source["chunks"], 0,
+                              source["size"])
+        return await ingest(
+            _Pieces(pieces), ctx.node.chunks, chunk_size=ctx.node.config.storage.chunk_size,
+            replicate=ctx.node.replicate,
+            cipher=encryption.cipher if encryption is not None else None)
+
+
 async def copy_object(ctx: Context) -> web.Response:
     bucket = ctx.bucket()
     owner, acl = new_object_owner(ctx, bucket)
@@ -99,6 +130,13 @@ async def copy_object(ctx: Context) -> web.Response:
     # A copy is a new version: it gets the lock the request (or the bucket default) asks for.
     record = {k: v for k, v in source.items() if k not in ("upload_id", "vid", "lock", "hold")}
     record.update(lock_fields(ctx.headers, bucket, time.time()))
+    # Encryption is the request's (or the bucket default's), never inherited from the source.
+    source_encryption = await sse.for_read(ctx.node, ctx.headers, source.get("sse"),
+                                           prefix=sse.COPY_SOURCE_CUSTOMER)
+    encryption = await sse.for_write(ctx.node, ctx.headers, bucket)
+    record.pop("sse", None)
+    if encryption is not None:
+        record["sse"] = encryption.record()
     if tagging_directive == "REPLACE":
         apply_tags(record, tags_from_header(ctx.headers))
     if directive == "REPLACE":
@@ -109,7 +147,7 @@ async def copy_object(ctx: Context) -> web.Response:
     # Copying a named version onto its key is how a versioning bucket restores it.
     restores = source_version is not None and bucket.get("versioning") == "Enabled"
     if same and directive == "COPY" and record.get("class") == source.get("class") and (
-        not restores
+        not restores and encryption is None and source_encryption is None
     ):
         raise S3Error(
             ErrorCode.InvalidRequest,
@@ -120,6 +158,17 @@ async def copy_object(ctx: Context) -> web.Response:
     record.update(mtime=time.time())
     set_owner(record, owner, acl)  # a copy gets the ACL the request asks for, not the source's
     if_match, if_none_match = write_conditions(ctx)
+    if not _same_domain(source_encryption, encryption):
+        body = await _reseal(ctx, source, source_encryption, encryption)
+        record.update(chunks=body.chunks,
+                      etag=encryption.etag(body.md5) if encryption is not None else body.etag)
+        for field in ("parts", "part_cks"):  # one new body: no parts any more
+            record.pop(field, None)
+        if record.get("cktype") == "COMPOSITE":
+            record.pop("cks", None)
+            record.pop("cktype", None)
+        # Hand the new chunks' pins to the block below; no await between, so no collection.
+        release(ctx.node.chunks, body.chunks)
     async with pinned(ctx.node.chunks, record["chunks"]):
         # Re-read under the pin: the source may have been replaced since we looked.
         try:
@@ -146,7 +195,8 @@ async def copy_object(ctx: Context) -> web.Response:
     for algorithm, value in record.get("cks", {}).items():
         children.append((f"Checksum{algorithm}", value))
     body = xml.document("CopyObjectResult", children)
-    headers = created_version_header(result["version_id"])
+    headers = {**created_version_header(result["version_id"]),
+               **sse.response_headers(record.get("sse"))}
     if "vid" in source:
         headers["x-amz-copy-source-version-id"] = source["vid"]
     return web.Response(body=body, content_type="application/xml", headers=headers)

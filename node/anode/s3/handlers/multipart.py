@@ -23,6 +23,7 @@ from ..checksums import (
 from ..context import Context
 from ..errors import ErrorCode, S3Error
 from ..objectmeta import metadata_from_headers, validate_key
+from ..sse import COPY_SOURCE_CUSTOMER, CUSTOMER, for_read, for_write, reader, response_headers
 from .acl import new_object_owner, set_owner
 from .bucket import owner_xml
 from .copy import copy_source
@@ -63,6 +64,9 @@ async def create_multipart_upload(ctx: Context) -> web.Response:
     validate_key(ctx.key)
     template = metadata_from_headers(ctx.headers)
     template.update(lock_fields(ctx.headers, bucket, time.time()))
+    encryption = await for_write(ctx.node, ctx.headers, bucket)
+    if encryption is not None:  # parts are sealed with it; an SSE-C key is checked per part
+        template["sse"] = encryption.record()
     set_owner(template, owner, acl)
     apply_tags(template, tags_from_header(ctx.headers))
     algorithm = ctx.headers.get("x-amz-checksum-algorithm")
@@ -93,9 +97,10 @@ async def create_multipart_upload(ctx: Context) -> web.Response:
     await ctx.node.propose(
         CreateUpload(bucket=ctx.bucket_name, key=ctx.key, upload_id=upload_id, record=record)
     )
-    headers = {}
+    headers = response_headers(template.get("sse"))
     if algorithm:
-        headers = {"x-amz-checksum-algorithm": algorithm, "x-amz-checksum-type": checksum_type}
+        headers.update({"x-amz-checksum-algorithm": algorithm,
+                        "x-amz-checksum-type": checksum_type})
     body = xml.document(
         "InitiateMultipartUploadResult",
         [("Bucket", ctx.bucket_name), ("Key", ctx.key), ("UploadId", upload_id)],
@@ -108,7 +113,7 @@ async def _commit_part(
 ) -> dict[str, Any]:
     record = {
         "size": body.size,
-        "etag": body.etag,
+        "etag": ctx.encryption.etag(body.md5) if ctx.encryption is not None else body.etag,
         "mtime": time.time(),
         "chunks": body.chunks,
         "cks": {algorithm: body.checksum} if algorithm and body.checksum else {},
@@ -122,6 +127,7 @@ async def upload_part(ctx: Context) -> web.Response:
     number = _part_number(ctx)
     upload_id, upload = _upload(ctx)
     algorithm = requested_algorithm(ctx.headers) or upload.get("algorithm")
+    ctx.encryption = await for_read(ctx.node, ctx.headers, upload["record"].get("sse"))
     body = await receive_body(ctx, max_size=MAX_PART_SIZE)
     if upload.get("algorithm") and algorithm != upload["algorithm"]:
         release(ctx.node.chunks, body.chunks, abandoned=True)
@@ -132,7 +138,7 @@ async def upload_part(ctx: Context) -> web.Response:
             f"{(algorithm or 'null').lower()}",
         )
     record = await _commit_part(ctx, upload_id, number, body, algorithm)
-    headers = {"ETag": record["etag"]}
+    headers = {"ETag": record["etag"], **response_headers(upload["record"].get("sse"))}
     for name, value in record["cks"].items():
         headers[header_name(name)] = value
     return web.Response(headers=headers)
@@ -176,16 +182,20 @@ async def upload_part_copy(ctx: Context) -> web.Response:
     if end - start > MAX_PART_SIZE:
         raise S3Error(ErrorCode.EntityTooLarge)
     algorithm = upload.get("algorithm")
+    source_encryption = await for_read(ctx.node, ctx.headers, source.get("sse"),
+                                       prefix=COPY_SOURCE_CUSTOMER)
+    ctx.encryption = await for_read(ctx.node, ctx.headers, upload["record"].get("sse"))
     async with pinned(ctx.node.chunks, source["chunks"]):
-        reader = _RangeBody(stream_range(ctx.node.chunk_reader, source["chunks"], start, end))
+        pieces = stream_range(reader(ctx.node, source_encryption), source["chunks"], start, end)
         try:
             body = await ingest(
-                reader,
+                _RangeBody(pieces),
                 ctx.node.chunks,
                 chunk_size=ctx.node.config.storage.chunk_size,
                 algorithm=algorithm,
                 max_size=MAX_PART_SIZE,
                 replicate=ctx.node.replicate,
+                cipher=ctx.encryption.cipher if ctx.encryption is not None else None,
             )
         except TooLarge:
             raise S3Error(ErrorCode.EntityTooLarge) from None
@@ -195,6 +205,7 @@ async def upload_part_copy(ctx: Context) -> web.Response:
         children.append((f"Checksum{name}", value))
     body_xml = xml.document("CopyPartResult", children)
     headers = {"x-amz-copy-source-version-id": source["vid"]} if "vid" in source else {}
+    headers.update(response_headers(upload["record"].get("sse")))
     return web.Response(body=body_xml, content_type="application/xml", headers=headers)
 
 
@@ -210,6 +221,8 @@ async def complete_multipart_upload(ctx: Context) -> web.Response:
         parts.append((int(number), etag.strip()))
     if_match, if_none_match = write_conditions(ctx)
     upload = ctx.node.meta.upload(ctx.bucket_name, ctx.key, upload_id)
+    if upload is not None and any(h.lower().startswith(CUSTOMER) for h in ctx.headers):
+        await for_read(ctx.node, ctx.headers, upload["record"].get("sse"))  # a key: the right one
     checksums: dict[str, str] = {}
     if upload is not None and upload.get("algorithm"):
         algorithm = upload["algorithm"]
@@ -251,7 +264,8 @@ async def complete_multipart_upload(ctx: Context) -> web.Response:
         children.append(("ChecksumType", record.get("cktype", "COMPOSITE")))
     body = xml.document("CompleteMultipartUploadResult", children)
     return web.Response(body=body, content_type="application/xml",
-                        headers=created_version_header(result.get("version_id")))
+                        headers={**created_version_header(result.get("version_id")),
+                                 **response_headers(record.get("sse"))})
 
 
 async def abort_multipart_upload(ctx: Context) -> web.Response:

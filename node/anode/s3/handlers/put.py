@@ -13,6 +13,7 @@ from ..checksums import header_name, requested_algorithm
 from ..context import Context
 from ..errors import ErrorCode, S3Error
 from ..objectmeta import content_md5, metadata_from_headers, validate_key
+from ..sse import for_write, response_headers
 from .acl import new_object_owner, set_owner
 from .objectlock import lock_fields
 from .tagging import apply_tags, tags_from_header
@@ -46,6 +47,7 @@ async def receive_body(ctx: Context, *, max_size: int = MAX_PUT_SIZE,
             algorithm=algorithm,
             max_size=max_size,
             replicate=ctx.node.replicate,
+            cipher=ctx.encryption.cipher if ctx.encryption is not None else None,
         )
     except TooLarge:
         raise S3Error(ErrorCode.EntityTooLarge, MaxSizeAllowed=str(max_size)) from None
@@ -115,14 +117,18 @@ async def put_object(ctx: Context) -> web.Response:
     tags = tags_from_header(ctx.headers)
     if_match, if_none_match = write_conditions(ctx)
     algorithm = requested_algorithm(ctx.headers)
+    ctx.encryption = await for_write(ctx.node, ctx.headers, bucket)
     body = await receive_body(ctx)
     record = version_record(ctx, body, algorithm, metadata)
+    if ctx.encryption is not None:
+        record.update(sse=ctx.encryption.record(), etag=ctx.encryption.etag(body.md5))
     set_owner(record, owner, acl)
     apply_tags(record, tags)
     result = await commit(ctx, body, PutObject(bucket=ctx.bucket_name, key=ctx.key, record=record,
                                                if_match=if_match, if_none_match=if_none_match,
                                                version_id=new_version_id()))
-    headers = {"ETag": body.etag, **created_version_header(result["version_id"])}
+    headers = {"ETag": record["etag"], **created_version_header(result["version_id"]),
+               **response_headers(record.get("sse"))}
     if algorithm and body.checksum:
         headers[header_name(algorithm)] = body.checksum
         headers["x-amz-checksum-type"] = "FULL_OBJECT"

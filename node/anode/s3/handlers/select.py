@@ -12,7 +12,7 @@ from aiohttp import web
 
 from ...chunks.reader import ObjectSource
 from ...select import SelectError, parse_request, run_select
-from .. import xml
+from .. import sse, xml
 from ..context import Context
 from .get import current_version
 
@@ -39,7 +39,8 @@ async def select_object_content(ctx: Context) -> web.StreamResponse:
     parquet = ctx.node.config.parquet
     try:
         request = parse_request(body)
-        source = ObjectSource(ctx.node.chunk_reader, ctx.bucket_name, ctx.key, record)
+        encryption = await sse.for_read(ctx.node, ctx.headers, record.get("sse"))
+        source = ObjectSource(sse.reader(ctx.node, encryption), ctx.bucket_name, ctx.key, record)
         messages = run_select(
             request,
             source,

@@ -1,0 +1,173 @@
+"""Server-side encryption as S3 requests express it: SSE-C headers, SSE-S3, bucket defaults.
+
+Turns request headers (and the stored version record) into an `Encryption`: which key domain an
+object's chunks are sealed in, the `sse` field its version record keeps, and the headers its
+answers carry. The sealing itself is `chunks/crypto.py`. A version record's `sse` is
+{"type": "S3"} or {"type": "C", "md5": <key MD5, b64>, "salt": <16 B>, "check": <HMAC>}:
+the customer's key itself is never stored, only a salted HMAC that recognises it.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import secrets
+import weakref
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from ..chunks.crypto import ChunkCipher, DecryptingReader, key_check, md5, same_key
+from ..chunks.reader import ChunkReader
+from ..meta.commands import InitMasterKey
+from .errors import ErrorCode, S3Error
+
+if TYPE_CHECKING:
+    from ..node import Node
+
+AES256 = "AES256"
+CUSTOMER = "x-amz-server-side-encryption-customer-"
+COPY_SOURCE_CUSTOMER = "x-amz-copy-source-server-side-encryption-customer-"
+SSE_HEADER = "x-amz-server-side-encryption"
+_CUSTOMER_KEY_MESSAGE = "Requests specifying Server Side Encryption with Customer provided keys "
+
+
+@dataclass(frozen=True)
+class Encryption:
+    """The key domain of one object: SSE-C with the customer's key, or SSE-S3."""
+
+    kind: str  # "C" or "S3"
+    key: bytes
+    key_md5: str = ""  # SSE-C: base64 MD5 of the key, as the client sent it
+
+    @property
+    def cipher(self) -> ChunkCipher:
+        return ChunkCipher(self.key)
+
+    def record(self) -> dict[str, Any]:
+        """The `sse` field of a version (or upload) record."""
+        if self.kind == "S3":
+            return {"type": "S3"}
+        salt = secrets.token_bytes(16)
+        return {"type": "C", "md5": self.key_md5, "salt": salt, "check": key_check(self.key, salt)}
+
+    def same_domain(self, other: Encryption | None) -> bool:
+        return other is not None and (self.kind, self.key) == (other.kind, other.key)
+
+    def etag(self, md5_digest: bytes) -> str:
+        """SSE-C ETags are not the plaintext's MD5 (AWS); SSE-S3 ones are."""
+        return self.cipher.etag(md5_digest) if self.kind == "C" else f'"{md5_digest.hex()}"'
+
+
+def customer_key(headers: Mapping[str, str], prefix: str = CUSTOMER) -> Encryption | None:
+    """SSE-C headers (`prefix` algorithm / key / key-MD5), validated; None when absent."""
+    algorithm = headers.get(prefix + "algorithm")
+    key_b64 = headers.get(prefix + "key")
+    key_md5 = headers.get(prefix + "key-MD5")
+    if algorithm is None and key_b64 is None and key_md5 is None:
+        return None
+    if algorithm is None:
+        raise S3Error(ErrorCode.InvalidArgument, _CUSTOMER_KEY_MESSAGE + "must provide a valid "
+                      "encryption algorithm.", ArgumentName=prefix + "algorithm")
+    if algorithm != AES256:
+        raise S3Error(ErrorCode.InvalidEncryptionAlgorithmError,
+                      ArgumentName=prefix + "algorithm", ArgumentValue=algorithm)
+    if key_b64 is None:
+        raise S3Error(ErrorCode.InvalidArgument, _CUSTOMER_KEY_MESSAGE + "must provide an "
+                      "appropriate secret key.", ArgumentName=prefix + "key")
+    if key_md5 is None:
+        raise S3Error(ErrorCode.InvalidArgument, _CUSTOMER_KEY_MESSAGE + "must provide the client "
+                      "calculated MD5 of the secret key.", ArgumentName=prefix + "key-MD5")
+    try:
+        key = base64.b64decode(key_b64, validate=True)
+    except (binascii.Error, ValueError):
+        key = b""
+    if len(key) != 32:
+        raise S3Error(ErrorCode.InvalidArgument,
+                      "The secret key was invalid for the specified algorithm.",
+                      ArgumentName=prefix + "key")
+    if base64.b64encode(md5(key)).decode() != key_md5.strip():
+        raise S3Error(ErrorCode.InvalidArgument,
+                      "The calculated MD5 hash of the key did not match the hash that was "
+                      "provided.", ArgumentName=prefix + "key-MD5")
+    return Encryption("C", key, key_md5.strip())
+
+
+_MASTER: weakref.WeakKeyDictionary[Any, bytes] = weakref.WeakKeyDictionary()
+
+
+async def master_key(node: Node) -> bytes:
+    """The SSE-S3 master key: `[storage] master_key`, else the one the metadata holds, which the
+    first node to need it generates and proposes (every replica then uses the winner)."""
+    if node in _MASTER:
+        return _MASTER[node]
+    if node.config.storage.master_key:
+        key = base64.b64decode(node.config.storage.master_key)
+    else:
+        key = node.meta.master_key() or await node.propose(
+            InitMasterKey(key=secrets.token_bytes(32)))
+    _MASTER[node] = key
+    return key
+
+
+def bucket_default(bucket: Mapping[str, Any]) -> str | None:
+    """The algorithm of the bucket's default encryption (PutBucketEncryption), if any."""
+    config = bucket.get("encryption")
+    return config.get("algorithm") if config else None
+
+
+async def for_write(node: Node, headers: Mapping[str, str],
+                    bucket: Mapping[str, Any]) -> Encryption | None:
+    """How a new object is encrypted: SSE-C headers, else `x-amz-server-side-encryption`,
+    else the bucket's default encryption, else not at all."""
+    customer = customer_key(headers)
+    requested = headers.get(SSE_HEADER)
+    if customer is not None:
+        if requested is not None:
+            raise S3Error(ErrorCode.InvalidArgument, "Server Side Encryption with Customer "
+                          "provided key is incompatible with the encryption method specified",
+                          ArgumentName=SSE_HEADER, ArgumentValue=requested)
+        return customer
+    if requested is not None and requested != AES256:
+        if requested.startswith("aws:kms"):
+            raise S3Error(ErrorCode.NotImplemented, "SSE-KMS is not supported by Anode")
+        raise S3Error(ErrorCode.InvalidArgument, "The encryption method specified is not "
+                      "supported", ArgumentName=SSE_HEADER, ArgumentValue=requested)
+    if requested is None and bucket_default(bucket) is None:
+        return None
+    return Encryption("S3", await master_key(node))
+
+
+async def for_read(node: Node, headers: Mapping[str, str], sse: Mapping[str, Any] | None, *,
+                   prefix: str = CUSTOMER) -> Encryption | None:
+    """The key domain to read a stored version with; the request must carry the SSE-C key an
+    SSE-C version was written with (`prefix`: the copy-source headers for a copy's source)."""
+    customer = customer_key(headers, prefix)
+    if not sse or sse.get("type") != "C":
+        if customer is not None:
+            raise S3Error(ErrorCode.InvalidRequest,
+                          "The encryption parameters are not applicable to this object.")
+        return Encryption("S3", await master_key(node)) if sse else None
+    if customer is None:
+        raise S3Error(ErrorCode.InvalidRequest, "The object was stored using a form of Server "
+                      "Side Encryption. The correct parameters must be provided to retrieve the "
+                      "object.")
+    if not same_key(customer.key, sse["salt"], sse["check"]):
+        raise S3Error(ErrorCode.AccessDenied)
+    return customer
+
+
+def reader(node: Node, encryption: Encryption | None) -> ChunkReader:
+    """Where a version's plaintext comes from: decrypted chunks, or the chunks themselves."""
+    if encryption is None:
+        return node.chunk_reader
+    return DecryptingReader(node.chunk_reader, encryption.cipher)
+
+
+def response_headers(sse: Mapping[str, Any] | None) -> dict[str, str]:
+    """What answers about an encrypted version say (PUT, GET, HEAD, COPY, multipart)."""
+    if not sse:
+        return {}
+    if sse.get("type") == "C":
+        return {CUSTOMER + "algorithm": AES256, CUSTOMER + "key-MD5": sse["md5"]}
+    return {SSE_HEADER: AES256}
