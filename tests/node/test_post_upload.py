@@ -290,3 +290,45 @@ def test_anonymous_post_without_policy_needs_a_public_bucket(node, s3, bucket):
     s3.put_bucket_acl(Bucket=bucket, ACL="public-read-write")
     assert post(f"{node.s3_url}/{bucket}", {"key": "anon"})[0] == 204
     assert s3.get_object(Bucket=bucket, Key="anon")["Body"].read() == b"hello"
+
+
+def sign_v2(doc: dict) -> dict[str, str]:
+    policy = base64.b64encode(json.dumps(doc).encode()).decode()
+    signature = base64.b64encode(hmac.new(SECRET_KEY.encode(), policy.encode(),
+                                          hashlib.sha1).digest()).decode()
+    return {"AWSAccessKeyId": ACCESS_KEY, "policy": policy, "signature": signature}
+
+
+def test_sigv2_policy_with_case_insensitive_field_names(node, s3, bucket):
+    doc = {"expiration": expiry(), "conditions": [
+        {"bUcKeT": bucket}, ["StArTs-WiTh", "$KeY", "foo"], {"AcL": "private"},
+        ["StArTs-WiTh", "$CoNtEnT-TyPe", "text/plain"], ["content-length-range", 0, 1024]]}
+    signed = sign_v2(doc)
+    fields = [("kEy", "foo.txt"), ("AWSAccessKeyId", signed["AWSAccessKeyId"]), ("aCl", "private"),
+              ("sIgNaTuRe", signed["signature"]), ("pOLICy", signed["policy"]),
+              ("Content-Type", "text/plain")]
+    status, _, body = post(f"{node.s3_url}/{bucket}", fields, b"bar")
+    assert status == 204, body
+    assert s3.get_object(Bucket=bucket, Key="foo.txt")["Body"].read() == b"bar"
+    bad = [(k, v + "x" if k == "sIgNaTuRe" else v) for k, v in fields]
+    status, _, body = post(f"{node.s3_url}/{bucket}", bad, b"bar")
+    assert (status, code_of(body)) == (403, "SignatureDoesNotMatch")
+
+
+@pytest.mark.parametrize("doc, status", [
+    ({"expiration": "2100-01-01 00:00:00", "conditions": []}, 400),  # not ISO 8601 with Z
+    ({"EXPIRATION": "2100-01-01T00:00:00Z", "conditions": []}, 400),  # names are case-sensitive
+    ({"expiration": "2100-01-01T00:00:00Z", "CONDITIONS": []}, 400),
+    ({"expiration": "2100-01-01T00:00:00Z", "conditions": [{}]}, 400),
+    ({"expiration": "2100-01-01T00:00:00Z",
+      "conditions": ["BUCKET", ["content-length-range", 0]]}, 400),
+    ({"expiration": "2100-01-01T00:00:00Z",
+      "conditions": [["content-length-range", -1, 10], ["starts-with", "$key", ""]]}, 400),
+    ({"expiration": "2100-01-01T00:00:00Z",  # no bucket condition
+      "conditions": [["starts-with", "$key", ""]]}, 403),
+])
+def test_malformed_policies(node, bucket, doc, status):
+    fields = {"key": "k", **sign_v2(doc)}
+    got, _, body = post(f"{node.s3_url}/{bucket}", fields)
+    assert got == status, body
+    assert code_of(body) == ("InvalidPolicyDocument" if status == 400 else "AccessDenied")

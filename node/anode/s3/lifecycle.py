@@ -17,6 +17,7 @@ A rule map: {"id", "status", "prefix_legacy"?: str, "filter"?: {"and"?: bool, "p
 from __future__ import annotations
 
 import math
+import re
 import secrets
 from collections.abc import Sequence
 from datetime import UTC, datetime
@@ -182,6 +183,9 @@ def _conditions(element: Any) -> dict[str, Any]:
 
 
 def _date(value: str) -> float:
+    if not re.fullmatch(r"\d{4}-\d{2}-\d{2}(T[0-9:.]+(Z|[+-]\d{2}:?\d{2})?)?", value):
+        raise S3Error(ErrorCode.InvalidArgument, "Invalid date", ArgumentName="Date",
+                      ArgumentValue=value)
     try:
         when = datetime.fromisoformat(value.replace("Z", "+00:00"))
     except ValueError:

@@ -14,6 +14,7 @@ import binascii
 import hashlib
 import hmac
 import json
+import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -24,6 +25,7 @@ from .sigv4 import ALGORITHM, SERVICE, TERMINATOR, signatures_equal, signing_key
 
 # Form fields the policy need not mention (AWS "Creating a POST policy": conditions).
 EXEMPT_FIELDS = frozenset({"x-amz-signature", "file", "policy", "signature", "awsaccesskeyid"})
+_EXPIRATION = re.compile(r"\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d+)?Z")
 
 
 @dataclass(frozen=True)
@@ -43,13 +45,18 @@ def decode(policy_b64: str) -> Policy:
         doc = json.loads(base64.b64decode(policy_b64, validate=True))
     except (binascii.Error, ValueError):
         raise S3Error(ErrorCode.InvalidPolicyDocument) from None
-    if not isinstance(doc, dict) or not isinstance(doc.get("conditions", []), list):
+    if not isinstance(doc, dict):
+        raise S3Error(ErrorCode.InvalidPolicyDocument)
+    if not isinstance(doc.get("conditions"), list):  # names are case-sensitive
         raise S3Error(ErrorCode.InvalidPolicyDocument,
-                      "Invalid Policy: Invalid 'conditions' value.")
+                      "Invalid Policy: Policy missing conditions.")
     expiration = doc.get("expiration")
     if not isinstance(expiration, str):
         raise S3Error(ErrorCode.InvalidPolicyDocument,
                       "Invalid Policy: Policy missing expiration.")
+    if not _EXPIRATION.fullmatch(expiration):
+        raise S3Error(ErrorCode.InvalidPolicyDocument,
+                      "Invalid Policy: Invalid 'expiration' value: " + expiration)
     try:
         when = datetime.fromisoformat(expiration.replace("Z", "+00:00"))
     except ValueError:
@@ -68,8 +75,10 @@ def decode(policy_b64: str) -> Policy:
             try:
                 length_range = (int(condition[1]), int(condition[2]))
             except (TypeError, ValueError):
+                length_range = (-1, -1)
+            if min(length_range) < 0:
                 raise S3Error(ErrorCode.InvalidPolicyDocument,
-                              "Invalid Policy: Invalid content-length-range condition.") from None
+                              "Invalid Policy: Invalid content-length-range condition.")
     return Policy(when, conditions, length_range)
 
 
@@ -158,14 +167,19 @@ def check(policy: Policy, fields: Mapping[str, str], *, bucket: str, now: dateti
             name = target[1:].lower()
             checked.add(name)
             value = values.get(name)
-            ok = value is not None and (
-                value == expected if operator == "eq" else _starts_with(name, value, expected))
+            if operator == "eq":
+                ok = value == expected
+            else:  # a missing field starts with the empty prefix
+                ok = _starts_with(name, value or "", expected)
             if not ok:
                 raise _denied(f"Invalid according to Policy: Policy Condition failed: "
                               f"{json.dumps(condition)}")
         else:
             raise S3Error(ErrorCode.InvalidPolicyDocument,
                           f"Invalid Policy: Invalid condition: {json.dumps(condition)}")
+    if "bucket" not in checked:
+        raise _denied('Invalid according to Policy: Policy Condition failed: '
+                      f'["eq", "$bucket", "{bucket}"]')
     extra = [name for name in fields if name not in checked and name not in EXEMPT_FIELDS
              and not name.startswith("x-ignore-")]
     if extra:
