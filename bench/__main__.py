@@ -30,7 +30,7 @@ from .report import TARGETS, Results, Scale, render
 from .worker import LoadError, LoadProcess
 
 RESULTS = Path(__file__).resolve().parent / "results"
-ALL = ("anode", "ceiling", "seaweedfs", "dd")
+ALL = ("anode", "ceiling", "seaweedfs", "dd", "anode3")
 _SIZE = {"small": "4 KiB", "medium": "1 MiB"}
 
 
@@ -331,6 +331,7 @@ class Bench:
             "anode": lambda: targets.anode(self.workdir),
             "ceiling": lambda: targets.ceiling(self.workdir, self.scale.small),
             "seaweedfs": lambda: targets.seaweedfs(self.workdir),
+            "anode3": lambda: targets.anode3(self.workdir),
         }
         _log(f"{name}: starting")
         t0 = time.monotonic()
@@ -375,7 +376,8 @@ def main(argv: list[str] | None = None) -> int:
         with _workdir(_data_parent(args.workdir)) as workdir:
             bench = Bench(args, load, workdir)
             _log(f"bench: data in {workdir}, load generator pid {load.pid}")
-            order = [t for t in ("dd", "ceiling", "anode", "seaweedfs") if t in args.only]
+            order = [t for t in ("dd", "ceiling", "anode", "anode3", "seaweedfs")
+                     if t in args.only]
             for name in order:
                 if name == "dd":
                     bench.run_dd()

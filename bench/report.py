@@ -7,8 +7,8 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
-TARGETS = ("anode", "ceiling", "seaweedfs", "dd")
-STORES = ("anode", "seaweedfs")
+TARGETS = ("anode", "anode3", "ceiling", "seaweedfs", "dd")
+STORES = ("anode", "anode3", "seaweedfs")
 
 
 @dataclass(frozen=True)
@@ -211,6 +211,14 @@ def render(results: Results) -> str:
         ("get_large", "GET single MiB/s"),
     ):
         pct(f"anode / seaweedfs {label}", a("anode", row_id), a("seaweedfs", row_id), None)
+    for row_id, label, goal in (
+        ("put_small_ops", "PUT 4 KiB ops/s", 0.5),
+        ("get_small_ops", "GET 4 KiB ops/s", None),
+        ("put_medium_ops", "PUT 1 MiB ops/s", None),
+        ("get_medium_ops", "GET 1 MiB ops/s", None),
+    ):
+        pct(f"3-node cluster / single node {label}", a("anode3", row_id), a("anode", row_id),
+            goal)
 
     if results.notes:
         lines += ["", "Notes:", *(f"- {n}" for n in results.notes)]

@@ -175,6 +175,53 @@ secret_key = "{SECRET_KEY}"
         proc.stop(grace=15)
 
 
+def _free_local_base() -> int:
+    """A base port where all of `anode local`'s ports (base+0..+1211) are free."""
+    import random
+
+    offsets = [o + 100 * i for i in range(3) for o in (0, 1, 1010, 1011)]
+    for _ in range(50):
+        base = random.randrange(20000, 50000, 2000)
+        socks = []
+        try:
+            for off in offsets:
+                s = socket.socket()
+                socks.append(s)
+                s.bind(("127.0.0.1", base + off))
+            return base
+        except OSError:
+            continue
+        finally:
+            for s in socks:
+                s.close()
+    raise RuntimeError("no free port range for a local cluster")
+
+
+@contextlib.contextmanager
+def anode3(workdir: Path, timeout: float = 90) -> Iterator[Target]:
+    """The product's own local cluster (`anode local --nodes 3`): Raft metadata, 3 chunk
+    copies; the load goes to node 1, which forwards writes to the Raft leader."""
+    base = _free_local_base()
+    (workdir / "anode3").mkdir(parents=True)
+    env = _clean_env()
+    env["ANODE_LOG_LEVEL"] = "WARNING"
+    proc = Managed(
+        "anode3",
+        [sys.executable, "-m", "anode.cli", "local", "--nodes", "3", "--base-port", str(base),
+         "--data-dir", str(workdir / "anode3" / "data")],
+        workdir / "anode3" / "anode3.log",
+        env,
+    )
+    try:
+        for i in range(3):
+            admin = f"http://127.0.0.1:{base + 1 + 100 * i}/ready"
+            _wait("anode3", proc, lambda admin=admin: _http_ok(admin), timeout)
+        yield Target("anode3", f"http://127.0.0.1:{base}", access_key="anodeadmin",
+                     secret_key="anodeadmin-secret", pid=proc.pid)
+    finally:
+        proc.stop(grace=20)
+
+
 @contextlib.contextmanager
 def ceiling(workdir: Path, body_size: int, timeout: float = 30) -> Iterator[Target]:
     """The trivial aiohttp server (`bench.ceiling`): what Python can answer here at best."""

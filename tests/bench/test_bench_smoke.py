@@ -49,7 +49,7 @@ ARGS = [
     "16",
     "--profile",
 ]
-TARGETS = ["anode", "ceiling", "seaweedfs", "dd"]
+TARGETS = ["anode", "anode3", "ceiling", "seaweedfs", "dd"]
 
 
 def test_signer_matches_botocore() -> None:
@@ -119,7 +119,7 @@ def test_bench_quick_run(tmp_path: Path) -> None:
     assert text.strip() in proc.stdout
 
     header, body = _table(text)
-    assert header[1:5] == TARGETS and header[5] == "anode / seaweedfs"
+    assert header[1:6] == TARGETS and header[6] == "anode / seaweedfs"
     wanted = expected_cells(SCALE, TARGETS)
     for row in rows(SCALE):
         assert row.label in body, f"missing row {row.label!r}"
@@ -152,7 +152,7 @@ def test_bench_quick_run(tmp_path: Path) -> None:
     assert re.search(r"\| `.+` \| [\d.]+ % \| [\d.]+ % \|", text), "no profile summary"
     # Everything the run started (servers, load generator) is gone.
     pids = [int(p) for p in re.findall(r"pid (\d+)", proc.stderr)]
-    assert len(pids) == 4, proc.stderr
+    assert len(pids) == 5, proc.stderr  # four servers and the load generator
     assert [p for p in pids if _alive(p)] == []
     assert not list(tmp_path.glob("anode-bench-*")), "temp data dir left behind"
 
