@@ -297,3 +297,15 @@ def test_a_damaged_copy_never_yields_wrong_plaintext(node, s3, bucket):
             assert exc.response["ResponseMetadata"]["HTTPStatusCode"] == 500
         else:
             assert got == (data if not extra else data[99000:101001])
+
+
+def test_browser_post_upload_follows_the_bucket_default(s3, bucket):
+    from test_post_upload import post, presigned
+
+    s3.put_bucket_encryption(Bucket=bucket, ServerSideEncryptionConfiguration={"Rules": [
+        {"ApplyServerSideEncryptionByDefault": {"SSEAlgorithm": "AES256"}}]})
+    url, fields = presigned(s3, bucket, "form.bin")
+    status, headers, _ = post(url, fields, b"from a browser")
+    assert status == 204 and headers["x-amz-server-side-encryption"] == "AES256"
+    got = s3.get_object(Bucket=bucket, Key="form.bin")
+    assert got["ServerSideEncryption"] == "AES256" and got["Body"].read() == b"from a browser"

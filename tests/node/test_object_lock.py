@@ -229,3 +229,20 @@ def test_bypass_needs_the_bypass_permission(node, s3):
     assert error_code(exc) == ("AccessDenied", 403)
     allow("s3:DeleteObjectVersion", "s3:BypassGovernanceRetention")
     bob.delete_object(Bucket=name, Key="k", VersionId=vid, BypassGovernanceRetention=True)
+
+
+def test_browser_post_upload_gets_the_default_retention(s3):
+    from test_post_upload import post, presigned
+
+    name = lock_bucket(s3)
+    s3.put_object_lock_configuration(Bucket=name, ObjectLockConfiguration={
+        "ObjectLockEnabled": "Enabled",
+        "Rule": {"DefaultRetention": {"Mode": "COMPLIANCE", "Days": 1}}})
+    url, fields = presigned(s3, name, "form.bin")
+    status, headers, _ = post(url, fields, b"x")
+    assert status == 204
+    vid = headers["x-amz-version-id"]
+    assert s3.get_object_retention(Bucket=name, Key="form.bin")["Retention"]["Mode"] == "COMPLIANCE"
+    with pytest.raises(ClientError) as exc:
+        s3.delete_object(Bucket=name, Key="form.bin", VersionId=vid)
+    assert error_code(exc) == ("AccessDenied", 403)

@@ -9,6 +9,7 @@ PutObject (`put.receive_body` / `put.commit`), never held whole.
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -25,7 +26,9 @@ from ..context import Context
 from ..errors import ErrorCode, S3Error
 from ..objectmeta import STANDARD_HEADERS, metadata_from_headers, validate_key
 from ..router import Endpoint
+from ..sse import for_write, response_headers
 from .acl import new_object_owner, set_owner
+from .objectlock import lock_fields
 from .put import MAX_PUT_SIZE, commit, receive_body, version_record
 from .tagging import MAX_OBJECT_TAGS, apply_tags, parse_tagging
 from .versioning import created_version_header, new_version_id
@@ -156,8 +159,12 @@ async def post_object(ctx: Context) -> web.StreamResponse:
                         request_id=ctx.request_id,
                         endpoint=Endpoint("PostObject", ctx.bucket_name, key, ctx.endpoint.query),
                         form=_as_headers(ordered), file=file_part)
-    owner, acl = new_object_owner(form, form.bucket())
+    bucket = form.bucket()
+    owner, acl = new_object_owner(form, bucket)
     metadata = metadata_from_headers(form.headers)
+    # Form fields stand for headers: object lock and encryption fields, and bucket defaults.
+    metadata.update(lock_fields(form.headers, bucket, time.time()))
+    form.encryption = await for_write(ctx.node, form.headers, bucket)
     tags = parse_tagging(fields["tagging"].encode(), limit=MAX_OBJECT_TAGS) \
         if "tagging" in fields else None
     max_size = MAX_PUT_SIZE if length_range is None else min(length_range[1], MAX_PUT_SIZE)
@@ -168,12 +175,15 @@ async def post_object(ctx: Context) -> web.StreamResponse:
         raise S3Error(ErrorCode.EntityTooSmall, ProposedSize=str(body.size),
                       MinSizeAllowed=str(length_range[0]))
     record = version_record(form, body, algorithm, metadata)
+    if form.encryption is not None:
+        record.update(sse=form.encryption.record(), etag=form.encryption.etag(body.md5))
     set_owner(record, owner, acl)
     apply_tags(record, tags)
     result = await commit(form, body, PutObject(bucket=ctx.bucket_name, key=key, record=record,
                                                 version_id=new_version_id()))
     while (rest := await reader.next()) is not None:  # AWS ignores fields after the file
         await rest.release()
-    return _answer(ctx, fields, ctx.bucket_name, key, body.etag,
-                   created_version_header(result["version_id"]))
+    return _answer(ctx, fields, ctx.bucket_name, key, record["etag"],
+                   {**created_version_header(result["version_id"]),
+                    **response_headers(record.get("sse"))})
 
