@@ -309,3 +309,14 @@ def test_browser_post_upload_follows_the_bucket_default(s3, bucket):
     assert status == 204 and headers["x-amz-server-side-encryption"] == "AES256"
     got = s3.get_object(Bucket=bucket, Key="form.bin")
     assert got["ServerSideEncryption"] == "AES256" and got["Body"].read() == b"from a browser"
+
+
+def test_object_attributes_of_an_sse_c_object_need_its_key(s3, bucket):
+    s3.put_object(Bucket=bucket, Key="k", Body=b"abc", **sse_c())
+    with pytest.raises(ClientError) as exc:
+        s3.get_object_attributes(Bucket=bucket, Key="k", ObjectAttributes=["ObjectSize"])
+    assert error_code(exc) == ("InvalidRequest", 400)
+    got = s3.get_object_attributes(  # botocore leaves the key's encoding to us here
+        Bucket=bucket, Key="k", ObjectAttributes=["ObjectSize"], SSECustomerAlgorithm="AES256",
+        SSECustomerKey=base64.b64encode(KEY).decode(), SSECustomerKeyMD5=key_md5())
+    assert got["ObjectSize"] == 3

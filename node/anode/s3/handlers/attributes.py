@@ -7,7 +7,7 @@ from typing import Any
 
 from aiohttp import web
 
-from .. import xml
+from .. import sse, xml
 from ..checksums import ALGORITHMS
 from ..conditions import http_date
 from ..context import Context
@@ -70,6 +70,7 @@ async def get_object_attributes(ctx: Context) -> web.Response:
     bucket = ctx.bucket()
     names = _requested(ctx)
     record = find_version(ctx, ctx.bucket_name, bucket, ctx.key, requested_version(ctx))
+    await sse.for_read(ctx.node, ctx.headers, record.get("sse"))  # SSE-C: the object's key
     children: list[tuple[str, Any]] = []
     if "ETag" in names:
         children.append(("ETag", record["etag"].strip('"')))
