@@ -55,6 +55,22 @@ def test_plain_bucket_has_no_lock_configuration(s3, bucket):
     assert error_code(exc) == ("InvalidRequest", 400)
 
 
+def test_lock_can_be_enabled_on_a_versioned_bucket(s3, bucket):
+    s3.put_bucket_versioning(Bucket=bucket, VersioningConfiguration={"Status": "Enabled"})
+    s3.put_object_lock_configuration(Bucket=bucket, ObjectLockConfiguration={
+        "ObjectLockEnabled": "Enabled"})
+    config = s3.get_object_lock_configuration(Bucket=bucket)["ObjectLockConfiguration"]
+    assert config == {"ObjectLockEnabled": "Enabled"}
+    vid = s3.put_object(Bucket=bucket, Key="k", Body=b"x", ObjectLockLegalHoldStatus="ON")[
+        "VersionId"]
+    with pytest.raises(ClientError) as exc:
+        s3.delete_object(Bucket=bucket, Key="k", VersionId=vid)
+    assert error_code(exc) == ("AccessDenied", 403)
+    with pytest.raises(ClientError) as exc:
+        s3.put_bucket_versioning(Bucket=bucket, VersioningConfiguration={"Status": "Suspended"})
+    assert error_code(exc) == ("InvalidBucketState", 409)
+
+
 def test_default_retention_applies_to_new_versions(s3):
     name = lock_bucket(s3)
     rule = {"DefaultRetention": {"Mode": "GOVERNANCE", "Days": 1}}

@@ -106,9 +106,10 @@ async def put_bucket_object_lock(ctx: Context) -> web.Response:
     doc = xml.parse(await ctx.read_small_body(xml.MAX_BODY), "ObjectLockConfiguration")
     if xml.text(doc, "ObjectLockEnabled") != "Enabled":
         raise S3Error(ErrorCode.MalformedXML)
-    if not lock_enabled(bucket):
-        raise S3Error(ErrorCode.InvalidBucketState,
-                      "Object Lock configuration cannot be enabled on existing buckets")
+    if not lock_enabled(bucket) and bucket.get("versioning") != "Enabled":
+        # AWS enables object lock on an existing bucket only once its versioning is Enabled.
+        raise S3Error(ErrorCode.InvalidBucketState, "Versioning must be 'Enabled' on the bucket "
+                      "to apply a Object Lock configuration")
     config: dict[str, Any] = {"enabled": True}
     rules = xml.children(doc, "Rule")
     if rules:
