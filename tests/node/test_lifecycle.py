@@ -93,6 +93,24 @@ def test_a_rule_without_id_gets_one(s3, bucket):
     assert got["ID"]
 
 
+def test_object_answers_name_their_expiration(s3, bucket):
+    from email.utils import parsedate_to_datetime
+
+    put_rules(s3, bucket, rule("three-days", "exp/", Expiration={"Days": 3}),
+              rule("later", "exp/", Expiration={"Days": 10}))
+    put = s3.put_object(Bucket=bucket, Key="exp/a", Body=b"x")
+    header = put["ResponseMetadata"]["HTTPHeaders"]["x-amz-expiration"]
+    assert header == s3.head_object(Bucket=bucket, Key="exp/a")["Expiration"]
+    assert s3.get_object(Bucket=bucket, Key="exp/a")["Expiration"] == header
+    assert header.endswith('rule-id="three-days"')
+    when = parsedate_to_datetime(header.split('"')[1])
+    modified = s3.head_object(Bucket=bucket, Key="exp/a")["LastModified"]
+    midnight = datetime(modified.year, modified.month, modified.day, tzinfo=UTC)
+    assert (when - midnight).days == 4 and (when.hour, when.minute) == (0, 0)
+    s3.put_object(Bucket=bucket, Key="other", Body=b"x")
+    assert "Expiration" not in s3.head_object(Bucket=bucket, Key="other")
+
+
 def _body(rule_xml: str) -> bytes:
     return f"<LifecycleConfiguration><Rule>{rule_xml}</Rule></LifecycleConfiguration>".encode()
 

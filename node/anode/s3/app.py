@@ -20,6 +20,7 @@ from .context import Context
 from .errors import ErrorCode, S3Error
 from .handlers import HANDLERS
 from .handlers.cors import cors_headers
+from .handlers.lifecycle import EXPIRATION_OPERATIONS, expiration_header
 from .objectmeta import MAX_HEADER_BYTES
 from .router import Endpoint, parse_query, resolve, split_target, vhost_bucket
 from .sigv4 import authenticate
@@ -35,6 +36,7 @@ def make_app(node: Node) -> web.Application:
     app = web.Application(client_max_size=1024**4)
     app[NODE_KEY] = node
     app.router.add_route("*", r"/{tail:[\s\S]*}", handle, expect_handler=expect_continue)
+    app.on_response_prepare.append(_add_expiration)
     return app
 
 
@@ -46,6 +48,7 @@ async def handle(request: web.Request) -> web.StreamResponse:
     ctx: Context | None = None
     try:
         ctx = request.get(_CONTEXT) or await _admit(request, node, request_id)
+        request[_CONTEXT] = ctx
         operation = ctx.endpoint.operation
         handler = HANDLERS.get(operation)
         if handler is None:
@@ -119,6 +122,15 @@ async def _admit(request: web.Request, node: Node, request_id: str) -> Context:
     return Context(
         http=request, endpoint=endpoint, node=node, user=user, auth=auth, request_id=request_id
     )
+
+
+async def _add_expiration(request: web.Request, response: web.StreamResponse) -> None:
+    """x-amz-expiration on object answers, just before their headers go out (streamed GETs
+    included), so that no handler has to know about lifecycle rules."""
+    ctx = request.get(_CONTEXT)
+    if (ctx is not None and ctx.endpoint.operation in EXPIRATION_OPERATIONS
+            and 200 <= response.status < 300):
+        response.headers.update(expiration_header(ctx))
 
 
 def _cors(node: Node, request: web.Request, ctx: Context | None) -> dict[str, str]:
