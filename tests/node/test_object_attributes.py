@@ -57,6 +57,8 @@ def test_multipart_object_lists_its_parts_with_checksums(s3, bucket):
     got = s3.get_object_attributes(Bucket=bucket, Key="mp", ObjectAttributes=ALL)
     assert got["ETag"].endswith("-3") and got["ObjectSize"] == 2 * PART + 10
     assert got["Checksum"]["ChecksumType"] == "COMPOSITE"
+    head = s3.head_object(Bucket=bucket, Key="mp", ChecksumMode="ENABLED")["ChecksumCRC32"]
+    assert head.endswith("-3") and got["Checksum"]["ChecksumCRC32"] == head[:-2]
     object_parts = got["ObjectParts"]
     assert object_parts["TotalPartsCount"] == 3 and object_parts["IsTruncated"] is False
     assert [(p["PartNumber"], p["Size"], p["ChecksumCRC32"]) for p in object_parts["Parts"]] == [
