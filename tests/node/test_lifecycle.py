@@ -147,6 +147,8 @@ def _body(rule_xml: str) -> bytes:
      "<DaysAfterInitiation>0</DaysAfterInitiation></AbortIncompleteMultipartUpload>",
      "InvalidArgument"),
     ("<ID>x</ID><Filter/><Status>Enabled</Status>", "InvalidRequest"),
+    ("<ID>x</ID><Filter/><Status>Enabled</Status><Expiration><Days>1</Days></Expiration>"
+     "<Colour>red</Colour>", "MalformedXML"),
     ("<ID>x</ID><Filter><Tag><Key>k</Key><Value>v</Value></Tag></Filter><Status>Enabled</Status>"
      "<AbortIncompleteMultipartUpload><DaysAfterInitiation>1</DaysAfterInitiation>"
      "</AbortIncompleteMultipartUpload>", "InvalidRequest"),

@@ -139,6 +139,8 @@ def test_puts_that_configure_nothing_succeed_and_others_are_not_implemented(s3, 
     s3.put_bucket_notification_configuration(Bucket=bucket, NotificationConfiguration={})
     s3.put_bucket_request_payment(Bucket=bucket,
                                   RequestPaymentConfiguration={"Payer": "BucketOwner"})
+    s3.put_bucket_accelerate_configuration(Bucket=bucket,
+                                           AccelerateConfiguration={"Status": "Suspended"})
     refused = [
         lambda: s3.put_bucket_logging(Bucket=bucket, BucketLoggingStatus={"LoggingEnabled": {
             "TargetBucket": bucket, "TargetPrefix": "logs/"}}),

@@ -29,6 +29,9 @@ from .errors import ErrorCode, S3Error
 MAX_RULES = 1000
 MAX_ID = 255
 MAX_NEWER_NONCURRENT = 100
+RULE_ELEMENTS = frozenset({"ID", "Prefix", "Filter", "Status", "Transition", "Expiration",
+                           "NoncurrentVersionTransition", "NoncurrentVersionExpiration",
+                           "AbortIncompleteMultipartUpload"})
 Rule = dict[str, Any]
 
 
@@ -81,6 +84,8 @@ def _positive(value: int | None, message: str, name: str) -> int | None:
 
 
 def _rule(element: Any) -> Rule:
+    if any(xml.local(child.tag) not in RULE_ELEMENTS for child in element):
+        raise S3Error(ErrorCode.MalformedXML)
     rule_id = _text(element, "ID")
     if rule_id is None or rule_id == "":
         rule_id = secrets.token_urlsafe(36)[:48]  # AWS names an unnamed rule itself

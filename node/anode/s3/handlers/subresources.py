@@ -92,7 +92,9 @@ async def put_bucket_accelerate(ctx: Context) -> web.Response:
     status = xml.text(config, "Status")
     if status not in ("Enabled", "Suspended"):
         raise S3Error(ErrorCode.MalformedXML)
-    raise _not_implemented("Transfer acceleration")
+    if status == "Enabled":
+        raise _not_implemented("Transfer acceleration")
+    return web.Response()  # Suspended: acceleration off, as it always is
 
 
 # ---- website --------------------------------------------------------------------------------
