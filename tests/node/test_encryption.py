@@ -135,9 +135,11 @@ def test_sse_c_multipart_upload(s3, bucket):
                               Body=body, **sse_c())
         assert part["SSECustomerKeyMD5"] == key_md5()
         etags.append(part["ETag"])
-    s3.complete_multipart_upload(
+    done = s3.complete_multipart_upload(
         Bucket=bucket, Key="mp", UploadId=uid, **sse_c(),
         MultipartUpload={"Parts": [{"PartNumber": n, "ETag": e} for n, e in enumerate(etags, 1)]})
+    assert "x-amz-server-side-encryption-customer-key-md5" not in done["ResponseMetadata"][
+        "HTTPHeaders"]  # AWS: Complete does not repeat the SSE-C key
     data = b"".join(parts)
     assert s3.get_object(Bucket=bucket, Key="mp", **sse_c())["Body"].read() == data
     got = s3.get_object(Bucket=bucket, Key="mp", Range=f"bytes={5 * MiB - 3}-{5 * MiB + 3}",
@@ -218,6 +220,16 @@ def test_bucket_default_encryption(s3, bucket):
                       "BucketKeyEnabled": False}]
     assert s3.put_object(Bucket=bucket, Key="d", Body=b"x")["ServerSideEncryption"] == "AES256"
     assert s3.head_object(Bucket=bucket, Key="d")["ServerSideEncryption"] == "AES256"
+    upload = s3.create_multipart_upload(Bucket=bucket, Key="mp")
+    assert upload["ServerSideEncryption"] == "AES256"
+    part = s3.upload_part(Bucket=bucket, Key="mp", UploadId=upload["UploadId"], PartNumber=1,
+                          Body=b"part")
+    assert part["ServerSideEncryption"] == "AES256"
+    done = s3.complete_multipart_upload(Bucket=bucket, Key="mp", UploadId=upload["UploadId"],
+                                        MultipartUpload={"Parts": [{"PartNumber": 1,
+                                                                    "ETag": part["ETag"]}]})
+    assert done["ServerSideEncryption"] == "AES256"
+    assert s3.get_object(Bucket=bucket, Key="mp")["Body"].read() == b"part"
     put = s3.put_object(Bucket=bucket, Key="c", Body=b"x", **sse_c())  # SSE-C wins
     assert "ServerSideEncryption" not in put and put["SSECustomerKeyMD5"] == key_md5()
     with pytest.raises(ClientError) as exc:

@@ -265,7 +265,12 @@ async def complete_multipart_upload(ctx: Context) -> web.Response:
     body = xml.document("CompleteMultipartUploadResult", children)
     return web.Response(body=body, content_type="application/xml",
                         headers={**created_version_header(result.get("version_id")),
-                                 **response_headers(record.get("sse"))})
+                                 **_complete_sse_headers(record.get("sse"))})
+
+
+def _complete_sse_headers(sse: dict[str, Any] | None) -> dict[str, str]:
+    """CompleteMultipartUpload names SSE-S3 but, unlike the other writes, never the SSE-C key."""
+    return {} if not sse or sse.get("type") == "C" else response_headers(sse)
 
 
 async def abort_multipart_upload(ctx: Context) -> web.Response:
