@@ -16,7 +16,7 @@ import hashlib
 import os
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
-from typing import Protocol
+from typing import Any, Protocol
 
 from ..s3.checksums import Checksummer
 from .crypto import ChunkCipher
@@ -64,11 +64,20 @@ class _Writer:
         self.chunk_bytes = 0
 
     def absorb(self, piece: bytes) -> None:
-        if not piece:
-            return
+        self.absorb_object(piece)
+        self.absorb_chunk(piece)
+
+    def absorb_object(self, piece: bytes) -> None:
+        """The whole object's hashes (MD5 for the ETag, the requested checksum)."""
         self.md5.update(piece)
         if self.checksum:
             self.checksum.update(piece)
+
+    def absorb_chunk(self, piece: bytes) -> None:
+        """The current chunk: its SHA-256 and its temp file. Touches no state absorb_object
+        touches, so the two run in parallel threads (hashlib releases the GIL)."""
+        if not piece:
+            return
         if self.cipher is not None:
             self.plain += piece
             return
@@ -130,12 +139,23 @@ async def ingest(
     in_chunk = 0  # bytes of the current chunk already handed to the writer
     ended = False
 
+    absorbing: asyncio.Future[Any] | None = None  # the piece the writer threads are on
+
+    async def settle() -> None:
+        nonlocal absorbing
+        if absorbing is not None:
+            pending_work, absorbing = absorbing, None
+            await pending_work
+
     async def flush(n: int, publish: bool) -> None:
-        nonlocal in_chunk
+        nonlocal in_chunk, absorbing
         piece = bytes(pending[:n])
         del pending[:n]
+        await settle()  # one piece in the threads while the next one is being received
         if not publish:
-            await loop.run_in_executor(None, writer.absorb, piece)
+            absorbing = asyncio.gather(
+                loop.run_in_executor(None, writer.absorb_object, piece),
+                loop.run_in_executor(None, writer.absorb_chunk, piece))
             in_chunk += n
             return
         entry = await loop.run_in_executor(None, writer.finish_chunk, piece)
@@ -169,11 +189,14 @@ async def ingest(
                 await flush(n, publish=full or (ended and len(pending) == n))
         if in_chunk:  # body ended exactly after an unpublished piece
             await flush(0, publish=True)
+        await settle()
         await asyncio.gather(*copies)
     except BaseException:
         for task in copies:
             task.cancel()
         await asyncio.gather(*copies, return_exceptions=True)
+        if absorbing is not None:  # the threads must be done with the file before it goes
+            await asyncio.gather(absorbing, return_exceptions=True)
         await loop.run_in_executor(None, writer.abandon)
         release(store, result.chunks, abandoned=True)
         raise
