@@ -4,6 +4,8 @@ retention changes that a lock refuses."""
 
 from __future__ import annotations
 
+import base64
+import hashlib
 import json
 import os
 import time
@@ -262,3 +264,23 @@ def test_browser_post_upload_gets_the_default_retention(s3):
     with pytest.raises(ClientError) as exc:
         s3.delete_object(Bucket=name, Key="form.bin", VersionId=vid)
     assert error_code(exc) == ("AccessDenied", 403)
+
+
+def test_locked_bodies_need_content_md5_or_a_checksum(node, s3):
+    """AWS refuses a body that would be locked unless its integrity is checked on the way in."""
+    bare = node.client(request_checksum_calculation="when_required")
+    name = lock_bucket(s3)
+    s3.put_object_lock_configuration(Bucket=name, ObjectLockConfiguration={
+        "ObjectLockEnabled": "Enabled",
+        "Rule": {"DefaultRetention": {"Mode": "GOVERNANCE", "Days": 1}}})
+    with pytest.raises(ClientError) as exc:
+        bare.put_object(Bucket=name, Key="k", Body=b"x")
+    assert error_code(exc) == ("InvalidRequest", 400)
+    uid = bare.create_multipart_upload(Bucket=name, Key="mp")["UploadId"]
+    with pytest.raises(ClientError) as exc:
+        bare.upload_part(Bucket=name, Key="mp", UploadId=uid, PartNumber=1, Body=b"x")
+    assert error_code(exc) == ("InvalidRequest", 400)
+    digest = base64.b64encode(hashlib.md5(b"x").digest()).decode()
+    vid = bare.put_object(Bucket=name, Key="k", Body=b"x", ContentMD5=digest)["VersionId"]
+    s3.put_object(Bucket=name, Key="k", Body=b"y")  # boto3's default CRC32 is enough
+    s3.delete_object(Bucket=name, Key="k", VersionId=vid, BypassGovernanceRetention=True)

@@ -27,7 +27,7 @@ from ..sse import COPY_SOURCE_CUSTOMER, CUSTOMER, for_read, for_write, reader, r
 from .acl import new_object_owner, set_owner
 from .bucket import owner_xml
 from .copy import copy_source
-from .objectlock import lock_fields
+from .objectlock import lock_fields, require_integrity_header
 from .put import commit, receive_body, write_conditions
 from .tagging import apply_tags, tags_from_header
 from .versioning import created_version_header, new_version_id
@@ -128,6 +128,7 @@ async def upload_part(ctx: Context) -> web.Response:
     upload_id, upload = _upload(ctx)
     algorithm = requested_algorithm(ctx.headers) or upload.get("algorithm")
     ctx.encryption = await for_read(ctx.node, ctx.headers, upload["record"].get("sse"))
+    require_integrity_header(ctx.headers, upload["record"])
     body = await receive_body(ctx, max_size=MAX_PART_SIZE)
     if upload.get("algorithm") and algorithm != upload["algorithm"]:
         release(ctx.node.chunks, body.chunks, abandoned=True)

@@ -87,6 +87,23 @@ def lock_fields(headers: Mapping[str, str], bucket: dict[str, Any], now: float) 
     return fields
 
 
+def require_integrity_header(headers: Mapping[str, str], fields: Mapping[str, Any]) -> None:
+    """AWS: a body stored under object lock (retention or legal hold) must come with
+    Content-MD5 or an SDK checksum, so that what is kept unchangeable is what was sent."""
+    if not (fields.get("lock") or fields.get("hold")):
+        return
+    for name in headers:
+        lower = name.lower()
+        if lower in ("content-md5", "x-amz-sdk-checksum-algorithm", "x-amz-trailer") or (
+                lower.startswith("x-amz-checksum-") and lower not in _NOT_CHECKSUMS):
+            return
+    raise S3Error(ErrorCode.InvalidRequest, "Content-MD5 OR x-amz-checksum- HTTP header is "
+                  "required for Put Object requests with Object Lock parameters")
+
+
+_NOT_CHECKSUMS = ("x-amz-checksum-mode", "x-amz-checksum-type", "x-amz-checksum-algorithm")
+
+
 def lock_headers(record: Mapping[str, Any]) -> dict[str, str]:
     """What GET and HEAD answer about a version's lock."""
     headers: dict[str, str] = {}

@@ -15,7 +15,7 @@ from ..errors import ErrorCode, S3Error
 from ..objectmeta import content_md5, metadata_from_headers, validate_key
 from ..sse import for_write, response_headers
 from .acl import new_object_owner, set_owner
-from .objectlock import lock_fields
+from .objectlock import lock_fields, require_integrity_header
 from .tagging import apply_tags, tags_from_header
 from .versioning import created_version_header, new_version_id
 
@@ -114,6 +114,7 @@ async def put_object(ctx: Context) -> web.Response:
     validate_key(ctx.key)
     metadata = metadata_from_headers(ctx.headers)
     metadata.update(lock_fields(ctx.headers, bucket, time.time()))
+    require_integrity_header(ctx.headers, metadata)
     tags = tags_from_header(ctx.headers)
     if_match, if_none_match = write_conditions(ctx)
     algorithm = requested_algorithm(ctx.headers)
