@@ -332,3 +332,23 @@ def test_object_attributes_of_an_sse_c_object_need_its_key(s3, bucket):
         Bucket=bucket, Key="k", ObjectAttributes=["ObjectSize"], SSECustomerAlgorithm="AES256",
         SSECustomerKey=base64.b64encode(KEY).decode(), SSECustomerKeyMD5=key_md5())
     assert got["ObjectSize"] == 3
+
+
+def test_bucket_policy_can_require_encryption(node, s3):
+    import json
+
+    keys = {"name": "sse-alice", "access_key": "SSEALICEKEY", "secret_key": "sse-alice-secret"}
+    status, doc = node.admin("/users", method="POST", body=keys)
+    assert status in (200, 201), doc
+    alice = node.client(keys["access_key"], keys["secret_key"])
+    name = f"sse-policy-{os.getpid()}"
+    alice.create_bucket(Bucket=name)
+    alice.put_bucket_policy(Bucket=name, Policy=json.dumps({"Version": "2012-10-17", "Statement": [
+        {"Effect": "Deny", "Principal": "*", "Action": "s3:PutObject",
+         "Resource": f"arn:aws:s3:::{name}/*",
+         "Condition": {"Null": {"s3:x-amz-server-side-encryption-customer-algorithm": "true"}}}]}))
+    for extra in ({}, {"ServerSideEncryption": "AES256"}):
+        with pytest.raises(ClientError) as exc:
+            alice.put_object(Bucket=name, Key="k", Body=b"x", **extra)
+        assert error_code(exc) == ("AccessDenied", 403)
+    alice.put_object(Bucket=name, Key="k", Body=b"x", **sse_c())

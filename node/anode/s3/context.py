@@ -38,7 +38,8 @@ _HEADER_KEYS = (
     "x-amz-acl", "x-amz-grant-read", "x-amz-grant-write", "x-amz-grant-read-acp",
     "x-amz-grant-write-acp", "x-amz-grant-full-control", "x-amz-copy-source",
     "x-amz-metadata-directive", "x-amz-server-side-encryption",
-    "x-amz-server-side-encryption-aws-kms-key-id", "x-amz-storage-class",
+    "x-amz-server-side-encryption-aws-kms-key-id",
+    "x-amz-server-side-encryption-customer-algorithm", "x-amz-storage-class",
     "x-amz-content-sha256", "x-amz-object-lock-mode", "x-amz-object-lock-retain-until-date",
     "x-amz-object-lock-legal-hold", "x-amz-website-redirect-location",
 )
