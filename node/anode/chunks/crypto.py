@@ -52,11 +52,6 @@ def _nonce(index: int) -> bytes:
     return index.to_bytes(12, "big")
 
 
-def stored_size(plain_size: int) -> int:
-    """Bytes on disk of an encrypted chunk holding `plain_size` bytes."""
-    return HEADER + plain_size + TAG * -(-plain_size // SEGMENT)
-
-
 class ChunkCipher:
     """Seals and opens chunks of one key domain. Thread-safe (no mutable state)."""
 
