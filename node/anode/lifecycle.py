@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from .meta.commands import AbortUpload, Command, DeleteObjects
+from .meta.layout import unpack
 from .meta.store import MetaStore
 from .s3 import lifecycle as rules_of
 from .s3.errors import S3Error
@@ -44,9 +45,9 @@ def plan_bucket(meta: MetaStore, bucket: str, record: dict[str, Any], *, now: fl
     if not rules:
         return plan
     if record.get("versioning") is None:
-        for key, _ in meta.objects(bucket):
-            current = meta.object(bucket, key)
-            if current is not None and _current_expires(rules, key, current, now, day_seconds):
+        for key, raw in meta.objects(bucket):
+            current = unpack(raw)
+            if _current_expires(rules, key, current, now, day_seconds):
                 plan.deletes.append((key, None, current["mtime"]))
     else:
         for key, versions in meta.versions(bucket):
