@@ -396,3 +396,44 @@ async def test_only_the_leader_expires(meta):
     leader = True
     assert await worker.run_once() == 1
     assert isinstance(proposed[0], c.DeleteObjects) and proposed[0].keys == ("k",)
+
+
+# ---- rule matching (pure) ---------------------------------------------------------------------
+
+
+def test_filters_select_by_prefix_tags_and_size():
+    (and_rule,) = _rules(
+        "<Rule><ID>r</ID><Filter><And><Prefix>a/</Prefix><Tag><Key>k</Key><Value>1</Value>"
+        "</Tag><ObjectSizeGreaterThan>10</ObjectSizeGreaterThan>"
+        "<ObjectSizeLessThan>100</ObjectSizeLessThan></And></Filter><Status>Enabled</Status>"
+        "<Expiration><Days>1</Days></Expiration></Rule>")
+    tags = [["k", "1"], ["other", "x"]]
+    assert L.applies_to(and_rule, "a/x", size=50, tags=tags)
+    assert not L.applies_to(and_rule, "b/x", size=50, tags=tags)
+    assert not L.applies_to(and_rule, "a/x", size=10, tags=tags)  # strictly greater
+    assert not L.applies_to(and_rule, "a/x", size=100, tags=tags)  # strictly less
+    assert not L.applies_to(and_rule, "a/x", size=50, tags=[["k", "2"]])
+    assert not L.applies_to(and_rule, "a/x")  # a delete marker has no size or tags
+    (legacy,) = _rules("<Rule><ID>r</ID><Prefix>p</Prefix><Status>Disabled</Status>"
+                       "<Expiration><Days>1</Days></Expiration></Rule>")
+    assert not L.applies_to(legacy, "p1", size=1)  # disabled
+    assert L.applies_to({**legacy, "status": "Enabled"}, "p1", size=1)
+
+
+def test_after_days_rounds_up_to_the_next_day_boundary():
+    day = 86400
+    assert L.after_days(0, 1, day) == day  # exactly midnight stays
+    assert L.after_days(1, 1, day) == 2 * day
+    assert L.after_days(day - 1, 30, day) == 31 * day
+
+
+def test_rules_answer_back_in_aws_element_order():
+    rules = _rules("<Rule><Status>Enabled</Status><ID>r</ID><Filter><Prefix>x</Prefix></Filter>"
+                   "<AbortIncompleteMultipartUpload><DaysAfterInitiation>2"
+                   "</DaysAfterInitiation></AbortIncompleteMultipartUpload>"
+                   "<Expiration><Days>1</Days></Expiration></Rule>")
+    import xml.etree.ElementTree as ET
+
+    (rule_element,) = ET.fromstring(L.to_xml(rules))
+    assert [child.tag.split("}")[1] for child in rule_element] == [
+        "Expiration", "ID", "Filter", "Status", "AbortIncompleteMultipartUpload"]

@@ -19,6 +19,9 @@ from anode_procs import ACCESS_KEY, SECRET_KEY
 from botocore.exceptions import ClientError
 from s3util import error_code
 
+from anode.s3 import postpolicy
+from anode.s3.errors import S3Error
+
 
 def encode_form(fields: list[tuple[str, str]], file: bytes, filename: str = "upload.bin",
                 file_type: str = "application/octet-stream",
@@ -332,3 +335,37 @@ def test_malformed_policies(node, bucket, doc, status):
     got, _, body = post(f"{node.s3_url}/{bucket}", fields)
     assert got == status, body
     assert code_of(body) == ("InvalidPolicyDocument" if status == 400 else "AccessDenied")
+
+
+# ---- policy checks (pure) ---------------------------------------------------------------------
+
+
+def _policy(*conditions) -> postpolicy.Policy:
+    doc = {"expiration": "2100-01-01T00:00:00.000Z", "conditions": list(conditions)}
+    return postpolicy.decode(base64.b64encode(json.dumps(doc).encode()).decode())
+
+
+NOW = datetime(2030, 1, 1, tzinfo=UTC)
+
+
+def test_policy_conditions_eq_starts_with_and_extra_fields():
+    policy = _policy({"bucket": "b"}, ["starts-with", "$key", "u/"], ["eq", "$acl", "private"],
+                     ["starts-with", "$Content-Type", "image/"])
+    fields = {"key": "u/1", "acl": "private", "content-type": "image/png, image/jpeg",
+              "policy": "...", "x-amz-signature": "..."}
+    postpolicy.check(policy, fields, bucket="b", now=NOW)
+    for changed in ({"key": "v/1"}, {"acl": "public-read"},
+                    {"content-type": "image/png, text/html"}, {"x-amz-meta-extra": "1"}):
+        with pytest.raises(S3Error) as exc:
+            postpolicy.check(policy, {**fields, **changed}, bucket="b", now=NOW)
+        assert exc.value.code.name == "AccessDenied"
+    with pytest.raises(S3Error):
+        postpolicy.check(policy, fields, bucket="other", now=NOW)
+    with pytest.raises(S3Error) as exc:
+        postpolicy.check(policy, fields, bucket="b", now=datetime(2100, 1, 1, tzinfo=UTC))
+    assert "expired" in exc.value.message
+
+
+def test_content_length_range_is_read_from_the_policy():
+    assert _policy({"bucket": "b"}, ["content-length-range", 1, 10]).length_range == (1, 10)
+    assert _policy({"bucket": "b"}).length_range is None
