@@ -369,3 +369,12 @@ def test_policy_conditions_eq_starts_with_and_extra_fields():
 def test_content_length_range_is_read_from_the_policy():
     assert _policy({"bucket": "b"}, ["content-length-range", 1, 10]).length_range == (1, 10)
     assert _policy({"bucket": "b"}).length_range is None
+
+
+def test_a_body_that_is_not_multipart_is_malformed_post_request(node, bucket):
+    request = urllib.request.Request(
+        f"{node.s3_url}/{bucket}", data=b"no boundary here at all", method="POST",
+        headers={"Content-Type": "multipart/form-data; boundary=xyz"})
+    with pytest.raises(urllib.error.HTTPError) as exc:
+        urllib.request.urlopen(request, timeout=10)
+    assert exc.value.code == 400 and code_of(exc.value.read()) == "MalformedPOSTRequest"

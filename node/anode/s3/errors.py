@@ -135,6 +135,8 @@ class ErrorCode(enum.Enum):
     InvalidPolicyDocument = (400, "Invalid Policy: Invalid JSON.")
     MaxPostPreDataLengthExceededError = (
         400, "Your POST request fields preceeding the upload file was too large.")
+    MalformedPOSTRequest = (
+        400, "The body of your POST request is not well-formed multipart/form-data.")
     UnresolvableGrantByEmailAddress = (
         400,
         "The email address you provided does not match any account on record.",

@@ -132,8 +132,11 @@ def _answer(ctx: Context, fields: dict[str, str], bucket: str, key: str, etag: s
 async def post_object(ctx: Context) -> web.StreamResponse:
     if not ctx.headers.get("Content-Type", "").lower().startswith("multipart/form-data"):
         raise S3Error(ErrorCode.PreconditionFailed, _NOT_MULTIPART, Condition=_NOT_MULTIPART)
-    reader = await ctx.http.multipart()
-    fields, ordered, file_part = await _read_fields(reader)
+    try:
+        reader = await ctx.http.multipart()
+        fields, ordered, file_part = await _read_fields(reader)
+    except (ValueError, AssertionError, KeyError):  # aiohttp's complaints about the framing
+        raise S3Error(ErrorCode.MalformedPOSTRequest) from None
     if "key" not in fields:
         raise S3Error(ErrorCode.InvalidArgument, "Bucket POST must contain a field named 'key'.  "
                       "If it is specified, please check the order of the fields.",
