@@ -235,6 +235,7 @@ class Node:
                 **stats,
                 "dedup_saved_bytes": stats["logical_bytes"] - stats["stored_bytes"],
                 "gc_deleted_chunks": self.collector.deleted,
+                "lifecycle_expired": self.lifecycle.expired,  # by this node, while leader
             },
             "uptime_seconds": round(time.time() - self.started, 3),
         }

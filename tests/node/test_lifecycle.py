@@ -437,3 +437,14 @@ def test_rules_answer_back_in_aws_element_order():
     (rule_element,) = ET.fromstring(L.to_xml(rules))
     assert [child.tag.split("}")[1] for child in rule_element] == [
         "Expiration", "ID", "Filter", "Status", "AbortIncompleteMultipartUpload"]
+
+
+def test_status_counts_what_the_leader_expired(fast, fs3, fbucket):
+    fs3.put_object(Bucket=fbucket, Key="gone", Body=b"x")
+    put_rules(fs3, fbucket, rule(Expiration={"Days": 1}))
+    wait_until(lambda: keys(fs3, fbucket) == [])
+    nodes = fast.cluster.nodes if isinstance(fast, ClusterFront) else [fast]
+    counts = {p.node_id: p.admin("/status")[1]["storage"]["lifecycle_expired"] for p in nodes}
+    assert sum(counts.values()) >= 1
+    if len(nodes) > 1:  # only the leader acts (a re-election may have made a second one act)
+        assert sum(1 for n in counts.values() if n) < len(nodes)
