@@ -241,11 +241,16 @@ def test_bypass_needs_the_bypass_permission(node, s3):
                 "Effect": "Allow", "Principal": principal, "Action": list(actions),
                 "Resource": [f"arn:aws:s3:::{name}/*"]}]}))
 
-    allow("s3:DeleteObjectVersion")
+    allow("s3:GetObject", "s3:DeleteObjectVersion")
+    # Lock headers go only to callers who may read the retention (AWS).
+    assert "ObjectLockMode" not in bob.head_object(Bucket=name, Key="k")
+    assert s3.head_object(Bucket=name, Key="k")["ObjectLockMode"] == "GOVERNANCE"
     with pytest.raises(ClientError) as exc:
         bob.delete_object(Bucket=name, Key="k", VersionId=vid, BypassGovernanceRetention=True)
     assert error_code(exc) == ("AccessDenied", 403)
-    allow("s3:DeleteObjectVersion", "s3:BypassGovernanceRetention")
+    allow("s3:GetObject", "s3:DeleteObjectVersion", "s3:BypassGovernanceRetention",
+          "s3:GetObjectRetention")
+    assert bob.head_object(Bucket=name, Key="k")["ObjectLockMode"] == "GOVERNANCE"
     bob.delete_object(Bucket=name, Key="k", VersionId=vid, BypassGovernanceRetention=True)
 
 

@@ -56,7 +56,7 @@ async def get_object(ctx: Context) -> web.StreamResponse:
         rng = parse_range(ctx.headers.get("Range"), size)
     checksum_mode = ctx.headers.get("x-amz-checksum-mode", "").upper() == "ENABLED"
     headers = response_headers(record, checksums=checksum_mode and rng is None)
-    headers.update(lock_headers(record))
+    headers.update(lock_headers(ctx, record))
     headers.update(sse.response_headers(record.get("sse")))
     for param, header in RESPONSE_OVERRIDES.items():
         value = ctx.endpoint.q(param)

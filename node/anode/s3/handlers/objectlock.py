@@ -104,13 +104,21 @@ def require_integrity_header(headers: Mapping[str, str], fields: Mapping[str, An
 _NOT_CHECKSUMS = ("x-amz-checksum-mode", "x-amz-checksum-type", "x-amz-checksum-algorithm")
 
 
-def lock_headers(record: Mapping[str, Any]) -> dict[str, str]:
-    """What GET and HEAD answer about a version's lock."""
+def lock_headers(ctx: Context, record: Mapping[str, Any]) -> dict[str, str]:
+    """What GET and HEAD answer about a version's lock: as AWS, only to callers who may read
+    it (s3:GetObjectRetention, s3:GetObjectLegalHold)."""
+    if not record.get("lock") and "hold" not in record:
+        return {}
+    bucket = ctx.node.meta.bucket(ctx.bucket_name) or {}
+
+    def may(action: str) -> bool:
+        return bool(bucket) and ctx.allowed(ctx.bucket_name, bucket, action, ctx.key)
+
     headers: dict[str, str] = {}
-    if record.get("lock"):
+    if record.get("lock") and may("s3:GetObjectRetention"):
         headers["x-amz-object-lock-mode"] = record["lock"]["mode"]
         headers["x-amz-object-lock-retain-until-date"] = format_date(record["lock"]["until"])
-    if "hold" in record:
+    if "hold" in record and may("s3:GetObjectLegalHold"):
         headers["x-amz-object-lock-legal-hold"] = record["hold"]
     return headers
 
