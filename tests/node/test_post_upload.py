@@ -176,6 +176,16 @@ def test_large_file_streams_into_chunks(s3, bucket):
     assert s3.get_object(Bucket=bucket, Key="big")["Body"].read() == data
 
 
+def test_post_answers_the_lifecycle_expiration(s3, bucket):
+    s3.put_bucket_lifecycle_configuration(Bucket=bucket, LifecycleConfiguration={"Rules": [
+        {"ID": "tmp", "Status": "Enabled", "Filter": {"Prefix": "tmp/"},
+         "Expiration": {"Days": 2}}]})
+    url, fields = presigned(s3, bucket, "tmp/x")
+    status, headers, _ = post(url, fields)
+    assert status == 204 and headers["x-amz-expiration"].endswith('rule-id="tmp"')
+    assert headers["x-amz-expiration"] == s3.head_object(Bucket=bucket, Key="tmp/x")["Expiration"]
+
+
 def test_versioned_bucket_answers_the_version_id(s3, bucket):
     s3.put_bucket_versioning(Bucket=bucket, VersioningConfiguration={"Status": "Enabled"})
     url, fields = presigned(s3, bucket, "v")

@@ -28,6 +28,7 @@ from ..objectmeta import STANDARD_HEADERS, metadata_from_headers, validate_key
 from ..router import Endpoint
 from ..sse import for_write, response_headers
 from .acl import new_object_owner, set_owner
+from .lifecycle import expiration_header
 from .objectlock import lock_fields
 from .put import MAX_PUT_SIZE, commit, receive_body, version_record
 from .tagging import MAX_OBJECT_TAGS, apply_tags, parse_tagging
@@ -188,5 +189,5 @@ async def post_object(ctx: Context) -> web.StreamResponse:
         await rest.release()
     return _answer(ctx, fields, ctx.bucket_name, key, record["etag"],
                    {**created_version_header(result["version_id"]),
-                    **response_headers(record.get("sse"))})
+                    **response_headers(record.get("sse")), **expiration_header(form)})
 
