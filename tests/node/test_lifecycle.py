@@ -176,6 +176,21 @@ def test_duplicate_ids_and_empty_configurations_are_refused(node, s3, bucket):
     assert error_code(exc) == ("NoSuchLifecycleConfiguration", 404)
 
 
+def test_a_wrong_content_md5_is_bad_digest(node, bucket):
+    import base64
+    import hashlib
+
+    body = _body("<ID>x</ID><Filter/><Status>Enabled</Status>"
+                 "<Expiration><Days>1</Days></Expiration>")
+    wrong = base64.b64encode(hashlib.md5(b"other").digest()).decode()
+    status, answer = raw_request(node, "PUT", f"/{bucket}?lifecycle", body=body,
+                                 headers={"Content-MD5": wrong})
+    assert (status, xml_code(answer)) == (400, "BadDigest")
+    right = base64.b64encode(hashlib.md5(body).digest()).decode()
+    assert raw_request(node, "PUT", f"/{bucket}?lifecycle", body=body,
+                       headers={"Content-MD5": right})[0] == 200
+
+
 def test_lifecycle_of_a_missing_bucket_is_no_such_bucket(s3):
     with pytest.raises(ClientError) as exc:
         put_rules(s3, "no-such-bucket-lc", rule(Expiration={"Days": 1}))

@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import hashlib
 from urllib.parse import quote
 
 from aiohttp import web
@@ -12,6 +13,7 @@ from .. import lifecycle
 from ..conditions import http_date
 from ..context import Context
 from ..errors import ErrorCode, S3Error
+from ..objectmeta import content_md5
 
 MAX_LIFECYCLE_BODY = 1024 * 1024
 # S3 answers this on Put and Get since 2024; Anode has one storage class, so it is informative.
@@ -20,7 +22,11 @@ _MINIMUM_SIZE = {"x-amz-transition-default-minimum-object-size": "all_storage_cl
 
 async def put_bucket_lifecycle(ctx: Context) -> web.Response:
     ctx.bucket()
-    rules = lifecycle.parse_config(await ctx.read_small_body(MAX_LIFECYCLE_BODY))
+    body = await ctx.read_small_body(MAX_LIFECYCLE_BODY)
+    md5 = content_md5(ctx.headers)
+    if md5 is not None and md5 != hashlib.md5(body).digest():
+        raise S3Error(ErrorCode.BadDigest)  # rules that are not what the client wrote
+    rules = lifecycle.parse_config(body)
     await ctx.node.propose(SetBucketConfig(bucket=ctx.bucket_name, name="lifecycle", value=rules))
     return web.Response(headers=_MINIMUM_SIZE)
 
