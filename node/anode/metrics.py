@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
@@ -98,10 +98,18 @@ class Metrics:
             registry=self.registry,
         )
         self.registry.register(_StorageCollector(node))
+        self._children: dict[tuple[str, int], tuple[Any, Any]] = {}
 
     def observe(self, operation: str, status: int, seconds: float) -> None:
-        self.requests.labels(operation, str(status)).inc()
-        self.latency.labels(operation).observe(seconds)
+        # labels() builds and looks up a key on every call; per-request, keep the children.
+        key = (operation, status)
+        children = self._children.get(key)
+        if children is None:
+            children = (self.requests.labels(operation, str(status)),
+                        self.latency.labels(operation))
+            self._children[key] = children
+        children[0].inc()
+        children[1].observe(seconds)
 
     def render(self) -> bytes:
         return generate_latest(self.registry)

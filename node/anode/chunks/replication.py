@@ -226,7 +226,7 @@ class Replicator:
         bad = 0
         for digest, _ in await asyncio.to_thread(lambda: list(self.store.all_chunks())):
             try:
-                await asyncio.to_thread(self.store.read_verified, digest)
+                await asyncio.to_thread(self.store.read_verified, digest, cached=False)
             except ChunkCorrupt:
                 bad += 1
                 self.corrupt_found += 1

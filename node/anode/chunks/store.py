@@ -15,10 +15,46 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import os
+import threading
 import uuid
-from collections import Counter
+from collections import Counter, OrderedDict
 from collections.abc import Callable, Iterator
 from pathlib import Path
+
+SMALL_CHUNK = 64 * 1024
+
+
+class SmallChunkCache:
+    """LRU of small, verified chunks (thread-safe: worker threads read chunks too)."""
+
+    def __init__(self, *, max_bytes: int) -> None:
+        self.max_bytes = max_bytes
+        self.used = 0
+        self._items: OrderedDict[bytes, bytes] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def get(self, digest: bytes) -> bytes | None:
+        with self._lock:
+            data = self._items.get(digest)
+            if data is not None:
+                self._items.move_to_end(digest)
+            return data
+
+    def put(self, digest: bytes, data: bytes) -> None:
+        with self._lock:
+            if digest in self._items:
+                return
+            self._items[digest] = data
+            self.used += len(data)
+            while self.used > self.max_bytes:
+                _, old = self._items.popitem(last=False)
+                self.used -= len(old)
+
+    def drop(self, digest: bytes) -> None:
+        with self._lock:
+            data = self._items.pop(digest, None)
+            if data is not None:
+                self.used -= len(data)
 
 
 class ChunkMissing(Exception):
@@ -46,6 +82,7 @@ class ChunkStore:
             (root / f"{i:02x}").mkdir(exist_ok=True)
         # Chunks an unfinished write depends on; the collector skips them. Event loop only.
         self.pins: Counter[bytes] = Counter()
+        self.small_cache = SmallChunkCache(max_bytes=32 * 1024 * 1024)
         # Whether committed metadata refers to a chunk; the node wires in the metadata's answer.
         # The default never lets an abandoned write delete anything.
         self.is_referenced: Callable[[bytes], bool] = lambda digest: True
@@ -100,10 +137,19 @@ class ChunkStore:
         except FileNotFoundError:
             raise ChunkMissing(digest.hex()) from None
 
-    def read_verified(self, digest: bytes) -> bytes:
+    def read_verified(self, digest: bytes, *, cached: bool = True) -> bytes:
+        """The whole chunk, checked against its id. Small chunks are kept in a bounded cache:
+        content-addressed bytes never change, so a cached copy is always the right answer (the
+        scrubber passes `cached=False` to look at the disk itself)."""
+        if cached:
+            hit = self.small_cache.get(digest)
+            if hit is not None:
+                return hit
         data = self.read(digest)
         if hashlib.sha256(data).digest() != digest:
             raise ChunkCorrupt(digest.hex())
+        if len(data) <= SMALL_CHUNK:
+            self.small_cache.put(digest, data)
         return data
 
     def exists(self, digest: bytes) -> bool:
@@ -112,6 +158,7 @@ class ChunkStore:
     # ---- collection ------------------------------------------------------------------------
 
     def delete(self, digest: bytes) -> None:
+        self.small_cache.drop(digest)
         self.path(digest).unlink(missing_ok=True)
 
     def _chunk_entries(self) -> Iterator[os.DirEntry[str]]:

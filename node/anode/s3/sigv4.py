@@ -168,19 +168,31 @@ def _malformed_header(message: str) -> S3Error:
 def _header_date(headers: Mapping[str, str]) -> tuple[str, datetime]:
     """The request time as (x-amz-date form, datetime): from X-Amz-Date, else Date."""
     if (amz_date := headers.get("x-amz-date")) is not None:
-        when = _parse_amz_date(amz_date)
-    elif (date := headers.get("Date")) is not None:
+        return _amz_date_pair(amz_date)
+    when = None
+    if (date := headers.get("Date")) is not None:
         try:
             when = parsedate_to_datetime(date)
         except (TypeError, ValueError):
             when = None
         when = when.astimezone(UTC) if when and when.tzinfo else None
-    else:
-        when = None
     if when is None:
-        raise S3Error(
-            ErrorCode.AccessDenied, "AWS authentication requires a valid Date or x-amz-date header"
-        )
+        raise _no_date()
+    return when.strftime(_AMZ_DATE_FORMAT), when
+
+
+def _no_date() -> S3Error:
+    return S3Error(
+        ErrorCode.AccessDenied, "AWS authentication requires a valid Date or x-amz-date header"
+    )
+
+
+@functools.lru_cache(maxsize=512)
+def _amz_date_pair(value: str) -> tuple[str, datetime]:
+    """(normalised x-amz-date, datetime), cached: many requests share each second's stamp."""
+    when = _parse_amz_date(value)
+    if when is None:
+        raise _no_date()
     return when.strftime(_AMZ_DATE_FORMAT), when
 
 
