@@ -104,6 +104,7 @@ class StorageConfig:
     chunk_size: Size = Size(4 * 1024 * 1024)
     gc_grace: Duration = Duration(600)
     gc_interval: Duration = Duration(300)
+    chunk_cache: Size = Size(128 * 1024 * 1024)  # small verified chunks kept in memory
     # SSE-S3 master key, base64 of 32 bytes; empty: generated once, kept in the metadata
     master_key: str = ""
     lifecycle_interval: Duration = Duration(3600)  # how often the leader applies lifecycle rules

@@ -62,7 +62,7 @@ class Node:
         data = config.data_dir
         data.mkdir(parents=True, exist_ok=True)
         self.meta = MetaStore(open_db(data / "meta"))
-        self.chunks = ChunkStore(data / "chunks")
+        self.chunks = ChunkStore(data / "chunks", cache_bytes=config.storage.chunk_cache)
         self.chunks.is_referenced = lambda digest: self.meta.chunk_refs(digest) > 0
         self.internode: InternodeClient | None = None
         self.replicator: Replicator | None = None

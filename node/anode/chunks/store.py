@@ -74,7 +74,7 @@ def _fsync_dir(path: Path) -> None:
 
 
 class ChunkStore:
-    def __init__(self, root: Path) -> None:
+    def __init__(self, root: Path, *, cache_bytes: int = 32 * 1024 * 1024) -> None:
         self.root = root
         self.tmp = root / "tmp"
         self.tmp.mkdir(parents=True, exist_ok=True)
@@ -82,7 +82,7 @@ class ChunkStore:
             (root / f"{i:02x}").mkdir(exist_ok=True)
         # Chunks an unfinished write depends on; the collector skips them. Event loop only.
         self.pins: Counter[bytes] = Counter()
-        self.small_cache = SmallChunkCache(max_bytes=32 * 1024 * 1024)
+        self.small_cache = SmallChunkCache(max_bytes=cache_bytes)
         # Whether committed metadata refers to a chunk; the node wires in the metadata's answer.
         # The default never lets an abandoned write delete anything.
         self.is_referenced: Callable[[bytes], bool] = lambda digest: True
