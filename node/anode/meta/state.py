@@ -12,6 +12,7 @@ import base64
 import hashlib
 from collections import defaultdict
 from collections.abc import Iterator
+from dataclasses import dataclass
 from typing import Any
 
 from rocksdict import Rdict, WriteBatch, WriteOptions
@@ -176,29 +177,12 @@ class StateMachine:
 
     def _SetObjectAcl(self, tx: _Tx, cmd: c.SetObjectAcl) -> Any:
         """Like tagging: the ACL belongs to one version, and O/ mirrors the newest one."""
-        obj_key = L.object_key(cmd.bucket, cmd.key)
-        current = tx.get(obj_key)
-        version_id = cmd.version_id
-        if version_id is None:
-            if current is None:
-                return c.Rejected("NoSuchKey")
-            version_id = current.get("vid", "null")
-        entries = tx.versions(L.key_versions_prefix(cmd.bucket, cmd.key))
-        if not entries:
-            if current is None or version_id != "null":
-                return c.Rejected("NoSuchVersion" if current is not None else "NoSuchKey")
-            tx.put(obj_key, {**current, "acl": cmd.acl})
-            return None
-        for i, (raw_key, record) in enumerate(entries):
-            if record["vid"] != version_id:
-                continue
-            if record.get("marker"):
-                return c.Rejected("MethodNotAllowed")
-            tx.put(raw_key, {**record, "acl": cmd.acl})
-            if i == 0:
-                tx.put(obj_key, {**record, "acl": cmd.acl})
-            return None
-        return c.Rejected("NoSuchVersion")
+        found = self._find_version(tx, cmd.bucket, cmd.key, cmd.version_id,
+                                   unversioned=True, absent="NoSuchKey")
+        if isinstance(found, c.Rejected):
+            return found
+        self._store_version(tx, cmd.bucket, cmd.key, found, {**found.record, "acl": cmd.acl})
+        return None
 
     def _PutObject(self, tx: _Tx, cmd: c.PutObject) -> Any:
         bucket = tx.get(L.bucket_key(cmd.bucket))
@@ -376,63 +360,67 @@ class StateMachine:
     def _SetObjectTagging(self, tx: _Tx, cmd: c.SetObjectTagging) -> Any:
         if tx.get(L.bucket_key(cmd.bucket)) is None:
             return c.Rejected("NoSuchBucket")
-        obj_key = L.object_key(cmd.bucket, cmd.key)
-        current = tx.get(obj_key)
-        version_id = cmd.version_id
-        if version_id is None:
-            if current is None:
-                return c.Rejected("NoSuchKey")
-            version_id = current.get("vid", "null")
-        entries = tx.versions(L.key_versions_prefix(cmd.bucket, cmd.key))
-        if not entries:  # an unversioned key: its one version is `null`, kept in O/
-            if current is None or version_id != "null":
-                return c.Rejected("NoSuchVersion")
-            tx.put(obj_key, _with_tags(current, cmd.tags))
-            return {"version_id": current.get("vid")}
-        for i, (raw_key, record) in enumerate(entries):
-            if record["vid"] != version_id:
-                continue
-            if record.get("marker"):
-                return c.Rejected("MethodNotAllowed")
-            tagged = _with_tags(record, cmd.tags)
-            tx.put(raw_key, tagged)
-            if i == 0:
-                tx.put(obj_key, tagged)
-            return {"version_id": version_id}
-        return c.Rejected("NoSuchVersion")
+        found = self._find_version(tx, cmd.bucket, cmd.key, cmd.version_id,
+                                   unversioned=True, absent="NoSuchVersion")
+        if isinstance(found, c.Rejected):
+            return found
+        self._store_version(tx, cmd.bucket, cmd.key, found, _with_tags(found.record, cmd.tags))
+        return {"version_id": found.record.get("vid")}
 
     def _SetObjectLock(self, tx: _Tx, cmd: c.SetObjectLock) -> Any:
         """Retention and legal hold of one version, kept on its V/ entry and the O/ copy."""
         if tx.get(L.bucket_key(cmd.bucket)) is None:
             return c.Rejected("NoSuchBucket")
-        obj_key = L.object_key(cmd.bucket, cmd.key)
+        found = self._find_version(tx, cmd.bucket, cmd.key, cmd.version_id, unversioned=False)
+        if isinstance(found, c.Rejected):
+            return found
+        record = found.record
+        updated = dict(record)
+        if cmd.retention is not None:
+            if retention_change_refused(record, cmd.retention, now=cmd.now, bypass=cmd.bypass):
+                return c.Rejected("AccessDenied")
+            updated.pop("lock", None)
+            if cmd.retention:
+                updated["lock"] = dict(cmd.retention)
+        if cmd.legal_hold is not None:
+            updated["hold"] = cmd.legal_hold
+        self._store_version(tx, cmd.bucket, cmd.key, found, updated)
+        return {"version_id": record["vid"]}
+
+    def _find_version(self, tx: _Tx, bucket: str, key: str, version_id: str | None, *,
+                      unversioned: bool, absent: str = "NoSuchVersion") -> _Found | c.Rejected:
+        """The version a per-version setting (ACL, tags, lock) applies to: `version_id`, or the
+        current one. A key never versioned keeps its one `null` version in O/ only; settings
+        that allow that (`unversioned`) answer `absent` when the key itself is missing."""
+        obj_key = L.object_key(bucket, key)
         current = tx.get(obj_key)
-        version_id = cmd.version_id
-        if version_id is None:
+        wanted = version_id
+        if wanted is None:
             if current is None:
                 return c.Rejected("NoSuchKey")
-            version_id = current.get("vid", "null")
-        for i, (raw_key, record) in enumerate(tx.versions(L.key_versions_prefix(cmd.bucket,
-                                                                               cmd.key))):
-            if record["vid"] != version_id:
+            wanted = current.get("vid", "null")
+        entries = tx.versions(L.key_versions_prefix(bucket, key))
+        if not entries and unversioned:
+            if current is None:
+                return c.Rejected(absent)
+            if wanted != "null":
+                return c.Rejected("NoSuchVersion")
+            return _Found(None, current, newest=True)
+        for i, (raw_key, record) in enumerate(entries):
+            if record["vid"] != wanted:
                 continue
             if record.get("marker"):
                 return c.Rejected("MethodNotAllowed")
-            updated = dict(record)
-            if cmd.retention is not None:
-                if retention_change_refused(record, cmd.retention, now=cmd.now,
-                                            bypass=cmd.bypass):
-                    return c.Rejected("AccessDenied")
-                updated.pop("lock", None)
-                if cmd.retention:
-                    updated["lock"] = dict(cmd.retention)
-            if cmd.legal_hold is not None:
-                updated["hold"] = cmd.legal_hold
-            tx.put(raw_key, updated)
-            if i == 0:
-                tx.put(obj_key, updated)
-            return {"version_id": version_id}
-        return c.Rejected("NoSuchVersion" if cmd.version_id is not None else "NoSuchKey")
+            return _Found(raw_key, record, newest=i == 0)
+        return c.Rejected("NoSuchVersion" if version_id is not None else "NoSuchKey")
+
+    def _store_version(self, tx: _Tx, bucket: str, key: str, found: _Found,
+                       record: dict[str, Any]) -> None:
+        """Write a changed version back: its V/ entry, and O/ when it is the newest."""
+        if found.raw_key is not None:
+            tx.put(found.raw_key, record)
+        if found.newest:
+            tx.put(L.object_key(bucket, key), record)
 
     def _InitMasterKey(self, tx: _Tx, cmd: c.InitMasterKey) -> Any:
         existing = tx.get(L.MASTER_KEY)
@@ -625,6 +613,13 @@ def _check_write_conditions(
         if "*" not in wanted and current["etag"].strip('"') not in wanted:
             return c.Rejected("PreconditionFailed")
     return None
+
+
+@dataclass(frozen=True)
+class _Found:
+    raw_key: bytes | None  # its V/ entry; None for a never-versioned key (O/ only)
+    record: dict[str, Any]
+    newest: bool
 
 
 def _with_tags(record: dict[str, Any], tags: tuple[tuple[str, str], ...]) -> dict[str, Any]:
