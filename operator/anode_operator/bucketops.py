@@ -8,13 +8,16 @@ the Bucket's Secret, so re-reconciling is idempotent: ``POST /users`` with the s
 from __future__ import annotations
 
 import logging
+import re
 import secrets
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 from urllib.parse import urlsplit
 
 from anode_operator import buckets
+from anode_operator import bucketsettings as bs
 from anode_operator import constants as c
 from anode_operator.admin import AdminClient, AdminError, Unreachable
 from anode_operator.kube import Kube
@@ -86,7 +89,7 @@ def reconcile(obj: dict[str, Any], *, kube: Kube, now: datetime) -> dict[str, An
     bucket = parse_bucket(obj)
     previous = obj.get("status") or {}
 
-    applied: set[str] = set()
+    problems: dict[str, str] | None = None  # None: settings not attempted on this pass
 
     def status(ready: bool, reason: str, message: str, url: str = "") -> dict[str, Any]:
         return buckets.compute_status(
@@ -97,7 +100,7 @@ def reconcile(obj: dict[str, Any], *, kube: Kube, now: datetime) -> dict[str, An
             endpoint=url,
             previous=previous,
             now=now,
-            applied=frozenset(applied),
+            problems=problems,
         )
 
     target = _target(kube, bucket)
@@ -138,7 +141,7 @@ def reconcile(obj: dict[str, Any], *, kube: Kube, now: datetime) -> dict[str, An
             status(False, "AdminAPIError", exc.message), message=exc.message
         ) from None
 
-    applied.update(_apply_s3_settings(target, bucket, access_key=access, secret_key=secret))
+    problems = _apply_s3_settings(target, bucket, access_key=access, secret_key=secret)
     kube.apply(
         buckets.render_secret(
             bucket,
@@ -159,13 +162,12 @@ def reconcile(obj: dict[str, Any], *, kube: Kube, now: datetime) -> dict[str, An
 
 def _apply_s3_settings(
     target: Target, bucket: BucketResource, *, access_key: str, secret_key: str
-) -> set[str]:
-    """Settings that live in the S3 API, set as the bucket's owner; returns those applied.
-
-    A node that cannot (501/4xx) leaves the setting in the ``SettingsApplied`` condition."""
-    applied: set[str] = set()
-    if bucket.spec.versioning == "Disabled":
-        return applied  # S3 has no way back from versioning; Disabled means "never enable"
+) -> dict[str, str]:
+    """Settings that live in the S3 API, set as the bucket's owner (never as root, so the
+    node's own permission checks apply). Returns the settings not applied, with why; they end
+    up in the ``SettingsApplied`` condition, and the next reconcile tries again."""
+    spec = bucket.spec
+    name = spec.bucket_name
     parts = urlsplit(target.client.base_url)
     s3 = S3Client(
         endpoint=f"{parts.scheme}://{parts.hostname}:{c.S3_PORT}",
@@ -173,13 +175,67 @@ def _apply_s3_settings(
         secret_key=secret_key,
         region=target.region,
     )
-    try:
-        if s3.get_bucket_versioning(bucket=bucket.spec.bucket_name) != bucket.spec.versioning:
-            s3.put_bucket_versioning(bucket=bucket.spec.bucket_name, status=bucket.spec.versioning)
-        applied.add("versioning")
-    except (S3Error, OSError) as exc:
-        log.warning("bucket %s/%s: versioning not applied: %s", bucket.namespace, bucket.name, exc)
-    return applied
+    problems: dict[str, str] = {}
+    storage = bs.storage_class_problem(spec.storage_class)
+    if storage:
+        problems["storageClass"] = storage
+
+    def versioning() -> None:
+        current = s3.get_bucket_versioning(bucket=name)
+        change = bs.versioning_change(desired=spec.versioning, current=current)
+        if change is None:
+            problems["versioning"] = (
+                f"the bucket is already versioned ({current}); S3 cannot return to Disabled, "
+                "use Suspended"
+            )
+        elif isinstance(change, str):
+            s3.put_bucket_versioning(bucket=name, status=change)
+
+    def anonymous_read() -> None:
+        change = bs.policy_change(
+            current=s3.get_bucket_policy(bucket=name),
+            bucket=name,
+            anonymous_read=spec.anonymous_read,
+        )
+        _send(change, put=lambda body: s3.put_bucket_policy(bucket=name, policy=body),
+              delete=lambda: s3.delete_bucket_policy(bucket=name))
+
+    def lifecycle() -> None:
+        change = bs.lifecycle_change(
+            current=s3.get_bucket_lifecycle(bucket=name), rules=spec.lifecycle
+        )
+        _send(change, put=lambda body: s3.put_bucket_lifecycle(bucket=name, configuration=body),
+              delete=lambda: s3.delete_bucket_lifecycle(bucket=name))
+
+    for setting, step in (
+        ("versioning", versioning),
+        ("anonymousRead", anonymous_read),
+        ("lifecycle", lifecycle),
+    ):
+        try:
+            step()
+        except (S3Error, OSError, ValueError) as exc:
+            log.warning("bucket %s/%s: %s not applied: %s", bucket.namespace, bucket.name,
+                        setting, exc)
+            problems[setting] = _short(exc)
+    return problems
+
+
+def _send(change: bs.Change, *, put: Callable[[bytes], None], delete: Callable[[], None]) -> None:
+    if isinstance(change, bs.Put):
+        put(change.body)
+    elif isinstance(change, bs.Delete):
+        delete()
+
+
+def _short(exc: Exception) -> str:
+    """An S3 error as its code and message, short enough for a condition message."""
+    if isinstance(exc, S3Error):
+        code = re.search(r"<Code>([^<]*)</Code>", exc.body)
+        text = re.search(r"<Message>([^<]*)</Message>", exc.body)
+        if code:
+            return f"{code.group(1)}: {text.group(1) if text else ''}".strip(": ")[:200]
+    return str(exc)[:200]
 
 
 @dataclass(frozen=True)

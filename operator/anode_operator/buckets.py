@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import base64
 import hashlib
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -69,25 +70,17 @@ def render_secret(
     }
 
 
-def unsupported_settings(
-    bucket: BucketResource, *, applied: frozenset[str] = frozenset()
-) -> list[str]:
-    """Spec fields the operator could not apply (yet); reported, never dropped silently.
+def settings_condition(problems: Mapping[str, str] | None) -> tuple[str, str, str]:
+    """(status, reason, message) of ``SettingsApplied``.
 
-    ``applied``: settings the operator did apply on this pass (versioning, through the S3 API)."""
-    s = bucket.spec
-    out = []
-    if s.versioning != "Disabled" and "versioning" not in applied:
-        out.append("versioning")
-    if s.quota_max_size or s.quota_max_objects:
-        out.append("quota")
-    if s.storage_class != "STANDARD":
-        out.append("storageClass")
-    if s.anonymous_read:
-        out.append("anonymousRead")
-    if s.lifecycle:
-        out.append("lifecycle")
-    return out
+    ``problems``: setting -> why it is not applied; None when the settings were not attempted on
+    this pass (the cluster or bucket was not ready), which is ``Unknown``, not a failure."""
+    if problems is None:
+        return "Unknown", "NotAttempted", "settings are applied once the bucket exists"
+    if not problems:
+        return "True", "Applied", "all settings applied"
+    text = "; ".join(f"{name}: {why}" for name, why in sorted(problems.items()))
+    return "False", "NotApplied", f"not applied: {text}"[:1000]
 
 
 @dataclass(frozen=True)
@@ -149,7 +142,7 @@ def compute_status(
     endpoint: str,
     previous: dict[str, Any] | None,
     now: datetime,
-    applied: frozenset[str] = frozenset(),
+    problems: Mapping[str, str] | None = None,
 ) -> dict[str, Any]:
     """Bucket status with kstatus conditions (Ready / Reconciling / Stalled)."""
     prev = {c_["type"]: c_ for c_ in (previous or {}).get("conditions") or []}
@@ -161,8 +154,8 @@ def compute_status(
     }
     reconciling = not ready and not stalled
 
-    def cond(kind: str, value: bool, why: str, text: str) -> dict[str, Any]:
-        status = "True" if value else "False"
+    def cond(kind: str, value: bool | str, why: str, text: str) -> dict[str, Any]:
+        status = value if isinstance(value, str) else ("True" if value else "False")
         old = prev.get(kind)
         keep = old is not None and old.get("status") == status
         return {
@@ -174,21 +167,12 @@ def compute_status(
             "lastTransitionTime": old["lastTransitionTime"] if keep else rfc3339(now),
         }
 
-    unsupported = unsupported_settings(bucket, applied=applied)
+    settings = settings_condition(problems)
     conditions = [
         cond("Ready", ready, reason, message),
         cond("Reconciling", reconciling, reason if reconciling else "Reconciled", message),
         cond("Stalled", stalled, reason if stalled else "NotStalled", message),
-        cond(
-            "SettingsApplied",
-            not unsupported,
-            "NotSupportedByNode" if unsupported else "Applied",
-            (
-                "not applied (no node API for them yet): " + ", ".join(unsupported)
-                if unsupported
-                else "all settings applied"
-            ),
-        ),
+        cond("SettingsApplied", *settings),
     ]
     return without_empty_strings(
         {

@@ -177,7 +177,8 @@ class BucketSpec:
     storage_class: str = "STANDARD"
     anonymous_read: bool = False
     deletion_policy: str = "Retain"
-    lifecycle: tuple[LifecycleRule, ...] = ()
+    # None: no ``spec.lifecycle``, so the bucket's lifecycle configuration is left alone
+    lifecycle: tuple[LifecycleRule, ...] | None = None
 
 
 @dataclass(frozen=True)
@@ -197,7 +198,7 @@ def parse_bucket(obj: dict[str, Any]) -> BucketResource:
     meta = obj.get("metadata") or {}
     s = obj.get("spec") or {}
     name = meta["name"]
-    rules = tuple(
+    rules = None if _get(s, "lifecycle") is None else tuple(
         LifecycleRule(
             id=r["id"],
             prefix=r.get("prefix", ""),

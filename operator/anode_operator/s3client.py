@@ -63,6 +63,36 @@ class S3Client:
         except urllib.error.HTTPError as exc:
             raise S3Error(status=exc.code, body=exc.read().decode(errors="replace")) from None
 
+    def _get_or_none(self, *, path: str, absent: str) -> bytes | None:
+        """The body, or None when the node answers 404 with the S3 error code ``absent``."""
+        try:
+            return self.request(method="GET", path=path)
+        except S3Error as exc:
+            if exc.status == 404 and f"<Code>{absent}</Code>" in exc.body:
+                return None
+            raise
+
+    def get_bucket_policy(self, *, bucket: str) -> str | None:
+        raw = self._get_or_none(path=f"/{bucket}?policy", absent="NoSuchBucketPolicy")
+        return None if raw is None else raw.decode()
+
+    def put_bucket_policy(self, *, bucket: str, policy: bytes) -> None:
+        self.request(method="PUT", path=f"/{bucket}?policy", body=policy)
+
+    def delete_bucket_policy(self, *, bucket: str) -> None:
+        self.request(method="DELETE", path=f"/{bucket}?policy")
+
+    def get_bucket_lifecycle(self, *, bucket: str) -> bytes | None:
+        return self._get_or_none(
+            path=f"/{bucket}?lifecycle", absent="NoSuchLifecycleConfiguration"
+        )
+
+    def put_bucket_lifecycle(self, *, bucket: str, configuration: bytes) -> None:
+        self.request(method="PUT", path=f"/{bucket}?lifecycle", body=configuration)
+
+    def delete_bucket_lifecycle(self, *, bucket: str) -> None:
+        self.request(method="DELETE", path=f"/{bucket}?lifecycle")
+
     def put_bucket_versioning(self, *, bucket: str, status: str) -> None:
         body = (
             f'<VersioningConfiguration xmlns="{S3_NS}"><Status>{status}</Status>'

@@ -16,7 +16,7 @@ from anode_operator.buckets import (
     compute_status,
     plan_deletion,
     render_secret,
-    unsupported_settings,
+    settings_condition,
     user_name,
 )
 from anode_operator.model import parse_bucket
@@ -126,6 +126,7 @@ def test_status_ready_and_pending_and_stalled():
         endpoint="http://e",
         previous=None,
         now=NOW,
+        problems={},
     )
     c = {x["type"]: x["status"] for x in ready["conditions"]}
     assert ready["phase"] == "Ready"
@@ -159,41 +160,33 @@ def test_status_ready_and_pending_and_stalled():
     assert {x["type"]: x["status"] for x in stalled["conditions"]}["Stalled"] == "True"
 
 
-def test_settings_the_node_cannot_apply_are_reported():
-    b = bucket(
-        versioning="Enabled",
-        anonymousRead=True,
-        quota={"maxObjects": 5},
-        lifecycle={"rules": [{"id": "r", "expirationDays": 3}]},
-        storageClass="ERASURE_CODED",
-    )
-    assert unsupported_settings(b) == [
-        "versioning",
-        "quota",
-        "storageClass",
-        "anonymousRead",
-        "lifecycle",
-    ]
-    assert unsupported_settings(bucket()) == []
-    s = compute_status(
-        b, ready=True, reason="BucketReady", message="ok", endpoint="", previous=None, now=NOW
-    )
-    applied = next(x for x in s["conditions"] if x["type"] == "SettingsApplied")
-    assert applied["status"] == "False" and "versioning" in applied["message"]
+def settings_condition_of(status):
+    return next(x for x in status["conditions"] if x["type"] == "SettingsApplied")
 
 
-def test_settings_applied_through_s3_are_not_reported_missing():
-    b = bucket(versioning="Enabled", anonymousRead=True)
-    assert unsupported_settings(b, applied=frozenset({"versioning"})) == ["anonymousRead"]
+def test_settings_not_applied_are_listed_with_why():
     s = compute_status(
-        b,
+        bucket(storageClass="ERASURE_CODED", anonymousRead=True),
         ready=True,
         reason="BucketReady",
         message="ok",
         endpoint="",
         previous=None,
         now=NOW,
-        applied=frozenset({"versioning"}),
+        problems={"storageClass": "not supported", "anonymousRead": "AccessDenied: no"},
     )
-    applied = next(x for x in s["conditions"] if x["type"] == "SettingsApplied")
-    assert applied["message"].endswith(": anonymousRead")
+    cond = settings_condition_of(s)
+    assert cond["status"] == "False" and cond["reason"] == "NotApplied"
+    assert cond["message"] == (
+        "not applied: anonymousRead: AccessDenied: no; storageClass: not supported"
+    )
+
+
+def test_settings_are_unknown_until_attempted_and_true_when_all_applied():
+    assert settings_condition(None)[0] == "Unknown"
+    assert settings_condition({}) == ("True", "Applied", "all settings applied")
+    pending = compute_status(
+        bucket(), ready=False, reason="ClusterNotReady", message="x", endpoint="",
+        previous=None, now=NOW,
+    )
+    assert settings_condition_of(pending)["status"] == "Unknown"

@@ -7,8 +7,11 @@ membership endpoints answer 501, which the operator must treat as "no membership
 from __future__ import annotations
 
 import base64
+import json
 import os
 import subprocess
+import urllib.error
+import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -16,6 +19,7 @@ import boto3
 import kubernetes
 import pytest
 from botocore.config import Config
+from botocore.exceptions import ClientError
 from op_helpers import REPO
 from op_kubelet import StandInKubelet
 
@@ -219,8 +223,8 @@ def test_retained_bucket_survives_its_resource(kube_env, solo):
     kube_env.wait("bucket Ready", lambda: ready(kube_env, ns, "buckets", "archive"), timeout=60)
     obj = kube_env.custom("buckets", ns, "archive")
     applied = kube_env.condition(obj, "SettingsApplied")
-    # versioning is applied through the S3 API as the bucket's owner; anonymousRead is not yet
-    assert applied["status"] == "False" and applied["message"].endswith(": anonymousRead")
+    # versioning and anonymousRead are applied through the S3 API as the bucket's owner
+    assert applied["status"] == "True", applied
     creds = secret_data(kube_env, ns, "archive-bucket")
     versioning = s3_for(creds, pod_ip=ip).get_bucket_versioning(Bucket="long-term-archive")
     assert versioning["Status"] == "Enabled"
@@ -232,6 +236,87 @@ def test_retained_bucket_survives_its_resource(kube_env, solo):
     )
     admin = root_admin(kube_env, ns, "solo", ip)
     assert "long-term-archive" in {b["name"] for b in admin.list_buckets()}
+
+
+def anonymous_get(ip: str, bucket: str, key: str) -> tuple[int, bytes]:
+    try:
+        with urllib.request.urlopen(f"http://{ip}:8080/{bucket}/{key}", timeout=5) as resp:
+            return resp.status, resp.read()
+    except urllib.error.HTTPError as exc:
+        return exc.code, exc.read()
+
+
+def settings_applied(kube_env, ns: str, name: str) -> dict | None:
+    """The SettingsApplied condition once the Bucket's current generation is reconciled."""
+    if not ready(kube_env, ns, "buckets", name):
+        return None
+    return kube_env.condition(kube_env.custom("buckets", ns, name), "SettingsApplied")
+
+
+def test_bucket_settings_follow_the_spec_through_the_s3_api(kube_env, solo):
+    ns, ip = solo
+    rules = [
+        {"id": "tmp", "prefix": "tmp/", "expirationDays": 1},
+        {"id": "versions", "noncurrentVersionExpirationDays": 30,
+         "abortIncompleteMultipartUploadDays": 2},
+    ]
+    create(
+        kube_env,
+        ns,
+        "buckets",
+        {
+            "apiVersion": "anode.dev/v1alpha1",
+            "kind": "Bucket",
+            "metadata": {"name": "website"},
+            "spec": {
+                "clusterRef": {"name": "solo"},
+                "deletionPolicy": "Delete",
+                "versioning": "Enabled",
+                "anonymousRead": True,
+                "lifecycle": {"rules": rules},
+            },
+        },
+    )
+    cond = kube_env.wait(
+        "settings applied", lambda: settings_applied(kube_env, ns, "website"), timeout=60
+    )
+    assert cond["status"] == "True", cond
+    s3 = s3_for(secret_data(kube_env, ns, "website-bucket"), pod_ip=ip)
+    s3.put_object(Bucket="website", Key="index.html", Body=b"<h1>hi</h1>")
+    assert anonymous_get(ip, "website", "index.html") == (200, b"<h1>hi</h1>")
+    assert s3.get_bucket_versioning(Bucket="website")["Status"] == "Enabled"
+    got = s3.get_bucket_lifecycle_configuration(Bucket="website")["Rules"]
+    assert [(r["ID"], r["Filter"].get("Prefix"), r.get("Expiration")) for r in got] == [
+        ("tmp", "tmp/", {"Days": 1}),
+        ("versions", "", None),
+    ]
+    assert got[1]["NoncurrentVersionExpiration"]["NoncurrentDays"] == 30
+    assert got[1]["AbortIncompleteMultipartUpload"]["DaysAfterInitiation"] == 2
+    # the application's own statement survives the operator's edits
+    theirs = {"Sid": "App", "Effect": "Deny", "Principal": "*", "Action": "s3:GetObject",
+              "Resource": "arn:aws:s3:::website/private/*"}
+    policy = json.loads(s3.get_bucket_policy(Bucket="website")["Policy"])
+    policy["Statement"].append(theirs)
+    s3.put_bucket_policy(Bucket="website", Policy=json.dumps(policy))
+
+    patch_spec(kube_env, ns, "buckets", "website", {
+        "anonymousRead": False, "lifecycle": {"rules": []}, "storageClass": "REDUCED_REDUNDANCY",
+    })
+    cond = kube_env.wait(
+        "generation reconciled", lambda: settings_applied(kube_env, ns, "website"), timeout=60
+    )
+    # the bucket works, but the storage class cannot be honoured, and the condition says so
+    assert cond["status"] == "False" and cond["message"].startswith("not applied: storageClass:")
+    assert anonymous_get(ip, "website", "index.html")[0] == 403
+    assert json.loads(s3.get_bucket_policy(Bucket="website")["Policy"])["Statement"] == [theirs]
+    with pytest.raises(ClientError, match="NoSuchLifecycleConfiguration"):
+        s3.get_bucket_lifecycle_configuration(Bucket="website")
+    custom_api(kube_env).delete_namespaced_custom_object(
+        "anode.dev", "v1alpha1", ns, "buckets", "website"
+    )
+    kube_env.wait(
+        "Bucket CR gone", lambda: kube_env.custom("buckets", ns, "website") is None, timeout=30
+    )
 
 
 @pytest.fixture(scope="module")
