@@ -120,6 +120,12 @@ class ParquetConfig:
 
 
 @dataclass
+class S3Config:
+    # AWS refuses SSE-C keys over plain HTTP; only for tests and TLS-terminating proxies
+    sse_c_allow_insecure: bool = False
+
+
+@dataclass
 class RootConfig:
     access_key: str = ""
     secret_key: str = ""
@@ -138,6 +144,7 @@ class Config:
     cluster: ClusterConfig = field(default_factory=ClusterConfig)
     storage: StorageConfig = field(default_factory=StorageConfig)
     parquet: ParquetConfig = field(default_factory=ParquetConfig)
+    s3: S3Config = field(default_factory=S3Config)
     root: RootConfig = field(default_factory=RootConfig)
     users: list[UserConfig] = field(default_factory=list)
 
@@ -176,6 +183,7 @@ _SECTIONS = {
     "cluster": ClusterConfig,
     "storage": StorageConfig,
     "parquet": ParquetConfig,
+    "s3": S3Config,
     "root": RootConfig,
 }
 

@@ -47,6 +47,8 @@ class NodeProcess:
     cluster_port: int = field(default_factory=free_port)
     data_port: int = field(default_factory=free_port)
     cluster: str = ""  # a [cluster] section for clustered nodes
+    # the tests speak plain HTTP, and AWS (so Anode, by default) refuses SSE-C keys over it
+    s3_options: str = "sse_c_allow_insecure = true"
 
     @property
     def s3_url(self) -> str:
@@ -70,6 +72,9 @@ advertise_host = "127.0.0.1"
 [storage]
 data_dir = "{self.data_dir}"
 {self.storage_options}
+
+[s3]
+{self.s3_options}
 
 [root]
 access_key = "{ACCESS_KEY}"

@@ -10,6 +10,7 @@ import hashlib
 import os
 
 import pytest
+from anode_procs import NodeProcess
 from botocore.exceptions import ClientError
 from s3util import error_code
 
@@ -97,6 +98,34 @@ def _fresh_client(s3):
     return boto3.client("s3", endpoint_url=s3.meta.endpoint_url, region_name="us-east-1",
                         aws_access_key_id=creds.access_key, aws_secret_access_key=creds.secret_key,
                         config=s3.meta.config)
+
+
+def test_sse_c_over_plain_http_is_refused_unless_allowed(tmp_path):
+    name = "sse-c-bucket"
+    strict = NodeProcess(tmp_path / "strict", s3_options="").start()
+    try:
+        s3 = strict.client()
+        s3.create_bucket(Bucket=name)
+        with pytest.raises(ClientError) as exc:
+            s3.put_object(Bucket=name, Key="k", Body=b"secret", **sse_c())
+        assert error_code(exc) == ("InvalidRequest", 400)
+        assert "must be made over a secure connection" in exc.value.response["Error"]["Message"]
+        s3.put_object(Bucket=name, Key="plain", Body=b"x")
+        with pytest.raises(ClientError) as exc:  # the copy-source key is a key all the same
+            s3.copy_object(Bucket=name, Key="c", CopySource=f"{name}/plain", **copy_source_sse_c())
+        assert error_code(exc) == ("InvalidRequest", 400)
+        assert [o["Key"] for o in s3.list_objects_v2(Bucket=name)["Contents"]] == ["plain"]
+    finally:
+        strict.stop()
+    allowed = NodeProcess(tmp_path / "allowed", s3_options="",
+                          env={"ANODE_S3_SSE_C_ALLOW_INSECURE": "true"}).start()
+    try:
+        s3 = allowed.client()
+        s3.create_bucket(Bucket=name)
+        s3.put_object(Bucket=name, Key="k", Body=b"secret", **sse_c())
+        assert s3.get_object(Bucket=name, Key="k", **sse_c())["Body"].read() == b"secret"
+    finally:
+        allowed.stop()
 
 
 def test_key_on_an_unencrypted_object_is_an_invalid_request(s3, bucket):

@@ -15,7 +15,7 @@ from datetime import UTC, datetime
 from aiohttp import web
 
 from ..node import Node
-from . import sigv2, xml
+from . import sigv2, sse, xml
 from .context import Context
 from .errors import ErrorCode, S3Error
 from .handlers import HANDLERS
@@ -104,6 +104,8 @@ async def _admit(request: web.Request, node: Node, request_id: str) -> Context:
     if endpoint.operation == "PreflightCors":  # browsers send preflights without credentials
         return Context(http=request, endpoint=endpoint, node=node, user=None, auth=None,
                        request_id=request_id)
+    sse.require_secure_transport(request.headers, secure=_over_tls(request),
+                                 allow_insecure=node.config.s3.sse_c_allow_insecure)
     now = datetime.now(UTC)
     if sigv2.is_v2(request.headers, raw_query):
         vhost = vhost_bucket(request.host, node.config.node.domains)
@@ -122,6 +124,12 @@ async def _admit(request: web.Request, node: Node, request_id: str) -> Context:
     return Context(
         http=request, endpoint=endpoint, node=node, user=user, auth=auth, request_id=request_id
     )
+
+
+def _over_tls(request: web.Request) -> bool:
+    """Whether this connection itself is TLS; forwarded-proto headers are anyone's to send."""
+    transport = request.transport
+    return transport is not None and transport.get_extra_info("sslcontext") is not None
 
 
 async def _add_expiration(request: web.Request, response: web.StreamResponse) -> None:

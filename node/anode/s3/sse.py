@@ -93,6 +93,17 @@ def customer_key(headers: Mapping[str, str], prefix: str = CUSTOMER) -> Encrypti
     return Encryption("C", key, key_md5.strip())
 
 
+def require_secure_transport(headers: Mapping[str, str], *, secure: bool,
+                             allow_insecure: bool) -> None:
+    """AWS never lets a customer key cross the network in clear: SSE-C headers (the copy-source
+    ones too) over plain HTTP are refused unless `[s3] sse_c_allow_insecure` says otherwise."""
+    if secure or allow_insecure:
+        return
+    if any(name.lower().startswith((CUSTOMER, COPY_SOURCE_CUSTOMER)) for name in headers):
+        raise S3Error(ErrorCode.InvalidRequest, _CUSTOMER_KEY_MESSAGE + "must be made over a "
+                      "secure connection.")
+
+
 _MASTER: weakref.WeakKeyDictionary[Any, bytes] = weakref.WeakKeyDictionary()
 
 
