@@ -13,8 +13,9 @@ from typing import Any
 
 from aiohttp import web
 
-from ..meta.commands import CreateBucket, CreateUser, DeleteBucket, DeleteUser
+from ..meta.commands import CreateBucket, CreateUser, DeleteBucket, DeleteUser, SetBucketQuota
 from ..meta.layout import unpack
+from ..meta.quota import validate_limit
 from ..node import ROOT_USER, Node, owner_id
 from ..s3.errors import S3Error
 from ..s3.handlers.bucket import validate_bucket_name
@@ -35,6 +36,7 @@ def make_admin_app(node: Node) -> web.Application:
     app.router.add_get("/buckets", list_buckets)
     app.router.add_post("/buckets", create_bucket)
     app.router.add_delete("/buckets/{name}", delete_bucket)
+    app.router.add_put("/buckets/{name}/quota", set_bucket_quota)
     membership.register(app)
     return app
 
@@ -147,12 +149,18 @@ def _bucket_doc(node: Node, name: str, record: dict[str, Any]) -> dict[str, Any]
     for _, raw in node.meta.objects(name):
         objects += 1
         bytes_ += unpack(raw)["size"]
+    quota = record.get("quota") or {}
+    usage_objects, usage_bytes = node.meta.usage(name)
     return {
         "name": name,
         "owner": record["owner"],
         "created": record["created"],
         "objects": objects,
         "bytes": bytes_,
+        "quota": {"max_bytes": quota.get("bytes"), "max_objects": quota.get("objects")}
+        if quota
+        else None,
+        "usage": {"objects": usage_objects, "bytes": usage_bytes},
     }
 
 
@@ -188,6 +196,24 @@ async def create_bucket(request: web.Request) -> web.Response:
         if e.code.name != "BucketAlreadyOwnedByYou":
             raise
     return web.json_response(_bucket_doc(node, name, node.meta.bucket(name) or {}), status=201)
+
+
+async def set_bucket_quota(request: web.Request) -> web.Response:
+    """Both limits null removes the quota; a lower quota than the usage refuses only growth."""
+    node = request.app[NODE_KEY]
+    name = request.match_info["name"]
+    body = await _json(request)
+    unknown = set(body) - {"max_bytes", "max_objects"}
+    if unknown:
+        raise ValueError(f"unknown field(s): {', '.join(sorted(unknown))}")
+    await node.propose(
+        SetBucketQuota(
+            bucket=name,
+            max_bytes=validate_limit(body.get("max_bytes"), "max_bytes"),
+            max_objects=validate_limit(body.get("max_objects"), "max_objects"),
+        )
+    )
+    return web.json_response(_bucket_doc(node, name, node.meta.bucket(name) or {}))
 
 
 async def delete_bucket(request: web.Request) -> web.Response:

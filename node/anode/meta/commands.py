@@ -49,6 +49,16 @@ BUCKET_SETTINGS += ("lifecycle",)  # rules as `s3.lifecycle` parses them
 
 
 @dataclass(frozen=True)
+class SetBucketQuota:
+    """Limit the bucket's stored bytes and/or object versions (None: no limit on that; both None
+    removes the quota). Writes that would go over are refused at apply time (QuotaExceeded)."""
+
+    bucket: str
+    max_bytes: int | None = None
+    max_objects: int | None = None
+
+
+@dataclass(frozen=True)
 class SetObjectAcl:
     """Replace the ACL of the current version of bucket/key."""
 
@@ -218,6 +228,7 @@ Command = (
     CreateBucket
     | DeleteBucket
     | SetBucketConfig
+    | SetBucketQuota
     | SetObjectAcl
     | PutObject
     | DeleteObjects

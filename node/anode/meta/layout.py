@@ -13,6 +13,7 @@ Keys are prefix-typed so every listing is a range scan:
     G/<sha256, 32 bytes>                  chunk whose count reached zero (garbage candidate)
     N/<user name>                         user record;  K/<access key> -> user name
     M/<node id>                           cluster node: its URLs and state
+    Q/<bucket>                            bucket usage [versions, bytes] for its quota (below)
     S/stats                               totals kept by the state machine
 
 Versions. A bucket that never had versioning configured keeps only O/ records, each the key's one
@@ -24,6 +25,11 @@ one without `vid` is a pre-versioning `null` version, moved to V/ by the first v
 its key.
 The sequence number orders a key's versions; it is one more than the key's newest, so applying it is
 deterministic without any global counter.
+
+Usage. Q/<bucket> counts the bucket's stored object versions (not delete markers, not multipart
+parts) and their logical bytes, moved in the same batch as the versions. Buckets created since
+quotas exist have it from creation; an older bucket gets it, counted by a scan, when a quota is
+first set (SetBucketQuota). A bucket without Q/ is not tracked, and its usage is scanned on demand.
 
 Bucket names cannot contain NUL and object keys are refused if they do, so `\\0` separates
 unambiguously and orders a bucket's keys in UTF-8 byte order, as S3 lists them.
@@ -133,6 +139,13 @@ NODE_PREFIX = b"M/"
 
 def node_key(node_id: str) -> bytes:
     return NODE_PREFIX + node_id.encode()
+
+
+USAGE_PREFIX = b"Q/"
+
+
+def usage_key(bucket: str) -> bytes:
+    return USAGE_PREFIX + bucket.encode()
 
 
 STATS_KEY = b"S/stats"

@@ -19,6 +19,7 @@ from rocksdict import Rdict, WriteBatch, WriteOptions
 
 from . import commands as c
 from . import layout as L
+from . import quota
 from .locks import deletion_refused, retention_change_refused
 
 _UNSYNCED = WriteOptions()
@@ -109,6 +110,10 @@ class StateMachine:
             result = handler(tx, command)
         except _Refused as refused:  # a shared step refused deep inside the command
             result = refused.rejected
+        if not isinstance(result, c.Rejected):
+            over = tx.over_quota()
+            if over is not None:
+                result = c.Rejected("QuotaExceeded", over)
         if marker is not None:
             tx.batch.put(RAFT_POSITION_KEY, marker)  # atomically with the command's writes
         if not isinstance(result, c.Rejected):
@@ -133,6 +138,7 @@ class StateMachine:
             record["objectlock"] = {"enabled": True}
             record["versioning"] = "Enabled"
         tx.put(L.bucket_key(cmd.bucket), record)
+        tx.put(L.usage_key(cmd.bucket), [0, 0])
         tx.stat("buckets", 1)
         return record
 
@@ -149,14 +155,15 @@ class StateMachine:
             if "vid" in record:  # a copy of a V/ entry: the entry holds the references
                 tx.delete(raw_key)
             else:
-                self._drop_version(tx, raw_key, record)
+                self._drop_version(tx, cmd.bucket, raw_key, record)
         for raw_key, raw in versions:
-            self._release_version(tx, L.unpack(raw))
+            self._release_version(tx, cmd.bucket, L.unpack(raw))
             tx.delete(raw_key)
         for raw_key, _ in uploads:
             _, upload_id = L.split_upload_key(raw_key, L.upload_prefix(cmd.bucket))
             self._drop_upload(tx, raw_key, upload_id)
         tx.delete(L.bucket_key(cmd.bucket))
+        tx.delete(L.usage_key(cmd.bucket))
         tx.stat("buckets", -1)
         return None
 
@@ -172,6 +179,20 @@ class StateMachine:
             record[cmd.name] = cmd.value
         tx.put(L.bucket_key(cmd.bucket), record)
         return None
+
+    def _SetBucketQuota(self, tx: _Tx, cmd: c.SetBucketQuota) -> Any:
+        record = tx.get(L.bucket_key(cmd.bucket))
+        if record is None:
+            return c.Rejected("NoSuchBucket")
+        limits = quota.quota_record(cmd.max_bytes, cmd.max_objects)
+        if limits is None:
+            record.pop("quota", None)
+        else:
+            record["quota"] = limits
+        if tx.get(L.usage_key(cmd.bucket)) is None:  # a bucket from before quotas: count it now
+            tx.put(L.usage_key(cmd.bucket), list(quota.scan_usage(self.db, cmd.bucket)))
+        tx.put(L.bucket_key(cmd.bucket), record)
+        return limits
 
     # ---- objects ------------------------------------------------------------------------
 
@@ -238,7 +259,7 @@ class StateMachine:
             key = L.object_key(cmd.bucket, name)
             current = tx.get(key)
             if current is not None and version_id in (None, "null"):
-                self._drop_version(tx, key, current)
+                self._drop_version(tx, cmd.bucket, key, current)
             return result
         history = self._history(tx, cmd.bucket, name)
         if version_id is not None:
@@ -247,7 +268,7 @@ class StateMachine:
                     if deletion_refused(record, now=cmd.mtime, bypass=cmd.bypass):
                         result["error"] = "AccessDenied"
                         break
-                    self._release_version(tx, record)
+                    self._release_version(tx, cmd.bucket, record)
                     tx.delete(L.version_key(cmd.bucket, name, seq))
                     self._sync_current(tx, cmd.bucket, name)
                     if record.get("marker"):
@@ -495,16 +516,14 @@ class StateMachine:
 
     # ---- shared steps -------------------------------------------------------------------
 
-    def _add_version(self, tx: _Tx, key: bytes, record: dict[str, Any]) -> None:
+    def _add_version(self, tx: _Tx, bucket: str, key: bytes, record: dict[str, Any]) -> None:
         tx.refs(record["chunks"], +1)
-        tx.stat("objects", 1)
-        tx.stat("logical_bytes", record["size"])
+        tx.count(bucket, 1, record["size"])
         tx.put(key, record)
 
-    def _drop_version(self, tx: _Tx, key: bytes, record: dict[str, Any]) -> None:
+    def _drop_version(self, tx: _Tx, bucket: str, key: bytes, record: dict[str, Any]) -> None:
         tx.refs(record["chunks"], -1)
-        tx.stat("objects", -1)
-        tx.stat("logical_bytes", -record["size"])
+        tx.count(bucket, -1, -record["size"])
         tx.delete(key)
 
     def _write_version(
@@ -526,10 +545,10 @@ class StateMachine:
             obj_key = L.object_key(bucket_name, key)
             current = tx.get(obj_key)
             if current is not None:
-                self._drop_version(tx, obj_key, current)
+                self._drop_version(tx, bucket_name, obj_key, current)
             if "vid" in record:  # would make O/ look like a copy that holds no references
                 record = {k: v for k, v in record.items() if k != "vid"}
-            self._add_version(tx, obj_key, record)
+            self._add_version(tx, bucket_name, obj_key, record)
             return record
         history = self._history(tx, bucket_name, key)
         seq = history[0][0] + 1 if history else 1
@@ -541,13 +560,12 @@ class StateMachine:
                 if old["vid"] == "null":
                     if deletion_refused(old, now=record.get("mtime", 0.0), bypass=False):
                         raise _Refused(c.Rejected("AccessDenied"))
-                    self._release_version(tx, old)
+                    self._release_version(tx, bucket_name, old)
                     tx.delete(L.version_key(bucket_name, key, old_seq))
         stored = {**record, "vid": vid}
         if not stored.get("marker"):
             tx.refs(stored["chunks"], +1)
-            tx.stat("objects", 1)
-            tx.stat("logical_bytes", stored["size"])
+            tx.count(bucket_name, 1, stored["size"])
         tx.put(L.version_key(bucket_name, key, seq), stored)
         self._sync_current(tx, bucket_name, key)
         return stored
@@ -579,12 +597,11 @@ class StateMachine:
         else:
             tx.delete(L.object_key(bucket, key))
 
-    def _release_version(self, tx: _Tx, record: dict[str, Any]) -> None:
+    def _release_version(self, tx: _Tx, bucket: str, record: dict[str, Any]) -> None:
         """Give up a V/ entry's references (delete markers hold none)."""
         if not record.get("marker"):
             tx.refs(record["chunks"], -1)
-            tx.stat("objects", -1)
-            tx.stat("logical_bytes", -record["size"])
+            tx.count(bucket, -1, -record["size"])
 
     def _drop_upload(self, tx: _Tx, upload_key: bytes, upload_id: str) -> None:
         for part_key, raw in scan(self.db, L.part_prefix(upload_id)):
@@ -646,6 +663,7 @@ class _Tx:
             lambda: [0, 0]
         )  # digest -> [delta, size]
         self.stats: dict[str, int] = defaultdict(int)
+        self.usage: dict[str, list[int]] = defaultdict(lambda: [0, 0])  # bucket -> [objs, bytes]
         # V/ keys this command wrote, by their key's version prefix, so `versions` sees them
         self.version_writes: dict[bytes, set[bytes]] = defaultdict(set)
 
@@ -682,6 +700,39 @@ class _Tx:
     def stat(self, name: str, delta: int) -> None:
         self.stats[name] += delta
 
+    def count(self, bucket: str, objects: int, size: int) -> None:
+        """An object version came (+1, +size) or went: node totals and the bucket's usage."""
+        self.stat("objects", objects)
+        self.stat("logical_bytes", size)
+        entry = self.usage[bucket]
+        entry[0] += objects
+        entry[1] += size
+
+    def over_quota(self) -> str | None:
+        """Why this command's growth breaks a bucket's quota, or None."""
+        for bucket, (objects, size) in self.usage.items():
+            if objects <= 0 and size <= 0:
+                continue
+            record = self.get(L.bucket_key(bucket))
+            current = self.get(L.usage_key(bucket))
+            if record is None or current is None:
+                continue
+            before = (current[0], current[1])
+            why = quota.over_quota(record.get("quota"), before=before,
+                                   after=(before[0] + objects, before[1] + size))
+            if why is not None:
+                return why
+        return None
+
+    def _settle_usage(self) -> None:
+        for bucket, (objects, size) in self.usage.items():
+            if objects == 0 and size == 0:
+                continue
+            current = self.get(L.usage_key(bucket))
+            if current is None or self.get(L.bucket_key(bucket)) is None:
+                continue  # an untracked (pre-quota) bucket, or one this command deleted
+            self.put(L.usage_key(bucket), [current[0] + objects, current[1] + size])
+
     def _settle_refs(self, now_marker: bytes) -> None:
         for digest, (delta, size) in self.ref_deltas.items():
             if delta == 0:
@@ -705,6 +756,7 @@ class _Tx:
         # The garbage marker is the applied-command count, not wall time: deterministic on
         # every replica; the collector pairs it with its own clock when it first sees it.
         self._settle_refs(b"")
+        self._settle_usage()
         if any(self.stats.values()):
             stats = self.get(L.STATS_KEY) or {}
             for name, delta in self.stats.items():

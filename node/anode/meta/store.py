@@ -15,6 +15,7 @@ from typing import Any
 from rocksdict import Options, Rdict
 
 from . import layout as L
+from . import quota
 from .state import StateMachine, scan
 
 
@@ -44,6 +45,13 @@ class MetaStore:
     def buckets(self) -> Iterator[tuple[str, dict[str, Any]]]:
         for key, raw in scan(self.db, L.BUCKET_PREFIX):
             yield key[len(L.BUCKET_PREFIX) :].decode(), L.unpack(raw)
+
+    def usage(self, name: str) -> tuple[int, int]:
+        """(object versions, bytes) the bucket's quota counts; scanned if it is not tracked."""
+        counted = self._get(L.usage_key(name))
+        if counted is None:
+            return quota.scan_usage(self.db, name)
+        return counted[0], counted[1]
 
     def bucket_is_empty(self, name: str) -> bool:
         for _ in scan(self.db, L.object_prefix(name)):

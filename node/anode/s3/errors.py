@@ -49,6 +49,8 @@ class ErrorCode(enum.Enum):
     InvalidRequest = (400, "Invalid Request")
     InvalidLocationConstraint = (400, "The specified location constraint is not valid.")
     NoSuchUser = (404, "The specified user does not exist.")
+    # Anode's bucket quota (admin API); MinIO answers XMinioAdminBucketQuotaExceeded
+    QuotaExceeded = (403, "The bucket quota would be exceeded by this write.")
     UserExists = (409, "The user or access key already exists.")
     InvalidStorageClass = (400, "The storage class you specified is not valid.")
     KeyTooLongError = (400, "Your key is too long.")
