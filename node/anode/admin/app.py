@@ -166,6 +166,7 @@ def _bucket_doc(node: Node, name: str, record: dict[str, Any]) -> dict[str, Any]
 
 async def list_buckets(request: web.Request) -> web.Response:
     node = request.app[NODE_KEY]
+    await node.read_barrier()  # usage as of the latest commit, whichever node is asked
     return web.json_response({"buckets": [_bucket_doc(node, n, r) for n, r in node.meta.buckets()]})
 
 
