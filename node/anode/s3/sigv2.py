@@ -58,12 +58,24 @@ def authenticate_v2(*, method: str, raw_path: str, raw_query: str, headers: Mapp
     secret = lookup(access_key)
     if secret is None:
         raise S3Error(ErrorCode.InvalidAccessKeyId, AWSAccessKeyId=access_key)
-    string_to_sign = "\n".join([
-        method, headers.get("Content-MD5", ""), headers.get("Content-Type", ""), date,
-        *_amz_headers(headers), _resource(raw_path, pairs, vhost_bucket)])
-    expected = base64.b64encode(
-        hmac.new(secret.encode(), string_to_sign.encode(), hashlib.sha1).digest()).decode()
-    if not hmac.compare_digest(expected.encode(), signature.encode("utf-8", "replace")):
+    resource = _resource(raw_path, pairs, vhost_bucket)
+    # a bucket's root is "/bucket/" in the canonical resource even when the path is "/bucket"
+    # (botocore signs CreateBucket, ListObjects, ... so); clients that sign the path as sent
+    # are accepted too
+    path, sep, sub = resource.partition("?")
+    resources = [resource]
+    if path.count("/") == 1 and len(path) > 1:
+        resources.insert(0, path + "/" + sep + sub)
+    string_to_sign = ""
+    for candidate in resources:
+        string_to_sign = "\n".join([
+            method, headers.get("Content-MD5", ""), headers.get("Content-Type", ""), date,
+            *_amz_headers(headers), candidate])
+        expected = base64.b64encode(
+            hmac.new(secret.encode(), string_to_sign.encode(), hashlib.sha1).digest()).decode()
+        if hmac.compare_digest(expected.encode(), signature.encode("utf-8", "replace")):
+            break
+    else:
         raise S3Error(ErrorCode.SignatureDoesNotMatch, StringToSign=string_to_sign)
     payload = headers.get("x-amz-content-sha256", UNSIGNED_PAYLOAD)
     return dataclasses.replace(unsigned_context(payload), access_key=access_key)
