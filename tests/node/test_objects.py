@@ -325,3 +325,17 @@ def test_signature_v2_header_on_bucket_operations(node):
     assert error_code(exc) == ("SignatureDoesNotMatch", 403)
     v2.delete_object(Bucket=name, Key="k")
     v2.delete_bucket(Bucket=name)
+
+
+def test_request_signed_with_a_date_header_in_utc_minus_zero(node, bucket):
+    """With a Date header present botocore's SigV4 signs it, as "..., -0000" (RFC 2822's "UTC,
+    zone unknown"), instead of X-Amz-Date; AWS accepts that, so must we."""
+    from email.utils import formatdate
+
+    url = f"{node.s3_url}/{bucket}/dated"
+    request = AWSRequest(method="PUT", url=url, data=b"x", headers={"Date": formatdate()})
+    S3SigV4Auth(Credentials(node.access_key, node.secret_key), "s3", "us-east-1").add_auth(request)
+    assert request.headers["Date"].endswith("-0000") and "X-Amz-Date" not in request.headers
+    with urllib.request.urlopen(urllib.request.Request(
+            url, data=b"x", method="PUT", headers=dict(request.headers.items()))) as response:
+        assert response.status == 200

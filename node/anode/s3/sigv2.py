@@ -13,7 +13,7 @@ import dataclasses
 import hashlib
 import hmac
 from collections.abc import Callable, Mapping
-from datetime import datetime
+from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
 from urllib.parse import unquote
 
@@ -87,6 +87,8 @@ def _check_skew(value: str | None, now: datetime) -> None:
     except (TypeError, ValueError, IndexError):
         raise S3Error(ErrorCode.AccessDenied, "AWS authentication requires a valid Date or "
                       "x-amz-date header") from None
+    if when.tzinfo is None:  # "-0000": UTC, not the server's local time
+        when = when.replace(tzinfo=UTC)
     if abs(when.timestamp() - now.timestamp()) > MAX_SKEW:
         raise S3Error(ErrorCode.RequestTimeTooSkewed)
 

@@ -175,7 +175,8 @@ def _header_date(headers: Mapping[str, str]) -> tuple[str, datetime]:
             when = parsedate_to_datetime(date)
         except (TypeError, ValueError):
             when = None
-        when = when.astimezone(UTC) if when and when.tzinfo else None
+        if when is not None:  # "-0000" (botocore's Date) parses naive: it is UTC all the same
+            when = when.astimezone(UTC) if when.tzinfo else when.replace(tzinfo=UTC)
     if when is None:
         raise _no_date()
     return when.strftime(_AMZ_DATE_FORMAT), when
