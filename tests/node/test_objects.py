@@ -339,3 +339,20 @@ def test_request_signed_with_a_date_header_in_utc_minus_zero(node, bucket):
     with urllib.request.urlopen(urllib.request.Request(
             url, data=b"x", method="PUT", headers=dict(request.headers.items()))) as response:
         assert response.status == 200
+
+
+@pytest.mark.parametrize(("amz_date", "code"), [
+    ("", "AccessDenied"),  # present but empty: it still overrides Date, and is no time
+    ("Tue, 07 Jul 1950 21:53:04 GMT", "AccessDenied"),
+    ("Tue, 07 Jul 2010 21:53:04 GMT", "RequestTimeTooSkewed"),
+])
+def test_signature_v2_x_amz_date_decides_the_request_time(node, bucket, amz_date, code):
+    from botocore.auth import HmacV1Auth
+
+    url = f"{node.s3_url}/{bucket}/v2-dated"
+    request = AWSRequest(method="PUT", url=url, data=b"x", headers={"x-amz-date": amz_date})
+    HmacV1Auth(Credentials(node.access_key, node.secret_key)).add_auth(request)
+    with pytest.raises(urllib.error.HTTPError) as exc:
+        urllib.request.urlopen(urllib.request.Request(
+            url, data=b"x", method="PUT", headers=dict(request.headers.items())))
+    assert exc.value.code == 403 and f"<Code>{code}</Code>" in exc.value.read().decode()

@@ -46,8 +46,9 @@ def authenticate_v2(*, method: str, raw_path: str, raw_query: str, headers: Mapp
     authorization = headers.get("Authorization")
     if authorization is not None:
         access_key, _, signature = authorization[4:].strip().partition(":")
-        date = "" if "x-amz-date" in headers else headers.get("Date", "")
-        _check_skew(headers.get("x-amz-date") or headers.get("Date"), now)
+        amz_date = headers.get("x-amz-date")  # when present, it alone is the request's time
+        date = "" if amz_date is not None else headers.get("Date", "")
+        _check_skew(headers.get("Date") if amz_date is None else amz_date, now)
     else:
         access_key, signature = query["AWSAccessKeyId"], query["Signature"]
         date = query.get("Expires", "")
@@ -83,12 +84,14 @@ def authenticate_v2(*, method: str, raw_path: str, raw_query: str, headers: Mapp
 
 def _check_skew(value: str | None, now: datetime) -> None:
     try:
-        when = parsedate_to_datetime(value or "")
+        when: datetime | None = parsedate_to_datetime(value or "")
     except (TypeError, ValueError, IndexError):
-        raise S3Error(ErrorCode.AccessDenied, "AWS authentication requires a valid Date or "
-                      "x-amz-date header") from None
-    if when.tzinfo is None:  # "-0000": UTC, not the server's local time
+        when = None
+    if when is not None and when.tzinfo is None:  # "-0000": UTC, not the server's local time
         when = when.replace(tzinfo=UTC)
+    if when is None or when.year < 1970:
+        raise S3Error(ErrorCode.AccessDenied, "AWS authentication requires a valid Date or "
+                      "x-amz-date header")
     if abs(when.timestamp() - now.timestamp()) > MAX_SKEW:
         raise S3Error(ErrorCode.RequestTimeTooSkewed)
 
