@@ -116,6 +116,16 @@ class AdminClient:
     def create_bucket(self, *, name: str, owner: str) -> dict[str, Any]:
         return self._request("POST", "/buckets", {"name": name, "owner": owner})[1]
 
+    def set_bucket_quota(
+        self, *, name: str, max_bytes: int | None, max_objects: int | None
+    ) -> dict[str, Any]:
+        """Both None removes the quota; answers the bucket document (with ``usage``)."""
+        return self._request(
+            "PUT",
+            f"/buckets/{urllib.parse.quote(name, safe='')}/quota",
+            {"max_bytes": max_bytes, "max_objects": max_objects},
+        )[1]
+
     def list_buckets(self) -> list[dict[str, Any]]:
         return self._request("GET", "/buckets")[1].get("buckets", [])
 

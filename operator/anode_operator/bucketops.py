@@ -90,6 +90,7 @@ def reconcile(obj: dict[str, Any], *, kube: Kube, now: datetime) -> dict[str, An
     previous = obj.get("status") or {}
 
     problems: dict[str, str] | None = None  # None: settings not attempted on this pass
+    usage: dict[str, Any] | None = None  # the bucket document's, once the bucket exists
 
     def status(ready: bool, reason: str, message: str, url: str = "") -> dict[str, Any]:
         return buckets.compute_status(
@@ -101,6 +102,7 @@ def reconcile(obj: dict[str, Any], *, kube: Kube, now: datetime) -> dict[str, An
             previous=previous,
             now=now,
             problems=problems,
+            usage=usage,
         )
 
     target = _target(kube, bucket)
@@ -128,7 +130,7 @@ def reconcile(obj: dict[str, Any], *, kube: Kube, now: datetime) -> dict[str, An
         access = doc.get("access_key", access)
         secret = doc.get("secret_key", secret)
         try:
-            target.client.create_bucket(name=bucket.spec.bucket_name, owner=user)
+            bucket_doc = target.client.create_bucket(name=bucket.spec.bucket_name, owner=user)
         except AdminError as exc:
             reason = {409: "BucketOwnedElsewhere", 400: "InvalidSpec"}.get(exc.status)
             if reason is None:
@@ -142,6 +144,10 @@ def reconcile(obj: dict[str, Any], *, kube: Kube, now: datetime) -> dict[str, An
         ) from None
 
     problems = _apply_s3_settings(target, bucket, access_key=access, secret_key=secret)
+    quota_problem, bucket_doc = _apply_quota(target.client, bucket, bucket_doc)
+    if quota_problem:
+        problems["quota"] = quota_problem
+    usage = bucket_doc.get("usage")
     kube.apply(
         buckets.render_secret(
             bucket,
@@ -219,6 +225,24 @@ def _apply_s3_settings(
                         setting, exc)
             problems[setting] = _short(exc)
     return problems
+
+
+def _apply_quota(
+    client: AdminClient, bucket: BucketResource, doc: dict[str, Any]
+) -> tuple[str | None, dict[str, Any]]:
+    """Set the quota through the admin API when it differs; (problem or None, bucket document)."""
+    try:
+        change = bs.quota_change(
+            current=doc.get("quota"),
+            max_size=bucket.spec.quota_max_size,
+            max_objects=bucket.spec.quota_max_objects,
+        )
+        if isinstance(change, dict):
+            doc = client.set_bucket_quota(name=bucket.spec.bucket_name, **change)
+    except (AdminError, Unreachable, ValueError) as exc:
+        log.warning("bucket %s/%s: quota not applied: %s", bucket.namespace, bucket.name, exc)
+        return str(exc)[:200], doc
+    return None, doc
 
 
 def _send(change: bs.Change, *, put: Callable[[bytes], None], delete: Callable[[], None]) -> None:

@@ -70,6 +70,18 @@ def render_secret(
     }
 
 
+def _quota_status(bucket: BucketResource) -> dict[str, Any] | None:
+    """The quota as the spec asks for it (SettingsApplied says whether the node has it)."""
+    s = bucket.spec
+    if not s.quota_max_size and not s.quota_max_objects:
+        return None
+    return {
+        k: v
+        for k, v in {"maxSize": s.quota_max_size, "maxObjects": s.quota_max_objects}.items()
+        if v
+    }
+
+
 def settings_condition(problems: Mapping[str, str] | None) -> tuple[str, str, str]:
     """(status, reason, message) of ``SettingsApplied``.
 
@@ -143,6 +155,7 @@ def compute_status(
     previous: dict[str, Any] | None,
     now: datetime,
     problems: Mapping[str, str] | None = None,
+    usage: Mapping[str, Any] | None = None,
 ) -> dict[str, Any]:
     """Bucket status with kstatus conditions (Ready / Reconciling / Stalled)."""
     prev = {c_["type"]: c_ for c_ in (previous or {}).get("conditions") or []}
@@ -182,6 +195,10 @@ def compute_status(
             "secretName": bucket.spec.secret_name,
             "user": user_name(namespace=bucket.namespace, name=bucket.name),
             "endpoint": endpoint,
+            "quota": _quota_status(bucket),
+            "usage": (
+                {"objects": int(usage["objects"]), "bytes": int(usage["bytes"])} if usage else None
+            ),
             "conditions": conditions,
         }
     )

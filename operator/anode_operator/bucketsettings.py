@@ -18,6 +18,7 @@ Ownership rules, so the operator never fights the application that holds the buc
 from __future__ import annotations
 
 import json
+import re
 import xml.etree.ElementTree as ET
 from dataclasses import dataclass
 from typing import Any, Final
@@ -208,6 +209,43 @@ def lifecycle_change(
     if current is not None and lifecycle_rules_from_xml(current) == rules:
         return UNCHANGED
     return Put(lifecycle_xml(rules))
+
+
+# ---- quota ----------------------------------------------------------------------------------
+
+_SUFFIXES = {
+    "": 1, "k": 10**3, "M": 10**6, "G": 10**9, "T": 10**12, "P": 10**15, "E": 10**18,
+    "Ki": 2**10, "Mi": 2**20, "Gi": 2**30, "Ti": 2**40, "Pi": 2**50, "Ei": 2**60,
+}
+_QUANTITY = re.compile(r"^([0-9]+(?:\.[0-9]+)?)(Ki|Mi|Gi|Ti|Pi|Ei|k|M|G|T|P|E)?$")
+
+
+def parse_quantity(text: str) -> int:
+    """A Kubernetes quantity as the CRD's ``quota.maxSize`` allows (``10Gi``, ``1.5G``, ``500``)
+    -> bytes, rounded up (a quota never comes out smaller than written)."""
+    match = _QUANTITY.match(text.strip())
+    if not match:
+        raise ValueError(f"invalid quantity {text!r} (expected e.g. 500Mi, 10Gi, 1.5T)")
+    number, suffix = match.group(1), match.group(2) or ""
+    whole, _, fraction = number.partition(".")
+    scale = _SUFFIXES[suffix]
+    exact = int(whole) * scale * 10 ** len(fraction) + int(fraction or "0") * scale
+    return -(-exact // 10 ** len(fraction))
+
+
+def quota_change(
+    *, current: dict[str, Any] | None, max_size: str | None, max_objects: int | None
+) -> dict[str, int | None] | _Unchanged:
+    """The admin ``PUT /buckets/{name}/quota`` body, or ``UNCHANGED``.
+
+    Only the admin API sets quotas, so the operator owns them: no ``spec.quota`` means none.
+    ``current``: the bucket document's ``quota`` (None when it has none)."""
+    wanted = {
+        "max_bytes": parse_quantity(max_size) if max_size else None,
+        "max_objects": max_objects,
+    }
+    now = {"max_bytes": None, "max_objects": None, **(current or {})}
+    return UNCHANGED if now == wanted else wanted
 
 
 # ---- storage class --------------------------------------------------------------------------

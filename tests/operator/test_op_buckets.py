@@ -190,3 +190,18 @@ def test_settings_are_unknown_until_attempted_and_true_when_all_applied():
         previous=None, now=NOW,
     )
     assert settings_condition_of(pending)["status"] == "Unknown"
+
+
+def test_status_reports_the_quota_asked_for_and_the_usage_the_node_counts():
+    s = compute_status(
+        bucket(quota={"maxSize": "10Gi", "maxObjects": 5}),
+        ready=True, reason="BucketReady", message="ok", endpoint="", previous=None, now=NOW,
+        problems={}, usage={"objects": 2, "bytes": 300, "extra": 1},
+    )
+    assert s["quota"] == {"maxSize": "10Gi", "maxObjects": 5}
+    assert s["usage"] == {"objects": 2, "bytes": 300}
+    plain = compute_status(
+        bucket(), ready=False, reason="ClusterNotReady", message="x", endpoint="",
+        previous=None, now=NOW,
+    )
+    assert plain["quota"] is None and plain["usage"] is None  # a merge patch removes them

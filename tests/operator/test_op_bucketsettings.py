@@ -134,3 +134,30 @@ def test_only_standard_storage_class_is_honoured():
     assert bs.storage_class_problem("STANDARD") is None
     assert "replicationFactor" in (bs.storage_class_problem("REDUCED_REDUNDANCY") or "")
     assert bs.storage_class_problem("ERASURE_CODED")
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [("500", 500), ("1Ki", 1024), ("10Gi", 10 * 2**30), ("1.5G", 1_500_000_000),
+     ("2k", 2000), ("0.5Ki", 512), ("1.0001k", 1001)],  # rounded up, never down
+)
+def test_quota_sizes_are_kubernetes_quantities(text, expected):
+    assert bs.parse_quantity(text) == expected
+
+
+@pytest.mark.parametrize("bad", ["", "1.5.2", "10GB", "-1", "Gi"])
+def test_invalid_quantities_are_refused(bad):
+    with pytest.raises(ValueError):
+        bs.parse_quantity(bad)
+
+
+def test_quota_is_sent_only_when_it_differs_and_removed_when_absent():
+    assert bs.quota_change(current=None, max_size=None, max_objects=None) is bs.UNCHANGED
+    assert bs.quota_change(current=None, max_size="1Ki", max_objects=None) == {
+        "max_bytes": 1024, "max_objects": None}
+    current = {"max_bytes": 1024, "max_objects": None}
+    assert bs.quota_change(current=current, max_size="1Ki", max_objects=None) is bs.UNCHANGED
+    assert bs.quota_change(current=current, max_size="1Ki", max_objects=3) == {
+        "max_bytes": 1024, "max_objects": 3}
+    assert bs.quota_change(current=current, max_size=None, max_objects=None) == {
+        "max_bytes": None, "max_objects": None}

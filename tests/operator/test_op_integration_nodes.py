@@ -319,6 +319,64 @@ def test_bucket_settings_follow_the_spec_through_the_s3_api(kube_env, solo):
     )
 
 
+def test_bucket_quota_is_set_on_the_node_and_enforced(kube_env, solo):
+    ns, ip = solo
+    create(
+        kube_env,
+        ns,
+        "buckets",
+        {
+            "apiVersion": "anode.dev/v1alpha1",
+            "kind": "Bucket",
+            "metadata": {"name": "capped"},
+            "spec": {
+                "clusterRef": {"name": "solo"},
+                "deletionPolicy": "Delete",
+                "quota": {"maxSize": "1Ki", "maxObjects": 2},
+            },
+        },
+    )
+    cond = kube_env.wait(
+        "settings applied", lambda: settings_applied(kube_env, ns, "capped"), timeout=60
+    )
+    assert cond["status"] == "True", cond
+    admin = root_admin(kube_env, ns, "solo", ip)
+    (doc,) = [b for b in admin.list_buckets() if b["name"] == "capped"]
+    assert doc["quota"] == {"max_bytes": 1024, "max_objects": 2}
+    s3 = s3_for(secret_data(kube_env, ns, "capped-bucket"), pod_ip=ip)
+    s3.put_object(Bucket="capped", Key="a", Body=b"x" * 1000)
+    with pytest.raises(ClientError) as exc:
+        s3.put_object(Bucket="capped", Key="b", Body=b"x" * 25)
+    assert exc.value.response["Error"]["Code"] == "QuotaExceeded"
+    assert exc.value.response["ResponseMetadata"]["HTTPStatusCode"] == 403
+    # the timer refreshes the usage in the Bucket's status
+    status = kube_env.wait(
+        "usage in status",
+        lambda: (kube_env.custom("buckets", ns, "capped")["status"].get("usage") or {}).get(
+            "bytes"
+        )
+        == 1000
+        and kube_env.custom("buckets", ns, "capped")["status"],
+        timeout=30,
+    )
+    assert status["usage"] == {"objects": 1, "bytes": 1000}
+    assert status["quota"] == {"maxSize": "1Ki", "maxObjects": 2}
+    # no quota in the spec: the operator removes it from the node
+    patch_spec(kube_env, ns, "buckets", "capped", {"quota": None})  # merge patch: removed
+    kube_env.wait(
+        "quota removed",
+        lambda: next(b for b in admin.list_buckets() if b["name"] == "capped")["quota"] is None,
+        timeout=30,
+    )
+    s3.put_object(Bucket="capped", Key="b", Body=b"x" * 2000)
+    custom_api(kube_env).delete_namespaced_custom_object(
+        "anode.dev", "v1alpha1", ns, "buckets", "capped"
+    )
+    kube_env.wait(
+        "Bucket CR gone", lambda: kube_env.custom("buckets", ns, "capped") is None, timeout=30
+    )
+
+
 @pytest.fixture(scope="module")
 def trio(kube_env, operator_process, kubelets):
     ns = "nodes-three"
