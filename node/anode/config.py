@@ -93,7 +93,9 @@ class ClusterConfig:
     placement_groups: int = 1
     peers: list[str] = field(default_factory=list)
     secret: str = ""
-    learner: bool = False
+    # true: join as a learner; "auto": a learner unless `peers` names this node (the operator's
+    # way: peers are the initial voters, and a pod outside them joins to be promoted)
+    learner: bool | str = False
     repair_interval: Duration = Duration(30)
     scrub_interval: Duration = Duration(86400)
 
@@ -154,7 +156,15 @@ class Config:
 
     @property
     def clustered(self) -> bool:
-        return bool(self.cluster.peers) or self.cluster.learner
+        return bool(self.cluster.peers) or self.is_learner
+
+    @property
+    def is_learner(self) -> bool:
+        """Whether this node starts as a Raft learner (`cluster.learner`, "auto" resolved)."""
+        if self.cluster.learner == "auto":
+            ids = {entry.partition("=")[0] for entry in self.cluster.peers}
+            return bool(ids) and self.node.id not in ids
+        return bool(self.cluster.learner)
 
     def advertised(self, addr: str) -> str:
         """host:port at which peers and clients reach one of this node's listeners."""
@@ -194,6 +204,12 @@ def _coerce(name: str, kind: Any, value: Any, *, from_env: bool) -> Any:
             return parse_size(value)
         if kind is Duration:
             return parse_duration(value)
+        if kind == bool | str:  # cluster.learner: a bool or "auto"
+            if isinstance(value, str) and value.lower() == "auto":
+                return "auto"
+            if isinstance(value, bool) or from_env:
+                return _coerce(name, bool, value, from_env=from_env)
+            raise ValueError(f'expected true, false or "auto", got {value!r}')
         if kind is bool:
             if isinstance(value, bool):
                 return value
@@ -318,7 +334,7 @@ def validate(cfg: Config) -> None:
         peers = cfg.peer_addresses()
     except ValueError as e:
         raise ConfigError(f"cluster.peers: {e}") from None
-    if (peers or cfg.cluster.learner) and len(cfg.cluster.secret) < 16:
+    if (peers or cfg.is_learner) and len(cfg.cluster.secret) < 16:
         raise ConfigError("cluster.secret: a cluster needs a shared secret of 16+ characters")
     if cfg.cluster.placement_groups < 1:
         raise ConfigError("cluster.placement_groups: must be at least 1")

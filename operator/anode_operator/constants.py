@@ -19,7 +19,8 @@ DATA_PORT = 9091  # chunk transfer between nodes
 
 CONFIG_DIR = "/etc/anode"
 CONFIG_FILE = "anode.toml"
-VOTERS_FILE = "voters"  # pod names that start as Raft voters; others start as learners
+# pod names of the Raft voters, read back by the operator (the pods use `cluster.peers`)
+VOTERS_FILE = "voters"
 DATA_DIR = "/var/lib/anode"
 TLS_DIR = "/etc/anode/tls"
 NODE_UID = 10001

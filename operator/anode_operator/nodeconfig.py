@@ -61,6 +61,8 @@ def node_config(cluster: Cluster, *, voters: list[int]) -> dict[str, dict[str, A
             "name": cluster.name,
             "replication_factor": spec.replication_factor,
             "peers": peers,
+            # a pod not among `peers` (the voters) starts as a learner, to be promoted
+            "learner": "auto",
         },
         "storage": {
             "data_dir": c.DATA_DIR,

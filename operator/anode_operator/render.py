@@ -92,16 +92,6 @@ def parse_voters(cluster: Cluster, config_map: dict[str, Any] | None) -> list[in
     return sorted(i for i in ordinals if i is not None)
 
 
-# A pod starts as a Raft voter if its name is in the voter list, else as a learner that the
-# operator promotes once it caught up (docs/admin-api.md, POST /cluster/members). The decision
-# needs the pod's own name, which a StatefulSet template cannot vary per pod, hence this line.
-START_SCRIPT = (
-    f'if grep -qx "$POD_NAME" {c.CONFIG_DIR}/{c.VOTERS_FILE}; '
-    "then export ANODE_CLUSTER_LEARNER=false; else export ANODE_CLUSTER_LEARNER=true; fi; "
-    f"exec anode server --config {c.CONFIG_DIR}/{c.CONFIG_FILE}"
-)
-
-
 def render_credentials_secret(cluster: Cluster, *, credentials: Credentials) -> Manifest:
     return {
         "apiVersion": "v1",
@@ -236,7 +226,9 @@ def render_statefulset(cluster: Cluster, *, replicas: int) -> Manifest:
         "name": "anode",
         "image": spec.image,
         "imagePullPolicy": spec.image_pull_policy,
-        "command": ["/bin/sh", "-c", START_SCRIPT],
+        # No shell: `[cluster] learner = "auto"` makes a pod outside the rendered voters a
+        # learner that the operator promotes once it caught up (docs/admin-api.md).
+        "command": ["anode", "server", "--config", f"{c.CONFIG_DIR}/{c.CONFIG_FILE}"],
         "ports": [
             {"name": "s3", "containerPort": c.S3_PORT, "protocol": "TCP"},
             {"name": "admin", "containerPort": c.ADMIN_PORT, "protocol": "TCP"},

@@ -58,6 +58,33 @@ def test_config_errors_name_the_key(tmp_path, text, env, message):
     assert message in str(exc.value)
 
 
+PEERS = 'peers = ["a=h1:9090", "b=h2:9090"]\nsecret = "0123456789abcdef"\n'
+
+
+@pytest.mark.parametrize(("node_id", "cluster", "env", "learner"), [
+    ("a", PEERS + 'learner = "auto"', {}, False),  # listed among the voters
+    ("c", PEERS + 'learner = "auto"', {}, True),  # not listed: joins to be promoted
+    ("c", PEERS, {"ANODE_CLUSTER_LEARNER": "AUTO"}, True),
+    ("b", PEERS, {"ANODE_CLUSTER_LEARNER": "auto"}, False),
+    ("solo", 'learner = "auto"', {}, False),  # no peers: a node running alone
+    ("a", PEERS + "learner = true", {}, True),  # explicit flags keep their meaning
+    ("c", PEERS, {"ANODE_CLUSTER_LEARNER": "false"}, False),
+])
+def test_learner_auto_means_not_among_the_configured_voters(tmp_path, node_id, cluster, env,
+                                                            learner):
+    path = tmp_path / "a.toml"
+    path.write_text(f'[node]\nid = "{node_id}"\n[cluster]\n{cluster}\n')
+    cfg = load_config(path, env=env)
+    assert cfg.is_learner is learner
+
+
+def test_learner_accepts_only_booleans_and_auto(tmp_path):
+    path = tmp_path / "a.toml"
+    path.write_text('[cluster]\nlearner = "sometimes"\n')
+    with pytest.raises(ConfigError, match=r'cluster\.learner: expected true, false or "auto"'):
+        load_config(path, env={})
+
+
 # ---- router ---------------------------------------------------------------------------------
 
 

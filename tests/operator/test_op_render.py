@@ -133,8 +133,7 @@ def test_statefulset_shape():
     assert pvc["spec"]["resources"]["requests"]["storage"] == "50Gi"
     assert pvc["spec"]["storageClassName"] == "ssd"
     (ctr,) = spec["template"]["spec"]["containers"]
-    assert ctr["command"][:2] == ["/bin/sh", "-c"]
-    assert "exec anode server --config /etc/anode/anode.toml" in ctr["command"][2]
+    assert ctr["command"] == ["anode", "server", "--config", "/etc/anode/anode.toml"]
     assert ctr["readinessProbe"]["httpGet"]["path"] == "/ready"
     assert ctr["livenessProbe"]["httpGet"]["path"] == "/health"
     ports = {p["name"]: p["containerPort"] for p in ctr["ports"]}
@@ -257,28 +256,16 @@ def test_pods_outside_the_voter_list_start_as_learners():
 
 
 @pytest.mark.parametrize("voters", [[0], [0, 1, 2], [0, 1, 2, 3, 4]])
-def test_start_script_makes_exactly_the_non_voters_learners(tmp_path, voters):
-    """Run the rendered start command with a stub `anode` to see the flag each pod gets."""
-    import subprocess
+def test_the_rendered_config_makes_exactly_the_non_voters_learners(tmp_path, voters):
+    """Load the rendered anode.toml with the node's own config loader, as each pod would."""
+    from anode.config import load_config
 
     cm = by_kind(render(make_cluster(replicas=5), replicas=5, voters=voters))["ConfigMap"]
-    (tmp_path / "voters").write_text(cm["data"]["voters"])
-    stub = tmp_path / "bin" / "anode"
-    stub.parent.mkdir()
-    stub.write_text('#!/bin/sh\necho "$ANODE_CLUSTER_LEARNER"\n')
-    stub.chmod(0o755)
-    sts = by_kind(render(make_cluster(replicas=5), replicas=5, voters=voters))["StatefulSet"]
-    (ctr,) = sts["spec"]["template"]["spec"]["containers"]
-    script = ctr["command"][2].replace("/etc/anode", str(tmp_path))
+    path = tmp_path / "anode.toml"
+    path.write_text(cm["data"]["anode.toml"])
     for i in range(5):
-        out = subprocess.run(
-            ["/bin/sh", "-c", script],
-            env={"PATH": f"{stub.parent}:/usr/bin:/bin", "POD_NAME": f"demo-{i}"},
-            capture_output=True,
-            text=True,
-            check=True,
-        )
-        assert out.stdout.strip() == ("false" if i in voters else "true")
+        env = {"ANODE_NODE_ID": f"demo-{i}", "ANODE_CLUSTER_SECRET": "s" * 32}
+        assert load_config(path, env=env).is_learner is (i not in voters), i
 
 
 def test_pdb_counts_learners_as_pods_but_protects_the_voter_majority():
