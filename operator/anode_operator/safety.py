@@ -51,15 +51,17 @@ def check_spec(spec: ClusterSpec, *, current_replicas: int | None) -> list[Viola
             )
         )
     if spec.erasure_coding is not None:
-        width = spec.erasure_coding.data_shards + spec.erasure_coding.parity_shards
-        if width > spec.replicas:
-            out.append(
-                Violation(
-                    "ErasureCodingTooWide",
-                    f"erasure coding needs {width} nodes (data+parity), cluster has "
-                    f"{spec.replicas}",
-                )
+        # Accepted by the CRD for the future, but the node has no erasure coding: running the
+        # cluster anyway would store full copies while the spec promises something else.
+        ec = spec.erasure_coding
+        out.append(
+            Violation(
+                "ErasureCodingNotSupported",
+                f"erasureCoding ({ec.data_shards}+{ec.parity_shards}) is not supported by the "
+                "node yet: it stores every chunk as replicationFactor full copies; remove "
+                "spec.erasureCoding",
             )
+        )
     if not _SIZE.match(spec.chunk_size):
         out.append(Violation("InvalidChunkSize", f"chunkSize {spec.chunk_size!r} is not a size"))
     try:

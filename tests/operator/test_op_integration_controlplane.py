@@ -222,7 +222,11 @@ def test_scale_up_waits_for_ready_pods_and_never_jumps(kube_env, demo):
 
 @pytest.mark.parametrize(
     ("spec", "reason"),
-    [({"replicas": 4}, "EvenReplicas"), ({"replicas": 1}, "ShrinkBelowReplicationFactor")],
+    [
+        ({"replicas": 4}, "EvenReplicas"),
+        ({"replicas": 1}, "ShrinkBelowReplicationFactor"),
+        ({"erasureCoding": {"dataShards": 2, "parityShards": 1}}, "ErasureCodingNotSupported"),
+    ],
 )
 def test_unsafe_specs_are_refused_with_condition_and_event(kube_env, demo, spec, reason):
     apps = kubernetes.client.AppsV1Api(kube_env.api)
@@ -248,7 +252,7 @@ def test_unsafe_specs_are_refused_with_condition_and_event(kube_env, demo, spec,
             ],
         )
     finally:
-        patch_spec(kube_env, demo, "anodeclusters", "demo", {"replicas": 3})
+        patch_spec(kube_env, demo, "anodeclusters", "demo", {"replicas": 3, "erasureCoding": None})
     kube_env.wait(
         "Stalled cleared",
         lambda: (

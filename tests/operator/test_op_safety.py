@@ -35,12 +35,13 @@ def test_shrinking_below_replication_factor_is_refused_with_its_own_reason():
     ]
 
 
-def test_erasure_coding_wider_than_cluster_refused():
-    spec = ClusterSpec(replicas=3, erasure_coding=ErasureCoding(data_shards=4, parity_shards=2))
-    assert reasons(spec) == ["ErasureCodingTooWide"]
-    ok = ClusterSpec(replicas=7, erasure_coding=ErasureCoding(data_shards=4, parity_shards=2))
-    assert reasons(ok) == []
-
+def test_erasure_coding_is_refused_until_the_node_supports_it():
+    for width in ((4, 2), (2, 1)):
+        spec = ClusterSpec(replicas=7, erasure_coding=ErasureCoding(*width))
+        (violation,) = check_spec(spec, current_replicas=None)
+        assert violation.reason == "ErasureCodingNotSupported"
+        assert "not supported by the node" in violation.message
+    assert reasons(ClusterSpec(replicas=7)) == []
 
 def test_bad_chunk_size_and_timeout_refused():
     assert reasons(ClusterSpec(chunk_size="lots")) == ["InvalidChunkSize"]
