@@ -118,6 +118,16 @@ def test_filename_placeholder_and_starts_with(s3, bucket):
     assert s3.get_object(Bucket=bucket, Key="uploads/report.pdf")["Body"].read() == b"data"
 
 
+def test_key_conditions_apply_to_the_key_with_the_file_name_in_place(s3, bucket):
+    url, fields = presigned(s3, bucket, "${filename}",
+                            Conditions=[["starts-with", "$key", "report"]])
+    status, _, _ = post(url, fields, b"data", filename="report.pdf")
+    assert status == 204
+    assert s3.get_object(Bucket=bucket, Key="report.pdf")["Body"].read() == b"data"
+    status, _, body = post(url, fields, b"data", filename="other.pdf")
+    assert status == 403 and code_of(body) == "AccessDenied"
+
+
 def test_success_action_status_201_answers_post_response_xml(s3, bucket):
     url, fields = presigned(s3, bucket, "k201", Fields={"success_action_status": "201"},
                             Conditions=[{"success_action_status": "201"}])

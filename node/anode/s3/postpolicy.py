@@ -136,7 +136,7 @@ def check(policy: Policy, fields: Mapping[str, str], *, bucket: str, now: dateti
     """The form obeys the policy: not expired, every condition holds, no field left unchecked.
 
     `fields` has lower-cased names (form field names are case-insensitive) and includes
-    `bucket`; `key` is the key as sent (before `${filename}` is replaced)."""
+    `bucket`."""
     if now >= policy.expiration:
         raise _denied("Invalid according to Policy: Policy expired.")
     values = {**fields, "bucket": bucket}

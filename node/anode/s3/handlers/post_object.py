@@ -112,6 +112,19 @@ def _as_headers(ordered: list[tuple[str, str]]) -> CIMultiDict[str]:
     return headers
 
 
+def _check_policy(policy: postpolicy.Policy, fields: dict[str, str], key: str, *,
+                  bucket: str) -> None:
+    """Conditions on `$key` hold for the key being written (`${filename}` replaced by the file's
+    name, as AWS does); a policy that spells the placeholder itself is honoured too."""
+    now = datetime.now(UTC)
+    try:
+        postpolicy.check(policy, {**fields, "key": key}, bucket=bucket, now=now)
+    except S3Error:
+        if key == fields["key"]:
+            raise
+        postpolicy.check(policy, fields, bucket=bucket, now=now)
+
+
 def _answer(ctx: Context, fields: dict[str, str], bucket: str, key: str, etag: str,
             extra: dict[str, str]) -> web.Response:
     location = f"{ctx.http.scheme}://{ctx.http.host}/{bucket}/{quote(key)}"
@@ -152,9 +165,10 @@ async def post_object(ctx: Context) -> web.StreamResponse:
         user = ctx.node.user_by_access_key(access_key)
         if user is None:
             raise S3Error(ErrorCode.InvalidAccessKeyId, AWSAccessKeyId=access_key)
-        postpolicy.check(policy, fields, bucket=ctx.bucket_name, now=datetime.now(UTC))
-        length_range = policy.length_range
     key = fields["key"].replace("${filename}", file_part.filename or "")
+    if "policy" in fields:
+        _check_policy(policy, fields, key, bucket=ctx.bucket_name)
+        length_range = policy.length_range
     if not key:
         raise S3Error(ErrorCode.InvalidArgument, "User key must have a length greater than 0.",
                       ArgumentName="key")
