@@ -180,9 +180,21 @@ def test_errors_carry_request_id_and_resource(node, bucket):
     assert doc.findtext("Resource") == f"/{bucket}/missing-key"
 
 
+def test_recreating_an_own_bucket_in_us_east_1_answers_200_and_resets_its_acl(s3, bucket):
+    s3.put_object(Bucket=bucket, Key="kept", Body=b"x")
+    s3.put_bucket_acl(Bucket=bucket, ACL="public-read")
+    s3.create_bucket(Bucket=bucket)  # AWS's legacy behaviour in us-east-1: 200, ACL reset
+    grants = s3.get_bucket_acl(Bucket=bucket)["Grants"]
+    assert [g["Permission"] for g in grants] == ["FULL_CONTROL"]
+    assert s3.get_object(Bucket=bucket, Key="kept")["Body"].read() == b"x"
+    s3.create_bucket(Bucket=bucket, ACL="public-read")
+    assert len(s3.get_bucket_acl(Bucket=bucket)["Grants"]) == 2
+
+
 def test_bucket_lifecycle_errors(s3, bucket):
     with pytest.raises(ClientError) as exc:
-        s3.create_bucket(Bucket=bucket)
+        s3.create_bucket(Bucket=bucket,
+                         CreateBucketConfiguration={"LocationConstraint": "eu-west-1"})
     assert error_code(exc) == ("BucketAlreadyOwnedByYou", 409)
     s3.put_object(Bucket=bucket, Key="k", Body=b"x")
     with pytest.raises(ClientError) as exc:

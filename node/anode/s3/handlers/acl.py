@@ -89,6 +89,15 @@ def new_bucket_acl(ctx: Context, ownership: str | None) -> A.Acl | None:
     return None if acl == A.private(grantee(ctx.user.name)) else acl
 
 
+async def reset_bucket_acl(ctx: Context, acl: A.Acl | None) -> None:
+    """CreateBucket of a bucket the caller owns, in us-east-1: AWS answers 200 and resets the
+    bucket's ACL to the one asked for (legacy behaviour of that region)."""
+    record = ctx.bucket(action=None)
+    owner = grantee(record["owner"])
+    check_acl_allowed(ctx, record, acl or A.private(owner))
+    await ctx.node.propose(SetBucketConfig(bucket=ctx.bucket_name, name="acl", value=acl))
+
+
 async def _requested_acl(ctx: Context, owner: A.Grantee, bucket_owner: A.Grantee) -> A.Acl:
     """The ACL of a PutBucketAcl/PutObjectAcl: from headers or from the XML body, not both."""
     body = await ctx.read_small_body(64 * 1024)

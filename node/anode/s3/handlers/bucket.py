@@ -12,7 +12,7 @@ from ...meta.commands import CreateBucket, DeleteBucket
 from .. import xml
 from ..context import Context
 from ..errors import ErrorCode, S3Error
-from .acl import new_bucket_acl
+from .acl import new_bucket_acl, reset_bucket_acl
 from .policy import parse_ownership
 
 _BUCKET_NAME = re.compile(r"[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]")
@@ -89,10 +89,15 @@ async def create_bucket(ctx: Context) -> web.Response:
         if constraint:
             region = constraint
     lock = ctx.headers.get("x-amz-bucket-object-lock-enabled", "").lower() == "true"
-    await ctx.node.propose(
-        CreateBucket(bucket=name, owner=ctx.user.name, created=time.time(), region=region,
-                     acl=acl, ownership=ownership, object_lock=lock)
-    )
+    try:
+        await ctx.node.propose(
+            CreateBucket(bucket=name, owner=ctx.user.name, created=time.time(), region=region,
+                         acl=acl, ownership=ownership, object_lock=lock)
+        )
+    except S3Error as e:
+        if e.code is not ErrorCode.BucketAlreadyOwnedByYou or region != "us-east-1":
+            raise
+        await reset_bucket_acl(ctx, acl)
     return web.Response(headers={"Location": f"/{name}"})
 
 
