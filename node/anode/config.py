@@ -17,6 +17,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, get_type_hints
 
+from .tls import server_context
+
 
 class ConfigError(ValueError):
     """A configuration problem, phrased for the operator of the node."""
@@ -84,6 +86,9 @@ class NodeConfig:
     advertise_host: str = ""
     domains: list[str] = field(default_factory=lambda: ["localhost"])
     region: str = "us-east-1"
+    # PEM files; both set: S3 and admin listen with TLS (1.2+). Internode stays plain (HMAC).
+    tls_cert_file: str = ""
+    tls_key_file: str = ""
 
 
 @dataclass
@@ -153,6 +158,15 @@ class Config:
     @property
     def data_dir(self) -> Path:
         return Path(self.storage.data_dir)
+
+    @property
+    def tls(self) -> bool:
+        return bool(self.node.tls_cert_file)
+
+    @property
+    def scheme(self) -> str:
+        """Of the S3 and admin URLs this node publishes."""
+        return "https" if self.tls else "http"
 
     @property
     def clustered(self) -> bool:
@@ -328,6 +342,13 @@ def validate(cfg: Config) -> None:
             key = b""
         if len(key) != 32:
             raise ConfigError("storage.master_key: expected base64 of 32 random bytes")
+    if bool(cfg.node.tls_cert_file) != bool(cfg.node.tls_key_file):
+        raise ConfigError("node.tls_cert_file and node.tls_key_file: set both, or neither")
+    if cfg.tls:
+        try:
+            server_context(cert_file=cfg.node.tls_cert_file, key_file=cfg.node.tls_key_file)
+        except ValueError as e:
+            raise ConfigError(str(e)) from None
     if cfg.cluster.replication_factor < 1:
         raise ConfigError("cluster.replication_factor: must be at least 1")
     try:

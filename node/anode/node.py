@@ -119,8 +119,9 @@ class Node:
         self._spawn(self.replicator.monitor(interval=1.0), "peer-monitor")
         node = self.config.node
         register = RegisterNode(
-            node_id=node.id, s3_url="http://" + self.config.advertised(node.s3_addr),
-            admin_url="http://" + self.config.advertised(node.admin_addr),
+            node_id=node.id,
+            s3_url=f"{self.config.scheme}://{self.config.advertised(node.s3_addr)}",
+            admin_url=f"{self.config.scheme}://{self.config.advertised(node.admin_addr)}",
             data_url="http://" + self.config.advertised(node.data_addr))
         while True:
             try:
@@ -217,8 +218,10 @@ class Node:
         consensus = dict(self.consensus.status())
         local = await asyncio.to_thread(self.chunks.local_stats)
         if self.replicator is None:
-            members = [{"id": cfg.id, "s3_url": f"http://{self.config.advertised(cfg.s3_addr)}",
-                        "admin_url": f"http://{self.config.advertised(cfg.admin_addr)}",
+            scheme = self.config.scheme
+            members = [{"id": cfg.id,
+                        "s3_url": f"{scheme}://{self.config.advertised(cfg.s3_addr)}",
+                        "admin_url": f"{scheme}://{self.config.advertised(cfg.admin_addr)}",
                         "voter": True, "healthy": self.ready, "state": "active",
                         "chunks": local["chunks"], "chunk_bytes": local["bytes"]}]
         else:

@@ -13,6 +13,7 @@ from .config import Config, parse_addr
 from .internode.server import make_internode_app
 from .node import Node
 from .s3.app import make_app
+from .tls import server_context
 
 log = logging.getLogger(__name__)
 
@@ -26,22 +27,26 @@ async def serve(config: Config, *, started: asyncio.Event | None = None) -> None
     await node.start()
     runners = []
     try:
-        apps = [(make_app(node), config.node.s3_addr),
-                (make_admin_app(node), config.node.admin_addr)]
-        if config.clustered:
+        tls = (server_context(cert_file=config.node.tls_cert_file,
+                              key_file=config.node.tls_key_file) if config.tls else None)
+        apps = [(make_app(node), config.node.s3_addr, tls),
+                (make_admin_app(node), config.node.admin_addr, tls)]
+        if config.clustered:  # internode stays plain HTTP, authenticated with the secret
             internode = make_internode_app(chunks=node.chunks, secret=config.cluster.secret)
-            apps.append((internode, config.node.data_addr))
-        for app, addr in apps:
+            apps.append((internode, config.node.data_addr, None))
+        for app, addr, context in apps:
             runner = web.AppRunner(app, access_log=None, handle_signals=False, **HTTP_LIMITS)
             await runner.setup()
             host, port = parse_addr(addr)
-            await web.TCPSite(runner, host, port, backlog=1024, reuse_address=True).start()
+            await web.TCPSite(runner, host, port, backlog=1024, reuse_address=True,
+                              ssl_context=context).start()
             runners.append(runner)
         log.info(
-            "node %s serving S3 on %s, admin on %s",
+            "node %s serving S3 on %s, admin on %s (%s)",
             config.node.id,
             config.node.s3_addr,
             config.node.admin_addr,
+            config.scheme,
         )
         if started is not None:
             started.set()

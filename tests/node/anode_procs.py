@@ -9,6 +9,7 @@ import itertools
 import os
 import signal
 import socket
+import ssl
 import subprocess
 import sys
 import time
@@ -49,14 +50,24 @@ class NodeProcess:
     cluster: str = ""  # a [cluster] section for clustered nodes
     # the tests speak plain HTTP, and AWS (so Anode, by default) refuses SSE-C keys over it
     s3_options: str = "sse_c_allow_insecure = true"
+    # (cert, key) PEM files: the node serves S3 and admin with TLS, trusted through the cert
+    tls: tuple[Path, Path] | None = None
+
+    @property
+    def scheme(self) -> str:
+        return "https" if self.tls else "http"
+
+    @property
+    def ssl_context(self) -> ssl.SSLContext | None:
+        return ssl.create_default_context(cafile=str(self.tls[0])) if self.tls else None
 
     @property
     def s3_url(self) -> str:
-        return f"http://127.0.0.1:{self.s3_port}"
+        return f"{self.scheme}://127.0.0.1:{self.s3_port}"
 
     @property
     def admin_url(self) -> str:
-        return f"http://127.0.0.1:{self.admin_port}"
+        return f"{self.scheme}://127.0.0.1:{self.admin_port}"
 
     def config_text(self) -> str:
         return f"""
@@ -67,6 +78,7 @@ admin_addr = "127.0.0.1:{self.admin_port}"
 cluster_addr = "127.0.0.1:{self.cluster_port}"
 data_addr = "127.0.0.1:{self.data_port}"
 advertise_host = "127.0.0.1"
+{self._tls_config()}
 {self.cluster}
 
 [storage]
@@ -81,6 +93,11 @@ access_key = "{ACCESS_KEY}"
 secret_key = "{SECRET_KEY}"
 {self.extra_config}
 """
+
+    def _tls_config(self) -> str:
+        if not self.tls:
+            return ""
+        return f'tls_cert_file = "{self.tls[0]}"\ntls_key_file = "{self.tls[1]}"'
 
     def start(self, timeout: float = 30, *, wait: bool = True) -> NodeProcess:
         self.data_dir.mkdir(parents=True, exist_ok=True)
@@ -105,7 +122,8 @@ secret_key = "{SECRET_KEY}"
             if self.proc.poll() is not None:
                 raise RuntimeError(f"anode exited with {self.proc.returncode}; see {log_path}")
             try:
-                with urllib.request.urlopen(self.admin_url + "/ready", timeout=1) as r:
+                with urllib.request.urlopen(self.admin_url + "/ready", timeout=1,
+                                            context=self.ssl_context) as r:
                     if r.status == 200:
                         return self
             except OSError:
@@ -136,7 +154,7 @@ secret_key = "{SECRET_KEY}"
         request = urllib.request.Request(self.admin_url + path, data=data, method=method)
         request.add_header("Authorization", f"Bearer {token or self.secret_key}")
         try:
-            with urllib.request.urlopen(request, timeout=10) as r:
+            with urllib.request.urlopen(request, timeout=10, context=self.ssl_context) as r:
                 status, raw = r.status, r.read()
         except urllib.error.HTTPError as e:
             status, raw = e.code, e.read()

@@ -25,6 +25,7 @@ from aiohttp import web
 from ..cluster.errors import MembershipError, NoQuorum, NotLeader
 from ..meta.commands import SetNodeState
 from ..node import Node
+from ..tls import peer_context
 from .common import NODE_KEY, error
 
 
@@ -69,9 +70,11 @@ async def _forward(request: web.Request, base: str) -> web.Response:
                "X-Anode-Forwarded": "1", "Content-Type": "application/json"}
     body = await request.read()
     timeout = aiohttp.ClientTimeout(total=120)
+    config = request.app[NODE_KEY].config
+    tls = peer_context(cert_file=config.node.tls_cert_file) if config.tls else None
     async with aiohttp.ClientSession(timeout=timeout) as http, http.request(
             request.method, base + request.rel_url.raw_path_qs, data=body or None,
-            headers=headers) as response:
+            headers=headers, ssl=tls if base.startswith("https:") else None) as response:
         return web.Response(status=response.status, body=await response.read(),
                             content_type="application/json")
 
