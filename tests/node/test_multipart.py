@@ -156,6 +156,19 @@ def test_upload_part_copy_with_ranges(s3, bucket):
     assert error_code(exc) == ("NoSuchUpload", 404)
 
 
+@pytest.mark.parametrize("bad_range", ["0-2", "bytes=0", "bytes=hello-world", "bytes=0-bar",
+                                       "bytes=hello-", "bytes=0-2,3-5", "bytes=3-1"])
+def test_upload_part_copy_refuses_a_range_not_of_the_form_bytes_first_last(s3, bucket, bad_range):
+    s3.put_object(Bucket=bucket, Key="small-source", Body=b"12345")
+    upload = s3.create_multipart_upload(Bucket=bucket, Key="ranged")["UploadId"]
+    with pytest.raises(ClientError) as exc:
+        s3.upload_part_copy(Bucket=bucket, Key="ranged", UploadId=upload, PartNumber=1,
+                            CopySource=f"{bucket}/small-source", CopySourceRange=bad_range)
+    assert error_code(exc) == ("InvalidArgument", 400)
+    assert s3.list_parts(Bucket=bucket, Key="ranged", UploadId=upload).get("Parts", []) == []
+    s3.abort_multipart_upload(Bucket=bucket, Key="ranged", UploadId=upload)
+
+
 def test_multipart_with_sha256_composite_checksum(s3, bucket):
     upload = s3.create_multipart_upload(Bucket=bucket, Key="ck",
                                         ChecksumAlgorithm="SHA256")["UploadId"]

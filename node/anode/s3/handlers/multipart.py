@@ -159,9 +159,9 @@ def _copy_range(ctx: Context, size: int) -> tuple[int, int]:
     value = ctx.headers.get("x-amz-copy-source-range")
     if value is None:
         return 0, size
-    spec = value.strip().removeprefix("bytes=")
+    unit, _, spec = value.strip().partition("=")
     first, sep, last = spec.partition("-")
-    if not sep or not first.isdigit() or not last.isdigit() or int(first) > int(last):
+    if unit != "bytes" or not sep or not first.isdigit() or not last.isdigit() or int(first) > int(last):
         raise S3Error(
             ErrorCode.InvalidArgument,
             "The x-amz-copy-source-range value must be of the "
