@@ -73,6 +73,18 @@ def test_expect_100_continue_refused_before_the_body_is_sent(node, s3, bucket):
     assert status == 403 and b"SignatureDoesNotMatch" in answer
 
 
+@pytest.mark.parametrize(("path", "status", "code"), [
+    ("/{bucket}/anonymous", 403, b"AccessDenied"),  # a private bucket, no signature
+    ("/no-such-bucket-for-expect/k", 404, b"NoSuchBucket"),
+])
+def test_expect_100_continue_refused_when_the_upload_may_not_happen(node, bucket, path, status,
+                                                                    code):
+    headers = {"Expect": "100-continue", "Content-Length": "1000"}
+    with send_head(node, "PUT", path.format(bucket=bucket), headers) as sock:
+        got, answer = read_response(sock)  # no 100 Continue: the answer comes first
+    assert got == status and code in answer
+
+
 def signing_key(secret: str, date: str) -> bytes:
     key = f"AWS4{secret}".encode()
     for part in (date, "us-east-1", "s3", "aws4_request"):

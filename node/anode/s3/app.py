@@ -68,13 +68,19 @@ async def handle(request: web.Request) -> web.StreamResponse:
     return response
 
 
+_BODY_WRITES = frozenset({"PutObject", "UploadPart"})
+
+
 async def expect_continue(request: web.Request) -> web.StreamResponse | None:
-    """Answer `Expect: 100-continue` only after the request is resolved and authenticated."""
+    """Answer `Expect: 100-continue` only after the request is resolved and authenticated, and
+    for uploads the caller may write to the bucket (a missing bucket, a refusal: the error)."""
     node = request.app[NODE_KEY]
     request_id = _request_id()
     request["anode.request_id"] = request_id
     try:
-        request[_CONTEXT] = await _admit(request, node, request_id)
+        ctx = request[_CONTEXT] = await _admit(request, node, request_id)
+        if ctx.endpoint.operation in _BODY_WRITES:  # AWS refuses before the body is sent
+            ctx.bucket()
     except S3Error as error:
         response = error_response(error, request_id, resource=request.path)
         response.headers["x-amz-request-id"] = request_id
