@@ -161,7 +161,8 @@ def _copy_range(ctx: Context, size: int) -> tuple[int, int]:
         return 0, size
     unit, _, spec = value.strip().partition("=")
     first, sep, last = spec.partition("-")
-    if unit != "bytes" or not sep or not first.isdigit() or not last.isdigit() or int(first) > int(last):
+    if (unit != "bytes" or not sep or not first.isdigit() or not last.isdigit()
+            or int(first) > int(last)):
         raise S3Error(
             ErrorCode.InvalidArgument,
             "The x-amz-copy-source-range value must be of the "
