@@ -135,7 +135,7 @@ def _body(rule_xml: str) -> bytes:
     ("<ID>x</ID><Filter/><Status>Enabled</Status>"
      "<Expiration><Date>2030-01-01T10:00:00Z</Date></Expiration>", "InvalidArgument"),
     ("<ID>x</ID><Filter/><Status>Enabled</Status>"
-     "<Expiration><Date>20300101</Date></Expiration>", "InvalidArgument"),
+     "<Expiration><Date>20300101</Date></Expiration>", "MalformedXML"),
     (f"<ID>{'i' * 256}</ID><Filter/><Status>Enabled</Status>"
      "<Expiration><Days>1</Days></Expiration>", "InvalidArgument"),
     ("<ID>x</ID><Filter/><Status>Enabled</Status><NoncurrentVersionExpiration>"

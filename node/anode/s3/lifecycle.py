@@ -188,14 +188,14 @@ def _conditions(element: Any) -> dict[str, Any]:
 
 
 def _date(value: str) -> float:
+    """A Date that is no ISO 8601 date fails the schema (MalformedXML, as AWS answers); one not
+    at midnight GMT is an InvalidArgument."""
     if not re.fullmatch(r"\d{4}-\d{2}-\d{2}(T[0-9:.]+(Z|[+-]\d{2}:?\d{2})?)?", value):
-        raise S3Error(ErrorCode.InvalidArgument, "Invalid date", ArgumentName="Date",
-                      ArgumentValue=value)
+        raise S3Error(ErrorCode.MalformedXML)
     try:
         when = datetime.fromisoformat(value.replace("Z", "+00:00"))
     except ValueError:
-        raise S3Error(ErrorCode.InvalidArgument, "Invalid date", ArgumentName="Date",
-                      ArgumentValue=value) from None
+        raise S3Error(ErrorCode.MalformedXML) from None
     if when.tzinfo is None:
         when = when.replace(tzinfo=UTC)
     when = when.astimezone(UTC)
