@@ -184,3 +184,25 @@ def test_multipart_with_sha256_composite_checksum(s3, bucket):
     raw = hashlib.sha256(hashlib.sha256(p1).digest() + hashlib.sha256(p2).digest()).digest()
     assert done["ChecksumSHA256"] == base64.b64encode(raw).decode() + "-2"
     assert s3.get_object(Bucket=bucket, Key="ck")["Body"].read() == p1 + p2
+
+
+def test_delete_bucket_takes_its_uploads_in_progress_along(s3):
+    """AWS deletes a bucket whose only content is uploads in progress; they do not come back
+    with a new bucket of the same name."""
+    name = f"uploads-only-{os.urandom(4).hex()}"
+    s3.create_bucket(Bucket=name)
+    upload = s3.create_multipart_upload(Bucket=name, Key="pending")["UploadId"]
+    s3.upload_part(Bucket=name, Key="pending", UploadId=upload, PartNumber=1, Body=b"part")
+    s3.delete_bucket(Bucket=name)
+    with pytest.raises(ClientError) as exc:
+        s3.list_multipart_uploads(Bucket=name)
+    assert error_code(exc) == ("NoSuchBucket", 404)
+    s3.create_bucket(Bucket=name)
+    assert s3.list_multipart_uploads(Bucket=name).get("Uploads", []) == []
+    with pytest.raises(ClientError) as exc:
+        s3.list_parts(Bucket=name, Key="pending", UploadId=upload)
+    assert error_code(exc) == ("NoSuchUpload", 404)
+    s3.put_object(Bucket=name, Key="object", Body=b"x")
+    with pytest.raises(ClientError) as exc:  # objects still keep a bucket alive
+        s3.delete_bucket(Bucket=name)
+    assert error_code(exc) == ("BucketNotEmpty", 409)

@@ -29,6 +29,9 @@ class CreateBucket:
 class DeleteBucket:
     bucket: str
     force: bool = False  # admin API: delete contents first
+    # S3 (as AWS): uploads in progress do not keep a bucket alive; they go with it. False for
+    # commands logged before this field, so replaying them decides as it did then.
+    drop_uploads: bool = False
 
 
 @dataclass(frozen=True)

@@ -148,7 +148,7 @@ class StateMachine:
         objects = list(scan(self.db, L.object_prefix(cmd.bucket)))
         uploads = list(scan(self.db, L.upload_prefix(cmd.bucket)))
         versions = list(scan(self.db, L.version_prefix(cmd.bucket)))
-        if (objects or uploads or versions) and not cmd.force:
+        if (objects or versions or (uploads and not cmd.drop_uploads)) and not cmd.force:
             return c.Rejected("BucketNotEmpty")
         for raw_key, raw in objects:
             record = L.unpack(raw)

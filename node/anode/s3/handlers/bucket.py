@@ -103,7 +103,7 @@ async def create_bucket(ctx: Context) -> web.Response:
 
 async def delete_bucket(ctx: Context) -> web.Response:
     ctx.bucket()
-    await ctx.node.propose(DeleteBucket(bucket=ctx.bucket_name))
+    await ctx.node.propose(DeleteBucket(bucket=ctx.bucket_name, drop_uploads=True))
     return web.Response(status=204)
 
 
