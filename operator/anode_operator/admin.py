@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import logging
+import ssl
 import urllib.error
 import urllib.parse
 import urllib.request
@@ -43,6 +44,7 @@ class AdminClient:
     timeout: float = 3.0
     # membership changes wait on the node (a learner catching up, a leadership hand-over)
     membership_timeout: float = 30.0
+    context: ssl.SSLContext | None = None  # https: whom to trust (``tlsclient``)
 
     def _request(
         self,
@@ -64,7 +66,9 @@ class AdminClient:
             },
         )
         try:
-            with urllib.request.urlopen(req, timeout=timeout or self.timeout) as resp:
+            with urllib.request.urlopen(
+                req, timeout=timeout or self.timeout, context=self.context
+            ) as resp:
                 return resp.status, _json(resp.read())
         except urllib.error.HTTPError as exc:
             payload = _json(exc.read())

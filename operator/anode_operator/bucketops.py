@@ -25,6 +25,7 @@ from anode_operator.model import BucketResource, parse_bucket, parse_cluster
 from anode_operator.observe import admin_clients, observe
 from anode_operator.render import credentials_secret_name, endpoint
 from anode_operator.s3client import S3Client, S3Error
+from anode_operator.tlsclient import cluster_context
 
 log = logging.getLogger(__name__)
 
@@ -57,9 +58,14 @@ def _target(kube: Kube, bucket: BucketResource) -> Target | str:
         return "ClusterCredentialsMissing"
     token = creds[c.ROOT_SECRET_KEY]
     tls = bool(cluster.spec.tls_secret)
-    state = observe(kube, cluster=cluster.name, namespace=cluster.namespace, token=token, tls=tls)
+    context = cluster_context(kube, cluster)
+    state = observe(
+        kube, cluster=cluster.name, namespace=cluster.namespace, token=token, tls=tls,
+        context=context,
+    )
     clients = admin_clients(
-        state, cluster=cluster.name, namespace=cluster.namespace, token=token, tls=tls
+        state, cluster=cluster.name, namespace=cluster.namespace, token=token, tls=tls,
+        context=context,
     )
     leader = state.leader_ordinal(cluster.name)
     answering = [i for i in clients if i in state.nodes]
@@ -180,6 +186,7 @@ def _apply_s3_settings(
         access_key=access_key,
         secret_key=secret_key,
         region=target.region,
+        context=target.client.context,
     )
     problems: dict[str, str] = {}
     storage = bs.storage_class_problem(spec.storage_class)

@@ -39,6 +39,7 @@ from anode_operator.status import (
     transitions,
     waited,
 )
+from anode_operator.tlsclient import cluster_context
 
 log = logging.getLogger(__name__)
 
@@ -282,12 +283,23 @@ def reconcile(
         violations = check_spec(cluster.spec, current_replicas=current)
         creds, token = _credentials(kube, cluster, violations)
         tls = bool(cluster.spec.tls_secret)
+        context = cluster_context(kube, cluster)
         state = observe(
-            kube, cluster=cluster.name, namespace=cluster.namespace, token=token, tls=tls
+            kube,
+            cluster=cluster.name,
+            namespace=cluster.namespace,
+            token=token,
+            tls=tls,
+            context=context,
         )
         clients = (
             admin_clients(
-                state, cluster=cluster.name, namespace=cluster.namespace, token=token, tls=tls
+                state,
+                cluster=cluster.name,
+                namespace=cluster.namespace,
+                token=token,
+                tls=tls,
+                context=context,
             )
             if token
             else {}

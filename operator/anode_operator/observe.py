@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 import os
+import ssl
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
@@ -148,11 +149,20 @@ def peer_address(*, pod: Pod, cluster: str, namespace: str) -> str:
 
 
 def admin_clients(
-    state: ClusterState, *, cluster: str, namespace: str, token: str, tls: bool
+    state: ClusterState,
+    *,
+    cluster: str,
+    namespace: str,
+    token: str,
+    tls: bool,
+    context: ssl.SSLContext | None = None,
 ) -> dict[int, AdminClient]:
+    """``context``: how to trust the nodes over https (``tlsclient.cluster_context``)."""
     return {
         i: AdminClient(
-            base_url=admin_url(pod=p, cluster=cluster, namespace=namespace, tls=tls), token=token
+            base_url=admin_url(pod=p, cluster=cluster, namespace=namespace, tls=tls),
+            token=token,
+            context=context,
         )
         for i, p in state.pods.items()
         if p.ip and not p.terminating
@@ -169,7 +179,13 @@ def _ask_status(client: AdminClient) -> dict[str, Any] | None:
 
 
 def observe(
-    kube: Kube, *, cluster: str, namespace: str, token: str | None, tls: bool
+    kube: Kube,
+    *,
+    cluster: str,
+    namespace: str,
+    token: str | None,
+    tls: bool,
+    context: ssl.SSLContext | None = None,
 ) -> ClusterState:
     sts = kube.get_statefulset(namespace=namespace, name=naming.statefulset(cluster))
     pods: dict[int, Pod] = {}
@@ -180,7 +196,9 @@ def observe(
     state = ClusterState(statefulset=sts, pods=pods)
     if not token:
         return state
-    clients = admin_clients(state, cluster=cluster, namespace=namespace, token=token, tls=tls)
+    clients = admin_clients(
+        state, cluster=cluster, namespace=namespace, token=token, tls=tls, context=context
+    )
     if not clients:
         return state
     with ThreadPoolExecutor(max_workers=min(8, len(clients))) as pool:

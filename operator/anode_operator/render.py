@@ -203,6 +203,15 @@ def _env(cluster: Cluster) -> list[dict[str, Any]]:
         from_secret("ANODE_ROOT_ACCESS_KEY", c.ROOT_ACCESS_KEY),
         from_secret("ANODE_ROOT_SECRET_KEY", c.ROOT_SECRET_KEY),
         from_secret("ANODE_CLUSTER_SECRET", c.CLUSTER_SECRET_KEY),
+        # the TLS Secret is mounted at TLS_DIR (render_statefulset): S3 and admin serve HTTPS
+        *(
+            [
+                {"name": "ANODE_NODE_TLS_CERT_FILE", "value": f"{c.TLS_DIR}/tls.crt"},
+                {"name": "ANODE_NODE_TLS_KEY_FILE", "value": f"{c.TLS_DIR}/tls.key"},
+            ]
+            if cluster.spec.tls_secret
+            else []
+        ),
     ]
 
 

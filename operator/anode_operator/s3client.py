@@ -5,6 +5,7 @@ the AWS SDKs use), sent with urllib. Path-style addressing, so pod addresses wor
 from __future__ import annotations
 
 import hashlib
+import ssl
 import urllib.error
 import urllib.request
 from dataclasses import dataclass
@@ -29,6 +30,7 @@ class S3Client:
     secret_key: str
     region: str
     timeout: float = 5.0
+    context: ssl.SSLContext | None = None  # https: whom to trust (``tlsclient``)
 
     def _signed_headers(self, *, method: str, path: str, body: bytes) -> dict[str, str]:
         digest = hashlib.sha256(body).hexdigest()
@@ -58,7 +60,7 @@ class S3Client:
             self.endpoint.rstrip("/") + path, data=body or None, method=method, headers=headers
         )
         try:
-            with urllib.request.urlopen(req, timeout=self.timeout) as resp:
+            with urllib.request.urlopen(req, timeout=self.timeout, context=self.context) as resp:
                 return resp.read()
         except urllib.error.HTTPError as exc:
             raise S3Error(status=exc.code, body=exc.read().decode(errors="replace")) from None

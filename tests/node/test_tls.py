@@ -27,8 +27,10 @@ from anode.config import ConfigError, load_config
 from anode.tls import server_context
 
 
-def make_cert(directory: Path, *, name: str = "anode") -> tuple[Path, Path]:
-    """A self-signed certificate for 127.0.0.1 and localhost; (cert file, key file)."""
+def make_cert(
+    directory: Path, *, name: str = "anode", ip: str = "127.0.0.1"
+) -> tuple[Path, Path]:
+    """A self-signed certificate for `ip` and localhost; (cert file, key file)."""
     key = ec.generate_private_key(ec.SECP256R1())
     subject = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, name)])
     now = datetime.datetime.now(datetime.UTC)
@@ -42,7 +44,7 @@ def make_cert(directory: Path, *, name: str = "anode") -> tuple[Path, Path]:
         .not_valid_after(now + datetime.timedelta(days=1))
         .add_extension(
             x509.SubjectAlternativeName(
-                [x509.DNSName("localhost"), x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]
+                [x509.DNSName("localhost"), x509.IPAddress(ipaddress.ip_address(ip))]
             ),
             critical=False,
         )

@@ -2,12 +2,13 @@
 reports it in the Pod's status, so the operator's health checks, bucket creation and rolling
 restarts hit real nodes while the control plane has no kubelet of its own.
 
-It does what a kubelet does with the pod spec the operator rendered, no more: the ConfigMap
-volume becomes a directory, the container's env is resolved (plain values, ``$(VAR)``
-references, ``fieldRef: metadata.name``, ``secretKeyRef``), the container args run against the
-local ``anode`` console script, the PVC is a directory that outlives the process, and the
-readiness probe (``GET /ready`` on the admin port) decides the Pod's ``Ready`` condition. Each pod
-gets its own loopback address (its "pod IP"), so every node keeps the standard ports.
+It does what a kubelet does with the pod spec the operator rendered, no more: ConfigMap and
+Secret volumes become directories of their keys, the container's env is resolved (plain values,
+``$(VAR)`` references, ``fieldRef: metadata.name``, ``secretKeyRef``; container paths point into
+the volumes), the container args run against the local ``anode`` console script, the PVC is a
+directory that outlives the process, and the readiness probe (``GET /ready`` on the admin port,
+HTTPS without verification when the probe says HTTPS) decides the Pod's ``Ready`` condition.
+Each pod gets its own loopback address (its "pod IP"), so every node keeps the standard ports.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ import os
 import re
 import shutil
 import signal
+import ssl
 import subprocess
 import sys
 import threading
@@ -32,6 +34,7 @@ import kubernetes
 from kubernetes.client.exceptions import ApiException
 
 ANODE = Path(sys.executable).parent / "anode"
+_UNVERIFIED = ssl._create_unverified_context()  # what a kubelet's HTTPS probe does
 
 
 @dataclass
@@ -95,7 +98,10 @@ class StandInKubelet:
                 self.pods[uid] = self._run(pod)
                 continue
             alive = running.proc.poll() is None
-            ready = alive and _probe(f"http://{running.ip}:8081/ready")
+            (container,) = pod.spec.containers
+            probe = container.readiness_probe.http_get if container.readiness_probe else None
+            scheme = (probe.scheme if probe and probe.scheme else "HTTP").lower()
+            ready = alive and _probe(f"{scheme}://{running.ip}:8081/ready")
             if ready != running.ready:
                 running.ready = ready
                 self._report(pod, running)
@@ -110,8 +116,8 @@ class StandInKubelet:
         env = {"PATH": f"{ANODE.parent}:/usr/bin:/bin", "HOME": str(root)}
         if "PYTHONPATH" in os.environ:  # lets a run pin another checkout of the node
             env["PYTHONPATH"] = os.environ["PYTHONPATH"]
-        for var in container.env or []:
-            env[var.name] = self._env_value(pod, var, env)
+        for var in container.env or []:  # container paths in values point into the volumes
+            env[var.name] = _remap(self._env_value(pod, var, env), mounts)
         # What a container's mount namespace, network namespace and cluster DNS would provide:
         # the data volume, the pod's own address, and peer names resolved to pod addresses.
         config = mounts.get("/etc/anode")
@@ -160,6 +166,12 @@ class StandInKubelet:
                 cm = self.core.read_namespaced_config_map(volume.config_map.name, self.namespace)
                 for key, value in (cm.data or {}).items():
                     (local / key).write_text(value)
+            elif volume is not None and volume.secret is not None:
+                shutil.rmtree(local, ignore_errors=True)
+                local.mkdir(parents=True)
+                secret = self.core.read_namespaced_secret(volume.secret.secret_name, self.namespace)
+                for key, value in (secret.data or {}).items():
+                    (local / key).write_bytes(base64.b64decode(value))
             else:  # PVC (persistent across restarts), emptyDir
                 local.mkdir(parents=True, exist_ok=True)
             out[mount.mount_path] = local
@@ -235,8 +247,9 @@ def _peers(config: Path) -> list[tuple[str, str]]:
 
 
 def _probe(url: str) -> bool:
+    """A kubelet's HTTP(S) probe: an HTTPS probe does not verify the certificate."""
     try:
-        with urllib.request.urlopen(url, timeout=1) as resp:
+        with urllib.request.urlopen(url, timeout=1, context=_UNVERIFIED) as resp:
             return resp.status == 200
     except OSError:
         return False

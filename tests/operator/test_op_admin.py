@@ -4,10 +4,12 @@ contract (docs/admin-api.md): auth header, JSON bodies, 404 tolerance, 501 -> No
 from __future__ import annotations
 
 import json
+import ssl
 import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
+from op_helpers import make_cert
 
 from anode_operator.admin import AdminClient, AdminError, NotSupported, Unreachable
 
@@ -124,3 +126,17 @@ def test_membership_501_is_not_supported(node, call):
 def test_connection_refused_is_unreachable():
     with pytest.raises(Unreachable):
         AdminClient(base_url="http://127.0.0.1:9", token=TOKEN, timeout=1).status()
+
+
+def test_tls_trust_is_anchored_at_the_clusters_certificate_not_host_names(tmp_path):
+    from anode_operator.tlsclient import trust_context
+
+    pem = make_cert(tmp_path)[0].read_text()
+    pinned = trust_context({"tls.crt": pem, "tls.key": "ignored"})
+    assert pinned.check_hostname is False and pinned.verify_mode == ssl.CERT_REQUIRED
+    assert pinned.verify_flags & ssl.VERIFY_X509_PARTIAL_CHAIN
+    assert pinned.minimum_version == ssl.TLSVersion.TLSv1_2
+    assert len(pinned.get_ca_certs()) == 1
+    # ca.crt (cert-manager) wins over tls.crt; an empty Secret falls back to system CAs
+    assert len(trust_context({"ca.crt": pem, "tls.crt": "not pem"}).get_ca_certs()) == 1
+    assert trust_context(None).check_hostname is True

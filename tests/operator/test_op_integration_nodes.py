@@ -20,7 +20,7 @@ import kubernetes
 import pytest
 from botocore.config import Config
 from botocore.exceptions import ClientError
-from op_helpers import REPO
+from op_helpers import REPO, make_cert
 from op_kubelet import StandInKubelet
 
 from anode_operator.admin import AdminClient
@@ -35,7 +35,7 @@ def kubelets(kube_env, tmp_path_factory) -> Iterator[dict[str, StandInKubelet]]:
     started: dict[str, StandInKubelet] = {}
     # a loopback /16 of this session's own (by pid), so concurrent runs never share addresses
     base = f"127.{100 + os.getpid() % 150}"
-    for index, ns in enumerate(("nodes-one", "nodes-three")):
+    for index, ns in enumerate(("nodes-one", "nodes-three", "nodes-tls")):
         kube_env.create_namespace(ns)
         started[ns] = StandInKubelet(
             api=kube_env.api,
@@ -494,3 +494,72 @@ def test_bucket_refuses_to_overwrite_a_foreign_secret(kube_env, solo):
     custom_api(kube_env).delete_namespaced_custom_object(
         "anode.dev", "v1alpha1", ns, "buckets", "intruder"
     )
+
+
+def test_tls_cluster_serves_https_and_the_operator_verifies_it(
+    kube_env, operator_process, kubelets
+):
+    """The TLS Secret is mounted into the pod, the node serves S3 and admin over HTTPS, the
+    operator's health checks, admin calls and S3 settings go over HTTPS trusting that
+    certificate, and the Bucket's Secret names the https endpoint."""
+    ns = "nodes-tls"
+    ip = f"{kubelets[ns].subnet}10"  # the first pod of this kubelet
+    cert, key = make_cert(Path(kubelets[ns].workdir) / "certs", ip=ip)
+    kubernetes.client.CoreV1Api(kube_env.api).create_namespaced_secret(
+        ns,
+        {
+            "metadata": {"name": "anode-tls"},
+            "type": "kubernetes.io/tls",
+            "data": {
+                "tls.crt": base64.b64encode(cert.read_bytes()).decode(),
+                "tls.key": base64.b64encode(key.read_bytes()).decode(),
+            },
+        },
+    )
+    create(
+        kube_env,
+        ns,
+        "anodeclusters",
+        {
+            "apiVersion": "anode.dev/v1alpha1",
+            "kind": "AnodeCluster",
+            "metadata": {"name": "secure"},
+            "spec": {"replicas": 1, "replicationFactor": 1, "tls": {"secretName": "anode-tls"}},
+        },
+    )
+    kube_env.wait("secure Ready", lambda: ready(kube_env, ns, "anodeclusters", "secure"),
+                  timeout=60)
+    assert kubelets[ns].ips["secure-0"] == ip
+    status = kube_env.custom("anodeclusters", ns, "secure")["status"]
+    assert status["leader"] == "secure-0"  # asked over https
+    assert status["endpoint"] == "https://secure.nodes-tls.svc:8080"
+    create(
+        kube_env,
+        ns,
+        "buckets",
+        {
+            "apiVersion": "anode.dev/v1alpha1",
+            "kind": "Bucket",
+            "metadata": {"name": "vault"},
+            "spec": {"clusterRef": {"name": "secure"}, "anonymousRead": True,
+                     "quota": {"maxObjects": 10}},
+        },
+    )
+    cond = kube_env.wait("settings applied", lambda: settings_applied(kube_env, ns, "vault"),
+                         timeout=60)
+    assert cond["status"] == "True", cond  # S3 (policy) and admin (quota) calls over https
+    creds = secret_data(kube_env, ns, "vault-bucket")
+    assert creds["AWS_ENDPOINT_URL"] == "https://secure.nodes-tls.svc:8080"
+    s3 = boto3.client(
+        "s3",
+        endpoint_url=f"https://{ip}:8080",
+        aws_access_key_id=creds["AWS_ACCESS_KEY_ID"],
+        aws_secret_access_key=creds["AWS_SECRET_ACCESS_KEY"],
+        region_name=creds["AWS_REGION"],
+        verify=str(cert),
+        config=Config(s3={"addressing_style": "path"}, retries={"max_attempts": 1}),
+    )
+    s3.put_object(Bucket="vault", Key="k", Body=b"secret")
+    assert s3.get_object(Bucket="vault", Key="k")["Body"].read() == b"secret"
+    with pytest.raises(OSError):
+        urllib.request.urlopen(f"http://{ip}:8080/vault/k", timeout=3).read()

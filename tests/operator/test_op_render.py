@@ -185,6 +185,14 @@ def test_tls_switches_probes_endpoint_and_mounts_the_secret():
     assert {"name": "tls", "secret": {"secretName": "certs"}} in pod["volumes"]
     assert endpoint(cluster) == "https://demo.store.svc:8080"
     assert endpoint(make_cluster()) == "http://demo.store.svc:8080"
+    mount = next(m for m in ctr["volumeMounts"] if m["name"] == "tls")
+    env = {e["name"]: e.get("value") for e in ctr["env"]}
+    assert env["ANODE_NODE_TLS_CERT_FILE"] == mount["mountPath"] + "/tls.crt"
+    assert env["ANODE_NODE_TLS_KEY_FILE"] == mount["mountPath"] + "/tls.key"
+    (plain,) = by_kind(render(make_cluster()))["StatefulSet"]["spec"]["template"]["spec"][
+        "containers"
+    ]
+    assert not any(e["name"].startswith("ANODE_NODE_TLS") for e in plain["env"])
 
 
 def test_service_monitor_only_when_enabled_and_served():
