@@ -143,6 +143,7 @@ class UserConfig:
     name: str = ""
     access_key: str = ""
     secret_key: str = ""
+    email: str = ""  # optional: lets ACL grants name this user by e-mail address
 
 
 @dataclass

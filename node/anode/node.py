@@ -142,7 +142,8 @@ class Node:
         for user in self.config.users:
             await self.propose(CreateUser(
                 name=user.name, access_key=user.access_key, secret_key=user.secret_key,
-                owner_id=owner_id(user.name), created=time.time(), managed="config"))
+                owner_id=owner_id(user.name), created=time.time(), managed="config",
+                email=user.email))
         self._spawn(self.collector.run(interval=self.config.storage.gc_interval), "collector")
         self._spawn(self.lifecycle.run(interval=self.config.storage.lifecycle_interval),
                     "lifecycle")

@@ -253,6 +253,33 @@ def test_grants_by_header_and_by_xml(node, alice, bob):
     owner.delete_object(Bucket=bucket, Key="x")
 
 
+def test_grants_by_email_address_name_the_user_with_that_address(node, alice):
+    owner, owner_id = alice
+    keys = {"name": "acl-carol", "access_key": "ACLCAROLKEY", "secret_key": "carol-secret-key",
+            "email": "Carol@Example.com"}
+    status, doc = node.admin("/users", method="POST", body=keys)
+    assert status in (200, 201) and doc["email"] == "Carol@Example.com", doc
+    carol = node.client(keys["access_key"], keys["secret_key"])
+    bucket = new_bucket(owner)
+    owner.put_object(Bucket=bucket, Key="k", Body=b"v")
+    assert denied(lambda: carol.list_objects_v2(Bucket=bucket))
+    owner.put_bucket_acl(Bucket=bucket, GrantRead='emailAddress="carol@example.com"')
+    grants = owner.get_bucket_acl(Bucket=bucket)["Grants"]  # kept as the account, as on AWS
+    assert grants == [{"Grantee": {"ID": doc["owner_id"], "DisplayName": "acl-carol",
+                                   "Type": "CanonicalUser"}, "Permission": "READ"}]
+    assert carol.list_objects_v2(Bucket=bucket)["KeyCount"] == 1
+    policy = {"Owner": {"ID": owner_id}, "Grants": [
+        {"Grantee": {"EmailAddress": "carol@example.com", "Type": "AmazonCustomerByEmail"},
+         "Permission": "READ"}]}
+    owner.put_object_acl(Bucket=bucket, Key="k", AccessControlPolicy=policy)
+    assert carol.get_object(Bucket=bucket, Key="k")["Body"].read() == b"v"
+    with pytest.raises(ClientError) as exc:
+        owner.put_bucket_acl(Bucket=bucket, GrantRead='emailAddress="nobody@example.com"')
+    assert error_code(exc) == ("UnresolvableGrantByEmailAddress", 400)
+    status, doc = node.admin("/users", method="POST", body={"name": "x", "email": "no-at-sign"})
+    assert status == 400
+
+
 def test_acl_errors(node, alice):
     owner, owner_id = alice
     bucket = new_bucket(owner)

@@ -105,6 +105,7 @@ def _public(user: dict[str, Any]) -> dict[str, Any]:
         "access_key": user["access_key"],
         "owner_id": owner_id(user["name"]),
         "display_name": user["name"],
+        **({"email": user["email"]} if user.get("email") else {}),
     }
 
 
@@ -122,6 +123,9 @@ async def create_user(request: web.Request) -> web.Response:
     secret_key = body.get("secret_key") or secrets.token_urlsafe(30)
     if not isinstance(access_key, str) or not isinstance(secret_key, str) or len(secret_key) < 8:
         raise ValueError("'access_key' and 'secret_key' must be strings (secret: 8+ characters)")
+    email = body.get("email", "")
+    if not isinstance(email, str) or (email and "@" not in email):
+        raise ValueError("'email' must be an e-mail address")
     if access_key == node.root.access_key:
         return error(409, "access key already in use", "UserExists")
     existed = node.meta.user(name)
@@ -132,6 +136,7 @@ async def create_user(request: web.Request) -> web.Response:
             secret_key=secret_key,
             owner_id=owner_id(name),
             created=time.time(),
+            email=email,
         )
     )
     return web.json_response(

@@ -195,6 +195,7 @@ class CreateUser:
     owner_id: str
     created: float
     managed: str = "api"  # "config" users are reconciled from the config file at start-up
+    email: str = ""  # optional; ACL grants by e-mail address resolve to this user
 
 
 @dataclass(frozen=True)

@@ -459,6 +459,7 @@ class StateMachine:
             if (
                 existing["access_key"] == cmd.access_key
                 and existing["secret_key"] == cmd.secret_key
+                and existing.get("email", "") == cmd.email
             ):
                 return existing
             if existing.get("managed") != "config" or cmd.managed != "config":
@@ -474,6 +475,8 @@ class StateMachine:
             "created": existing["created"] if existing else cmd.created,
             "managed": cmd.managed,
         }
+        if cmd.email:
+            record["email"] = cmd.email
         tx.put(L.user_key(cmd.name), record)
         tx.put(L.access_key_key(cmd.access_key), cmd.name)
         return record

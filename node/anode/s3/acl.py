@@ -44,7 +44,7 @@ GRANT_HEADERS = {
 XSI = "http://www.w3.org/2001/XMLSchema-instance"
 
 UserLookup = Callable[[str], str | None]
-"""Canonical user id -> user name, or None when no such user exists."""
+"""Canonical user id -> user name (or e-mail address -> canonical id), None when unknown."""
 
 
 def user(canonical_id: str, name: str) -> Grantee:
@@ -83,7 +83,8 @@ def has_acl_headers(headers: Mapping[str, str]) -> bool:
 
 
 def from_headers(headers: Mapping[str, str], *, owner: Grantee, lookup: UserLookup,
-                 bucket_owner: Grantee | None = None) -> Acl | None:
+                 bucket_owner: Grantee | None = None,
+                 by_email: UserLookup | None = None) -> Acl | None:
     """The ACL that `x-amz-acl` or `x-amz-grant-*` ask for; None when neither is present."""
     grant_headers = [h for h in GRANT_HEADERS if h in headers]
     if "x-amz-acl" in headers:
@@ -96,7 +97,8 @@ def from_headers(headers: Mapping[str, str], *, owner: Grantee, lookup: UserLook
     grants: list[dict[str, str]] = []
     for header in grant_headers:
         for kind, value in _grant_items(headers[header]):
-            grants.append({**_grantee(kind, value, lookup), "perm": GRANT_HEADERS[header]})
+            grants.append({**_grantee(kind, value, lookup, by_email),
+                           "perm": GRANT_HEADERS[header]})
     return {"owner": owner, "grants": grants}
 
 
@@ -116,7 +118,8 @@ def _grant_items(value: str) -> list[tuple[str, str]]:
     return items
 
 
-def _grantee(kind: str, value: str, lookup: UserLookup) -> Grantee:
+def _grantee(kind: str, value: str, lookup: UserLookup,
+             by_email: UserLookup | None = None) -> Grantee:
     if kind == "id":
         name = lookup(value)
         if name is None:
@@ -128,12 +131,17 @@ def _grantee(kind: str, value: str, lookup: UserLookup) -> Grantee:
             raise S3Error(ErrorCode.InvalidArgument, "Invalid group uri",
                           ArgumentName="Group/URI", ArgumentValue=value)
         return {"uri": value}
-    if kind == "emailaddress":
-        raise S3Error(ErrorCode.UnresolvableGrantByEmailAddress, Email=value)
+    if kind == "emailaddress":  # AWS stores the account it resolves to, not the address
+        canonical_id = by_email(value) if by_email else None
+        name = lookup(canonical_id) if canonical_id else None
+        if canonical_id is None or name is None:
+            raise S3Error(ErrorCode.UnresolvableGrantByEmailAddress, Email=value)
+        return user(canonical_id, name)
     raise S3Error(ErrorCode.InvalidArgument, f"Invalid grantee type: {kind}")
 
 
-def from_xml(body: bytes, *, owner: Grantee, lookup: UserLookup) -> Acl:
+def from_xml(body: bytes, *, owner: Grantee, lookup: UserLookup,
+             by_email: UserLookup | None = None) -> Acl:
     """An AccessControlPolicy request body; MalformedACLError when it does not validate."""
     try:
         root = xml.parse(body, "AccessControlPolicy")
@@ -149,11 +157,12 @@ def from_xml(body: bytes, *, owner: Grantee, lookup: UserLookup) -> Acl:
         permission = (xml.text(grant, "Permission") or "").strip()
         if len(grantees) != 1 or permission not in PERMISSIONS:
             raise S3Error(ErrorCode.MalformedACLError)
-        grants.append({**_xml_grantee(grantees[0], lookup), "perm": permission})
+        grants.append({**_xml_grantee(grantees[0], lookup, by_email), "perm": permission})
     return {"owner": owner, "grants": grants}
 
 
-def _xml_grantee(element: ET.Element, lookup: UserLookup) -> Grantee:
+def _xml_grantee(element: ET.Element, lookup: UserLookup,
+                 by_email: UserLookup | None) -> Grantee:
     kind = element.get(f"{{{XSI}}}type") or element.get("type") or ""
     fields = {xml.local(child.tag): (child.text or "").strip() for child in element}
     if kind == "CanonicalUser" or (not kind and "ID" in fields):
@@ -163,7 +172,7 @@ def _xml_grantee(element: ET.Element, lookup: UserLookup) -> Grantee:
     if kind == "Group" or (not kind and "URI" in fields):
         return _grantee("uri", fields.get("URI", ""), lookup)
     if kind == "AmazonCustomerByEmail" or (not kind and "EmailAddress" in fields):
-        return _grantee("emailaddress", fields.get("EmailAddress", ""), lookup)
+        return _grantee("emailaddress", fields.get("EmailAddress", ""), lookup, by_email)
     raise S3Error(ErrorCode.MalformedACLError)
 
 

@@ -34,6 +34,19 @@ def lookup_user(ctx: Context) -> A.UserLookup:
     return lookup
 
 
+def lookup_email(ctx: Context) -> A.UserLookup:
+    """E-mail address (`[[users]] email`, case-insensitive) -> canonical id."""
+
+    def lookup(address: str) -> str | None:
+        wanted = address.strip().lower()
+        for record in ctx.node.meta.users():
+            if wanted and record.get("email", "").lower() == wanted:
+                return owner_id(record["name"])
+        return None
+
+    return lookup
+
+
 def grantee(name: str) -> A.Grantee:
     return A.user(owner_id(name), name)
 
@@ -57,7 +70,7 @@ def new_object_owner(ctx: Context, record: dict[str, Any]) -> tuple[str, A.Acl |
     """
     writer = grantee(ctx.owner_name)
     acl = A.from_headers(ctx.headers, owner=writer, lookup=lookup_user(ctx),
-                         bucket_owner=grantee(record["owner"]))
+                         by_email=lookup_email(ctx), bucket_owner=grantee(record["owner"]))
     if acl is not None:
         check_acl_allowed(ctx, record, acl)
     ownership = record.get("ownership")
@@ -80,7 +93,8 @@ def set_owner(record: dict[str, Any], owner: str, acl: A.Acl | None) -> None:
 def new_bucket_acl(ctx: Context, ownership: str | None) -> A.Acl | None:
     """The ACL CreateBucket asks for (None: private)."""
     assert ctx.user is not None
-    acl = A.from_headers(ctx.headers, owner=grantee(ctx.user.name), lookup=lookup_user(ctx))
+    acl = A.from_headers(ctx.headers, owner=grantee(ctx.user.name), lookup=lookup_user(ctx),
+                         by_email=lookup_email(ctx))
     if acl is None:
         return None
     if ownership == BUCKET_OWNER_ENFORCED and not A.only_bucket_owner_full_control(
@@ -102,7 +116,7 @@ async def _requested_acl(ctx: Context, owner: A.Grantee, bucket_owner: A.Grantee
     """The ACL of a PutBucketAcl/PutObjectAcl: from headers or from the XML body, not both."""
     body = await ctx.read_small_body(64 * 1024)
     acl = A.from_headers(ctx.headers, owner=owner, lookup=lookup_user(ctx),
-                         bucket_owner=bucket_owner)
+                         by_email=lookup_email(ctx), bucket_owner=bucket_owner)
     if acl is not None:
         if body.strip():
             raise S3Error(ErrorCode.UnexpectedContent)
@@ -111,7 +125,7 @@ async def _requested_acl(ctx: Context, owner: A.Grantee, bucket_owner: A.Grantee
         raise S3Error(ErrorCode.MissingSecurityHeader,
                       "Your request was missing a required header",
                       MissingHeaderName="x-amz-acl")
-    return A.from_xml(body, owner=owner, lookup=lookup_user(ctx))
+    return A.from_xml(body, owner=owner, lookup=lookup_user(ctx), by_email=lookup_email(ctx))
 
 
 async def get_bucket_acl(ctx: Context) -> web.Response:
