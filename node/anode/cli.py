@@ -6,6 +6,7 @@ import argparse
 import json
 import logging
 import os
+import ssl
 import sys
 import urllib.error
 import urllib.request
@@ -35,6 +36,12 @@ def main(argv: list[str] | None = None) -> int:
         default=os.environ.get("ANODE_ROOT_SECRET_KEY"),
         help="root secret key (default: $ANODE_ROOT_SECRET_KEY)",
     )
+    admin.add_argument(
+        "--cacert",
+        default=os.environ.get("ANODE_ADMIN_CACERT"),
+        help="PEM file to verify an https node with (default: $ANODE_ADMIN_CACERT, else the "
+        "system CAs)",
+    )
     admin_sub = admin.add_subparsers(dest="action", required=True)
     for name in ("status", "health", "ready", "metrics"):
         admin_sub.add_parser(name)
@@ -53,6 +60,10 @@ def main(argv: list[str] | None = None) -> int:
     bdelete = buckets.add_parser("delete")
     bdelete.add_argument("name")
     bdelete.add_argument("--force", action="store_true")
+    bquota = buckets.add_parser("quota", help="set (or, with no limit, remove) a bucket quota")
+    bquota.add_argument("name")
+    bquota.add_argument("--max-bytes", type=int)
+    bquota.add_argument("--max-objects", type=int)
     members = admin_sub.add_parser("members", help="cluster membership (docs/admin-api.md)")
     members = members.add_subparsers(dest="verb", required=True)
     members.add_parser("list")
@@ -114,16 +125,19 @@ def _admin(args: argparse.Namespace) -> int:
                 if args.action == "users"
                 else {"name": args.name, "owner": args.owner}
             )
+        elif args.verb == "quota":
+            method, path = "PUT", f"/buckets/{args.name}/quota"
+            body = {"max_bytes": args.max_bytes, "max_objects": args.max_objects}
         else:
             method, path = "DELETE", f"/{args.action}/{args.name}"
             if getattr(args, "force", False):
                 path += "?force=true"
-    status, payload = _request(args.url, method, path, body, args.token)
+    status, payload = _request(args.url, method, path, body, args.token, cacert=args.cacert)
     if isinstance(payload, (dict, list)):
         print(json.dumps(payload, indent=2))
     elif payload:
         print(payload)
-    return 0 if status < 400 else 1
+    return 0 if 0 < status < 400 else 1
 
 
 def _members_request(args: argparse.Namespace) -> tuple[str, str, Any]:
@@ -138,21 +152,26 @@ def _members_request(args: argparse.Namespace) -> tuple[str, str, Any]:
     return "POST", "/cluster/leadership", {"to": args.to}
 
 
-def _request(base: str, method: str, path: str, body: Any, token: str | None) -> tuple[int, Any]:
-    data = json.dumps({k: v for k, v in body.items() if v is not None}).encode() if body else None
+def _request(
+    base: str, method: str, path: str, body: Any, token: str | None, *, cacert: str | None = None
+) -> tuple[int, Any]:
+    if body is not None:
+        body = {k: v for k, v in body.items() if v is not None}
+    data = json.dumps(body).encode() if body is not None else None
     req = urllib.request.Request(base.rstrip("/") + path, data=data, method=method)
     if token:
         req.add_header("Authorization", f"Bearer {token}")
     if data:
         req.add_header("Content-Type", "application/json")
     try:
-        with urllib.request.urlopen(req, timeout=30) as resp:
+        context = ssl.create_default_context(cafile=cacert) if cacert else None
+        with urllib.request.urlopen(req, timeout=30, context=context) as resp:
             status, raw = resp.status, resp.read()
     except urllib.error.HTTPError as e:
         status, raw = e.code, e.read()
     except urllib.error.URLError as e:
         print(f"anode admin: cannot reach {base}: {e.reason}", file=sys.stderr)
-        return 1, None
+        return 0, None  # no HTTP status at all
     text = raw.decode("utf-8", "replace")
     try:
         return status, json.loads(text) if text else None

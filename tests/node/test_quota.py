@@ -3,6 +3,7 @@ and reported through the admin API, and answered to S3 clients as 403 QuotaExcee
 
 from __future__ import annotations
 
+import json
 import random
 
 import pytest
@@ -194,3 +195,20 @@ def test_admin_quota_of_a_missing_bucket_is_404(node):
     status, doc = node.admin("/buckets/no-such-bucket-here/quota", method="PUT",
                              body={"max_bytes": 1})
     assert status == 404 and doc["code"] == "NoSuchBucket"
+
+
+def test_cli_sets_and_removes_a_quota(node, bucket):
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    def cli(*args: str) -> dict:
+        out = subprocess.run(
+            [str(Path(sys.executable).parent / "anode"), "admin", "--url", node.admin_url,
+             "--token", node.secret_key, "buckets", "quota", bucket, *args],
+            capture_output=True, text=True, timeout=60)
+        assert out.returncode == 0, out.stdout + out.stderr
+        return json.loads(out.stdout)
+
+    assert cli("--max-objects", "3")["quota"] == {"max_bytes": None, "max_objects": 3}
+    assert cli()["quota"] is None

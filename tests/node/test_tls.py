@@ -162,6 +162,22 @@ def test_admin_over_https_publishes_https_urls_and_negotiates_tls_1_2_or_newer(t
         pass
 
 
+def test_admin_cli_verifies_the_node_with_cacert(tls_node):
+    import subprocess
+    import sys
+
+    def cli(*extra: str) -> subprocess.CompletedProcess:
+        return subprocess.run(
+            [str(Path(sys.executable).parent / "anode"), "admin", "--url", tls_node.admin_url,
+             "--token", tls_node.secret_key, *extra, "status"],
+            capture_output=True, text=True, timeout=60)
+
+    trusted = cli("--cacert", str(tls_node.tls[0]))
+    assert trusted.returncode == 0 and '"ready": true' in trusted.stdout, trusted.stderr
+    untrusted = cli()
+    assert untrusted.returncode == 1 and "CERTIFICATE_VERIFY_FAILED" in untrusted.stderr
+
+
 # ---- a cluster --------------------------------------------------------------------------------
 
 

@@ -114,8 +114,9 @@ def test_helm_lint():
         ["cluster.create=true"],
         ["cluster.create=true", "cluster.replicas=5", "operator.replicas=1"],
         ["operator.watchNamespaces={team-a,team-b}"],
+        ["cluster.create=true", "cluster.tls.secretName=anode-tls"],
     ],
-    ids=["default", "with-cluster", "five-nodes", "namespaced"],
+    ids=["default", "with-cluster", "five-nodes", "namespaced", "tls"],
 )
 def test_helm_template_validates(values):
     docs = template(*values)
@@ -127,6 +128,8 @@ def test_helm_template_validates(values):
     if "cluster.create=true" in values:
         (cluster,) = [d for d in docs if d["kind"] == "AnodeCluster"]
         assert cluster["metadata"]["namespace"] == "anode-system"
+        tls = "cluster.tls.secretName=anode-tls" in values
+        assert cluster["spec"].get("tls") == ({"secretName": "anode-tls"} if tls else None)
 
 
 def test_helm_rbac_matches_manifests():
