@@ -145,6 +145,26 @@ def plan_deletion(
     return DeleteBucket()
 
 
+def settings_warning(
+    previous: dict[str, Any] | None, status: dict[str, Any]
+) -> tuple[str, str] | None:
+    """(reason, message) of a Warning Event when ``SettingsApplied`` turns False or says
+    something new; None otherwise (the timer recomputes the same status every few seconds)."""
+
+    def condition(doc: dict[str, Any] | None) -> dict[str, Any]:
+        return next(
+            (x for x in (doc or {}).get("conditions") or [] if x.get("type") == "SettingsApplied"),
+            {},
+        )
+
+    new, old = condition(status), condition(previous)
+    if new.get("status") != "False":
+        return None
+    if old.get("status") == "False" and old.get("message") == new.get("message"):
+        return None
+    return "SettingsNotApplied", str(new.get("message", ""))
+
+
 def compute_status(
     bucket: BucketResource,
     *,

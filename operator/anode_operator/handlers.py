@@ -14,7 +14,7 @@ from typing import Any
 
 import kopf
 
-from anode_operator import bucketops, clusters
+from anode_operator import bucketops, buckets, clusters
 from anode_operator import constants as c
 from anode_operator.kube import Kube, load_config
 from anode_operator.settings import SETTINGS
@@ -104,6 +104,9 @@ def _bucket(body: kopf.Body, patch: kopf.Patch) -> None:
     except bucketops.NotReadyYet as exc:
         patch.status.update(exc.status)
         raise kopf.TemporaryError(str(exc), delay=SETTINGS.retry_delay) from None
+    warning = buckets.settings_warning(dict(body.get("status") or {}), status)
+    if warning is not None:
+        kopf.warn(body, reason=warning[0], message=warning[1])
     patch.status.update(status)
 
 

@@ -343,20 +343,26 @@ def render_pdb(
 
 
 def render_service_monitor(cluster: Cluster) -> Manifest:
+    endpoint: dict[str, Any] = {
+        "port": "admin",
+        "path": "/metrics",
+        "interval": cluster.spec.service_monitor_interval,
+        "scheme": "https" if cluster.spec.tls_secret else "http",
+    }
+    if cluster.spec.tls_secret:
+        # Prometheus scrapes pods by address: verify the cluster's certificate against the
+        # name it is issued for (the client Service), not the address.
+        endpoint["tlsConfig"] = {
+            "ca": {"secret": {"name": cluster.spec.tls_secret, "key": "tls.crt"}},
+            "serverName": f"{naming.client_service(cluster.name)}.{cluster.namespace}.svc",
+        }
     return {
         "apiVersion": "monitoring.coreos.com/v1",
         "kind": "ServiceMonitor",
         "metadata": _meta(cluster, naming.client_service(cluster.name)),
         "spec": {
             "selector": {"matchLabels": naming.selector_labels(cluster.name)},
-            "endpoints": [
-                {
-                    "port": "admin",
-                    "path": "/metrics",
-                    "interval": cluster.spec.service_monitor_interval,
-                    "scheme": "https" if cluster.spec.tls_secret else "http",
-                }
-            ],
+            "endpoints": [endpoint],
         },
     }
 

@@ -17,6 +17,7 @@ from anode_operator.buckets import (
     plan_deletion,
     render_secret,
     settings_condition,
+    settings_warning,
     user_name,
 )
 from anode_operator.model import parse_bucket
@@ -205,3 +206,20 @@ def test_status_reports_the_quota_asked_for_and_the_usage_the_node_counts():
         previous=None, now=NOW,
     )
     assert plain["quota"] is None and plain["usage"] is None  # a merge patch removes them
+
+
+def test_a_warning_event_only_when_settings_turn_unapplied_or_say_something_new():
+    def status(problems):
+        return compute_status(
+            bucket(), ready=True, reason="BucketReady", message="ok", endpoint="",
+            previous=None, now=NOW, problems=problems,
+        )
+
+    fine, bad = status({}), status({"storageClass": "not supported"})
+    assert settings_warning(fine, bad) == (
+        "SettingsNotApplied", "not applied: storageClass: not supported")
+    assert settings_warning(None, bad) is not None
+    assert settings_warning(bad, bad) is None  # every timer tick recomputes the same status
+    assert settings_warning(bad, status({"quota": "x"})) is not None
+    assert settings_warning(bad, fine) is None
+    assert settings_warning(None, status(None)) is None  # Unknown is no failure

@@ -307,6 +307,12 @@ def test_bucket_settings_follow_the_spec_through_the_s3_api(kube_env, solo):
     )
     # the bucket works, but the storage class cannot be honoured, and the condition says so
     assert cond["status"] == "False" and cond["message"].startswith("not applied: storageClass:")
+    warnings = kube_env.wait(
+        "Warning Event",
+        lambda: [e for e in kube_env.events(ns, "website") if e.reason == "SettingsNotApplied"],
+        timeout=30,
+    )
+    assert warnings[0].type == "Warning" and "storageClass" in warnings[0].message
     assert anonymous_get(ip, "website", "index.html")[0] == 403
     assert json.loads(s3.get_bucket_policy(Bucket="website")["Policy"])["Statement"] == [theirs]
     with pytest.raises(ClientError, match="NoSuchLifecycleConfiguration"):

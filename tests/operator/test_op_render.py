@@ -280,3 +280,18 @@ def test_pdb_counts_learners_as_pods_but_protects_the_voter_majority():
     pdb = by_kind(render(make_cluster(replicas=5), replicas=5, voters=[0, 1, 2]))
     # 3 voters tolerate losing 1; with 2 learners that is 4 of 5 pods that must stay
     assert pdb["PodDisruptionBudget"]["spec"]["minAvailable"] == 4
+
+
+def test_service_monitor_verifies_the_clusters_certificate_under_tls():
+    caps = Capabilities(service_monitor=True)
+    metrics = {"serviceMonitor": {"enabled": True}}
+    tls = by_kind(render(make_cluster(metrics=metrics, tls={"secretName": "certs"}),
+                         capabilities=caps))["ServiceMonitor"]
+    (endpoint,) = tls["spec"]["endpoints"]
+    assert endpoint["scheme"] == "https"
+    assert endpoint["tlsConfig"] == {
+        "ca": {"secret": {"name": "certs", "key": "tls.crt"}},
+        "serverName": "demo.store.svc",
+    }
+    plain = by_kind(render(make_cluster(metrics=metrics), capabilities=caps))["ServiceMonitor"]
+    assert "tlsConfig" not in plain["spec"]["endpoints"][0]
