@@ -108,6 +108,10 @@ def test_multipart_completion_is_checked_and_parts_do_not_count(meta):
         apply(c.PutPart(bucket="b", key="k", upload_id="u1", part_number=n,
                         record={"size": 10, "etag": f'"{n:032x}"', "chunks": []}))
     assert meta.usage("b") == (0, 0)
+    too_big = apply(c.PutPart(bucket="b", key="k", upload_id="u1", part_number=3,
+                              record={"size": 16, "etag": '"3"', "chunks": []}))
+    assert isinstance(too_big, c.Rejected) and too_big.code == "QuotaExceeded"
+    assert "this part" in (too_big.message or "")
     done = apply(c.CompleteUpload(bucket="b", key="k", upload_id="u1", mtime=1, min_part_size=0,
                                   parts=((1, f"{1:032x}"), (2, f"{2:032x}"))))
     assert isinstance(done, c.Rejected) and done.code == "QuotaExceeded"

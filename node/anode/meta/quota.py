@@ -52,6 +52,17 @@ def over_quota(quota: dict[str, int] | None, *, before: Usage, after: Usage) -> 
     return None
 
 
+def part_over_quota(
+    bucket: dict[str, Any] | None, usage: list[int] | None, size: int
+) -> str | None:
+    """Why a multipart part of `size` bytes cannot fit in the bucket as it is now, or None."""
+    if bucket is None or usage is None:
+        return None
+    why = over_quota(bucket.get("quota"), before=(usage[0], usage[1]),
+                     after=(usage[0], usage[1] + size))
+    return None if why is None else f"this part: {why}"
+
+
 def scan_usage(db: Rdict, bucket: str) -> Usage:
     """Count a bucket's usage from its versions (for a bucket without a Q/ counter).
 

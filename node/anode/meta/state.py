@@ -291,6 +291,12 @@ class StateMachine:
     def _PutPart(self, tx: _Tx, cmd: c.PutPart) -> Any:
         if tx.get(L.upload_key(cmd.bucket, cmd.key, cmd.upload_id)) is None:
             return c.Rejected("NoSuchUpload")
+        # Parts are not objects yet, but one that could never fit is refused now, not at
+        # CompleteMultipartUpload after the client sent everything (MinIO checks parts too).
+        why = quota.part_over_quota(tx.get(L.bucket_key(cmd.bucket)),
+                                    tx.get(L.usage_key(cmd.bucket)), cmd.record["size"])
+        if why is not None:
+            return c.Rejected("QuotaExceeded", why)
         key = L.part_key(cmd.upload_id, cmd.part_number)
         old = tx.get(key)
         if old is not None:
