@@ -132,6 +132,13 @@ def test_governance_retention_refuses_version_delete_without_bypass(s3):
     assert error_code(exc) == ("AccessDenied", 403)
     s3.put_object_retention(Bucket=name, Key="k", VersionId=vid, Retention={
         "Mode": "GOVERNANCE", "RetainUntilDate": future(7200)})
+    # Changing the mode, even to the stricter COMPLIANCE, alters the lock: bypass needed.
+    with pytest.raises(ClientError) as exc:
+        s3.put_object_retention(Bucket=name, Key="k", VersionId=vid, Retention={
+            "Mode": "COMPLIANCE", "RetainUntilDate": future(7200)})
+    assert error_code(exc) == ("AccessDenied", 403)
+    assert s3.get_object_retention(Bucket=name, Key="k", VersionId=vid)["Retention"][
+        "Mode"] == "GOVERNANCE"
     s3.put_object_retention(Bucket=name, Key="k", VersionId=vid, BypassGovernanceRetention=True,
                             Retention={"Mode": "GOVERNANCE", "RetainUntilDate": future(60)})
     s3.delete_objects(Bucket=name, BypassGovernanceRetention=True,

@@ -110,7 +110,8 @@ def test_deletion_rules(record, bypass, refused):
 
 @pytest.mark.parametrize("old,new,bypass,refused", [
     (locked("GOVERNANCE", 200), {"mode": "GOVERNANCE", "until": 300}, False, False),
-    (locked("GOVERNANCE", 200), {"mode": "COMPLIANCE", "until": 300}, False, False),
+    (locked("GOVERNANCE", 200), {"mode": "COMPLIANCE", "until": 300}, False, True),
+    (locked("GOVERNANCE", 200), {"mode": "COMPLIANCE", "until": 300}, True, False),
     (locked("GOVERNANCE", 200), {"mode": "GOVERNANCE", "until": 150}, False, True),
     (locked("GOVERNANCE", 200), {}, False, True),
     (locked("GOVERNANCE", 200), {}, True, False),

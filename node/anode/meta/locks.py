@@ -39,19 +39,16 @@ def deletion_refused(record: dict[str, Any], *, now: float, bypass: bool) -> boo
 def retention_change_refused(
     record: dict[str, Any], new: dict[str, Any], *, now: float, bypass: bool
 ) -> bool:
-    """Whether replacing the record's retention by `new` ({} removes it) weakens an active lock.
+    """Whether replacing the record's retention by `new` ({} removes it) alters an active lock.
 
-    Extending (a later date, same or stronger mode) is always allowed. Anything else under
-    COMPLIANCE is refused; under GOVERNANCE it needs the bypass."""
+    Extending (a later date, same mode) is always allowed. Anything else, a change of mode
+    included, is refused under COMPLIANCE and needs the bypass under GOVERNANCE (AWS refuses
+    GOVERNANCE -> COMPLIANCE without it too)."""
     mode = retained(record, now)
     if mode is None:
         return False
     old = record["lock"]
-    weakens = (
-        not new
-        or new.get("until", 0) < old["until"]
-        or (mode == COMPLIANCE and new.get("mode") != COMPLIANCE)
-    )
-    if not weakens:
+    alters = not new or new.get("until", 0) < old["until"] or new.get("mode") != mode
+    if not alters:
         return False
     return mode == COMPLIANCE or not bypass
