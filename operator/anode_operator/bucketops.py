@@ -214,6 +214,8 @@ def _apply_s3_settings(
               delete=lambda: s3.delete_bucket_policy(bucket=name))
 
     def lifecycle() -> None:
+        if spec.lifecycle is None:
+            return  # not ours to manage: not even a GET
         change = bs.lifecycle_change(
             current=s3.get_bucket_lifecycle(bucket=name), rules=spec.lifecycle
         )
