@@ -18,7 +18,7 @@ import re
 import resource
 import statistics
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import quote
@@ -60,11 +60,11 @@ class Client:
     target: Target
     session: aiohttp.ClientSession
     signer: Signer = field(init=False)
-    host: str = field(init=False)
+    urls: Iterator[str] = field(init=False)
 
     def __post_init__(self) -> None:
         self.signer = Signer(self.target.access_key, self.target.secret_key)
-        self.host = self.target.url.split("://", 1)[1]
+        self.urls = itertools.cycle(self.target.spread or (self.target.url,))
 
     def request(
         self,
@@ -77,10 +77,11 @@ class Client:
     ) -> aiohttp.client._RequestContextManager:
         path = quote(path, safe="/-_.~")
         query = canonical_query(params)
-        signed = self.signer.headers(method, self.host, path, query)
+        base = next(self.urls)
+        signed = self.signer.headers(method, base.split("://", 1)[1], path, query)
         if headers:
             signed.update(headers)
-        url = f"{self.target.url}{path}?{query}" if query else f"{self.target.url}{path}"
+        url = f"{base}{path}?{query}" if query else f"{base}{path}"
         return self.session.request(method, url, data=data, headers=signed)
 
 

@@ -40,6 +40,7 @@ class Target:
     secret_key: str = SECRET_KEY
     pid: int = 0
     stores: bool = True  # False for the ceiling: it answers but keeps nothing
+    spread: tuple[str, ...] = ()  # every member's endpoint: requests take turns (a cluster)
 
 
 def free_port() -> int:
@@ -216,8 +217,9 @@ def anode3(workdir: Path, timeout: float = 90) -> Iterator[Target]:
         for i in range(3):
             admin = f"http://127.0.0.1:{base + 1 + 100 * i}/ready"
             _wait("anode3", proc, lambda admin=admin: _http_ok(admin), timeout)
-        yield Target("anode3", f"http://127.0.0.1:{base}", access_key="anodeadmin",
-                     secret_key="anodeadmin-secret", pid=proc.pid)
+        urls = tuple(f"http://127.0.0.1:{base + 100 * i}" for i in range(3))
+        yield Target("anode3", urls[0], access_key="anodeadmin",
+                     secret_key="anodeadmin-secret", pid=proc.pid, spread=urls)
     finally:
         proc.stop(grace=20)
 

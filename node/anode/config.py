@@ -112,6 +112,7 @@ class StorageConfig:
     gc_grace: Duration = Duration(600)
     gc_interval: Duration = Duration(300)
     chunk_cache: Size = Size(128 * 1024 * 1024)  # small verified chunks kept in memory
+    inline_max: Size = Size(32 * 1024)  # bodies up to this size live in the metadata; 0: never
     # SSE-S3 master key, base64 of 32 bytes; empty: generated once, kept in the metadata
     master_key: str = ""
     lifecycle_interval: Duration = Duration(3600)  # how often the leader applies lifecycle rules
@@ -334,6 +335,8 @@ def validate(cfg: Config) -> None:
         )
     if not 64 * 1024 <= cfg.storage.chunk_size <= 64 * 1024 * 1024:
         raise ConfigError("storage.chunk_size: must be between 64KiB and 64MiB")
+    if cfg.storage.inline_max > 256 * 1024:  # it travels in a Raft entry (4 MiB batches)
+        raise ConfigError("storage.inline_max: must be at most 256KiB")
     if cfg.storage.lifecycle_day_seconds <= 0 or cfg.storage.lifecycle_interval <= 0:
         raise ConfigError("storage.lifecycle_interval and lifecycle_day_seconds: must be positive")
     if cfg.storage.master_key:

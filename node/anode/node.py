@@ -16,7 +16,7 @@ from typing import Any
 
 from . import __version__
 from .chunks.gc import Collector
-from .chunks.reader import ChunkReader, LocalChunks
+from .chunks.reader import ChunkReader, InlineFirst, LocalChunks
 from .chunks.replication import InsufficientReplicas, Member, Replicator
 from .chunks.store import ChunkStore
 from .cluster.errors import NoQuorum
@@ -81,6 +81,7 @@ class Node:
         else:
             self.consensus = LocalConsensus(self.meta.state_machine, node_id=config.node.id)
             self.chunk_reader = LocalChunks(self.chunks)
+        self.chunk_reader = InlineFirst(self.meta.inline_chunk, self.chunk_reader)
         # Ingest calls this for each chunk it stores; None on a single node (nothing to copy).
         self.replicate = self._replicate if self.replicator is not None else None
         self.collector = Collector(

@@ -319,3 +319,40 @@ def test_new_node_joins_as_learner_and_becomes_voter(cluster):
         assert quick_client(new).get_object(Bucket="grow", Key="k")["Body"].read() == b"old data"
     finally:
         new.kill()
+
+
+def test_lagging_member_never_refuses_a_put_into_a_bucket_created_elsewhere(cluster):
+    """PutObject skips the read barrier, so a member that has not yet applied the CreateBucket
+    sees no bucket: it must take a barrier and look again rather than answer NoSuchBucket."""
+    leader = current_leader(cluster)
+    lagging = next(p for p in cluster.nodes if p is not leader)
+    creator, writer = quick_client(leader), lagging.client(connect_timeout=5, read_timeout=30)
+    for i in range(8):
+        name = f"lag-{i}"
+        lagging.proc.send_signal(signal.SIGSTOP)  # it misses the CreateBucket entirely...
+        try:
+            creator.create_bucket(Bucket=name)  # committed by the other two
+            with ThreadPoolExecutor(1) as pool:  # ...and finds the PUT waiting when it wakes
+                put = pool.submit(writer.put_object, Bucket=name, Key="k", Body=b"x")
+                time.sleep(0.2)
+                lagging.proc.send_signal(signal.SIGCONT)
+                put.result(timeout=30)
+        finally:
+            lagging.proc.send_signal(signal.SIGCONT)
+        assert creator.get_object(Bucket=name, Key="k")["Body"].read() == b"x"
+    # the same for credentials: a user created while the member slept can write through it
+    lagging.proc.send_signal(signal.SIGSTOP)
+    try:
+        status, user = leader.admin("/users", method="POST", body={"name": "late"})
+        assert status in (200, 201), user
+        own = lagging.client(user["access_key"], user["secret_key"], connect_timeout=5,
+                             read_timeout=30)
+        with ThreadPoolExecutor(1) as pool:
+            put = pool.submit(own.put_object, Bucket="lag-0", Key="late", Body=b"y")
+            time.sleep(0.2)
+            lagging.proc.send_signal(signal.SIGCONT)
+            with pytest.raises(ClientError) as exc:  # authenticated, then refused: not its bucket
+                put.result(timeout=30)
+    finally:
+        lagging.proc.send_signal(signal.SIGCONT)
+    assert exc.value.response["Error"]["Code"] == "AccessDenied"

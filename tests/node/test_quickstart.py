@@ -48,8 +48,9 @@ def test_anode_local_runs_a_three_node_cluster(tmp_path):
         third = s3_client(f"http://127.0.0.1:{base + 200}", QUICKSTART_ACCESS_KEY,
                           QUICKSTART_SECRET_KEY)
         first.create_bucket(Bucket="demo")
-        first.put_object(Bucket="demo", Key="hello", Body=b"from node 1")
-        assert third.get_object(Bucket="demo", Key="hello")["Body"].read() == b"from node 1"
+        body = b"from node 1 " * 4000  # over inline_max: a chunk file on every node
+        first.put_object(Bucket="demo", Key="hello", Body=body)
+        assert third.get_object(Bucket="demo", Key="hello")["Body"].read() == body
         token = {"Authorization": f"Bearer {QUICKSTART_SECRET_KEY}"}
         request = urllib.request.Request(f"http://127.0.0.1:{base + 1}/status", headers=token)
         with urllib.request.urlopen(request) as r:

@@ -177,7 +177,7 @@ def test_refcounts_follow_versions_and_garbage_is_marked(meta):
     sm.apply(c.PutObject(bucket="b", key="y", record=obj('"2"', (D1, 10), (D1, 10))))
     assert meta.chunk_refs(D1) == 3 and meta.chunk_refs(D2) == 1
     assert meta.stats() == {"buckets": 1, "objects": 2, "logical_bytes": 50, "stored_bytes": 30,
-                            "chunks": 2}
+                            "chunks": 2, "inline_chunks": 0}
     sm.apply(c.PutObject(bucket="b", key="x", record=obj('"3"', (D3, 5))))
     assert meta.chunk_refs(D2) == 0 and list(meta.garbage()) == [D2]
     sm.apply(c.DeleteObjects(bucket="b", keys=("y", "absent")))
@@ -226,3 +226,59 @@ def test_every_error_code_is_its_own_member():
     """Equal (status, message) values would make an enum member an alias of another."""
     assert len({code.value for code in ErrorCode}) == len(ErrorCode)
     assert ErrorCode.SlowDown.name == "SlowDown"
+
+
+def test_inline_body_lives_in_the_metadata_until_its_garbage_is_forgotten(meta):
+    sm = meta.state_machine
+    body = b"small body"
+    digest = hashlib.sha256(body).digest()
+    sm.apply(c.CreateBucket(bucket="b", owner="root", created=1.0))
+    sm.apply(c.PutObject(bucket="b", key="x", record=obj('"1"', (digest, len(body))),
+                         inline=body))
+    sm.apply(c.PutObject(bucket="b", key="y", record=obj('"1"', (digest, len(body))),
+                         inline=body))
+    assert meta.inline_chunk(digest) == body and meta.chunk_refs(digest) == 2
+    assert meta.stats()["inline_chunks"] == 1
+    assert digest not in set(meta.referenced_chunks())  # no file to repair or scrub
+    sm.apply(c.DeleteObjects(bucket="b", keys=("x", "y")))
+    assert meta.chunk_refs(digest) == 0 and list(meta.garbage()) == [digest]
+    assert meta.inline_chunk(digest) == body  # in-flight reads finish during the grace period
+    sm.apply(c.ForgetGarbage((digest,)))
+    assert meta.inline_chunk(digest) is None and not list(meta.garbage())
+    assert meta.stats()["inline_chunks"] == 0
+
+
+def test_inline_body_referenced_again_survives_the_forget(meta):
+    sm = meta.state_machine
+    body = b"again"
+    digest = hashlib.sha256(body).digest()
+    sm.apply(c.CreateBucket(bucket="b", owner="root", created=1.0))
+    sm.apply(c.PutObject(bucket="b", key="x", record=obj('"1"', (digest, 5)), inline=body))
+    sm.apply(c.DeleteObjects(bucket="b", keys=("x",)))
+    sm.apply(c.PutObject(bucket="b", key="z", record=obj('"1"', (digest, 5)), inline=body))
+    sm.apply(c.ForgetGarbage((digest,)))
+    assert meta.inline_chunk(digest) == body and meta.chunk_refs(digest) == 1
+
+
+def test_rejected_put_stores_no_inline_body(meta):
+    sm = meta.state_machine
+    body = b"refused"
+    digest = hashlib.sha256(body).digest()
+    sm.apply(c.CreateBucket(bucket="b", owner="root", created=1.0))
+    sm.apply(c.PutObject(bucket="b", key="k", record=obj('"1"')))
+    rejected = sm.apply(c.PutObject(bucket="b", key="k", record=obj('"2"', (digest, 7)),
+                                    inline=body, if_none_match=True))
+    assert rejected == c.Rejected("PreconditionFailed")
+    assert meta.inline_chunk(digest) is None and meta.chunk_refs(digest) == 0
+
+
+def test_put_authorised_against_an_older_bucket_of_the_same_name_is_refused(meta):
+    sm = meta.state_machine
+    sm.apply(c.CreateBucket(bucket="b", owner="alice", created=1.0))
+    sm.apply(c.DeleteBucket(bucket="b"))
+    sm.apply(c.CreateBucket(bucket="b", owner="bob", created=2.0))
+    stale = sm.apply(c.PutObject(bucket="b", key="k", record=obj('"1"'), bucket_created=1.0))
+    assert isinstance(stale, c.Rejected) and stale.code == "OperationAborted"
+    assert meta.object("b", "k") is None
+    assert not isinstance(sm.apply(c.PutObject(bucket="b", key="k", record=obj('"1"'),
+                                               bucket_created=2.0)), c.Rejected)

@@ -28,7 +28,7 @@ def test_probes_are_open_and_the_rest_needs_the_root_secret(node):
 
 
 def test_status_document(node, s3, bucket):
-    s3.put_object(Bucket=bucket, Key="k", Body=b"12345")
+    s3.put_object(Bucket=bucket, Key="k", Body=b"12345" * 10_000)  # a chunk file, not inline
     status, doc = node.admin("/status")
     assert status == 200
     ids = [m["id"] for m in doc["members"]]

@@ -40,6 +40,7 @@ class Ingested:
     md5: bytes = b""
     checksum: str | None = None  # base64 digest of the requested algorithm
     chunks: list[list] = field(default_factory=list)  # [[sha256 digest, size], ...]
+    inline: bytes | None = None  # the one chunk's bytes, to be kept in the metadata
 
     @property
     def etag(self) -> str:
@@ -124,12 +125,16 @@ async def ingest(
     max_size: int | None = None,
     replicate: Callable[[bytes], Awaitable[None]] | None = None,
     cipher: ChunkCipher | None = None,
+    inline_max: int = 0,
 ) -> Ingested:
     """Store the body as chunks and return what the metadata needs. Caller unpins (`release`).
 
     With `replicate` (a cluster), each published chunk is also copied to its holders while the
     next one is being received; ingest returns only when every copy is durable.
     With `cipher`, chunks are stored encrypted (`crypto.py`); sizes and hashes stay plaintext's.
+    A plaintext body of at most `inline_max` bytes is not written at all: it comes back as
+    `inline`, for the metadata command to carry (one log entry and one RocksDB write instead of
+    a file, its fsyncs and a copy to every holder).
     """
     loop = asyncio.get_running_loop()
     copies: list[asyncio.Task[None]] = []
@@ -180,6 +185,8 @@ async def ingest(
                     raise TooLarge()
             else:
                 ended = True
+                if 0 < result.size == len(pending) <= inline_max and cipher is None:
+                    return _inline(store, bytes(pending), algorithm)
             while pending and (
                 len(pending) >= PIECE or in_chunk + len(pending) >= chunk_size or ended
             ):
@@ -203,6 +210,18 @@ async def ingest(
     result.md5 = writer.md5.digest()
     result.checksum = writer.checksum.b64digest() if writer.checksum else None
     return result
+
+
+def _inline(store: ChunkStore, body: bytes, algorithm: str | None) -> Ingested:
+    """A small body's hashes, computed right here: a worker-thread hop costs more."""
+    checksum = Checksummer(algorithm) if algorithm else None
+    if checksum:
+        checksum.update(body)
+    digest = hashlib.sha256(body).digest()
+    store.pins[digest] += 1  # like any ingested chunk, so `release` needs no special case
+    return Ingested(size=len(body), md5=hashlib.md5(body).digest(),
+                    checksum=checksum.b64digest() if checksum else None,
+                    chunks=[[digest, len(body)]], inline=body)
 
 
 def release(store: ChunkStore, chunks: list[list], *, abandoned: bool = False) -> None:

@@ -9,7 +9,7 @@ whole chunk (the scrubber re-hashes them).
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
 from typing import Any, Protocol
 
 from .store import ChunkCorrupt, ChunkMissing, ChunkStore
@@ -61,6 +61,36 @@ class LocalChunks:
             return self.read_sync(digest, offset, length, whole)
         except (ChunkMissing, ChunkCorrupt):
             return None
+
+
+class InlineFirst:
+    """Chunks kept in the metadata (small objects' bodies) first, then `files`.
+
+    Inline bytes come from RocksDB, whose blocks are checksummed, and are on every member (the
+    log replicated them), so they are neither re-hashed nor ever fetched from a peer.
+    """
+
+    def __init__(self, lookup: Callable[[bytes], bytes | None], files: ChunkReader) -> None:
+        self.lookup = lookup
+        self.files = files
+
+    def read_sync(self, digest: bytes, offset: int, length: int, whole: bool) -> bytes:
+        data = self.lookup(digest)
+        if data is not None:
+            return data[offset : offset + length]
+        return self.files.read_sync(digest, offset, length, whole)
+
+    async def read(self, digest: bytes, offset: int, length: int, whole: bool) -> bytes:
+        data = self.lookup(digest)
+        if data is not None:
+            return data[offset : offset + length]
+        return await self.files.read(digest, offset, length, whole)
+
+    def read_local(self, digest: bytes, offset: int, length: int, whole: bool) -> bytes | None:
+        data = self.lookup(digest)
+        if data is not None:
+            return data[offset : offset + length]
+        return self.files.read_local(digest, offset, length, whole)
 
 
 def read_range_sync(source: ChunkReader, chunks: list[list], start: int, end: int) -> bytes:

@@ -13,6 +13,7 @@ from typing import Any
 from pysyncobj import SyncObj, SyncObjConf, replicated
 from pysyncobj.transport import TCPTransport
 
+from . import wire
 from .journal import DurableJournal
 
 # apply(encoded_commands, log_index) -> results; called in the Raft thread in log order.
@@ -48,10 +49,20 @@ class Replica(SyncObj):
     ) -> None:
         self._apply = apply
         self._register = register
+        wire.tune()
+        self._frames = wire.SealedFrames(conf.password)  # before the transport asks for it
         super().__init__(self_address, others, conf, transportClass=SyncingTransport)
         inner = self._SyncObj__raftLog
         if conf.journalFile is not None:
             self._SyncObj__raftLog = DurableJournal(inner, path=conf.journalFile)
+
+    @property
+    def encryptor(self) -> wire.SealedFrames:
+        """What the transport seals frames with (pysyncobj's own is Fernet)."""
+        return self._frames
+
+    def _getEncryptor(self) -> wire.SealedFrames:  # pysyncobj's name
+        return self._frames
 
     @property
     def journal(self) -> DurableJournal | None:

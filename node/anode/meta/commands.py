@@ -73,7 +73,8 @@ class SetObjectAcl:
 
 @dataclass(frozen=True)
 class PutObject:
-    """Make `record` the current version of bucket/key; `record["chunks"]` are already durable."""
+    """Make `record` the current version of bucket/key; `record["chunks"]` are already durable,
+    or, for a small body, `inline` carries its one chunk's bytes (kept in the metadata)."""
 
     bucket: str
     key: str
@@ -81,6 +82,10 @@ class PutObject:
     if_match: str | None = None  # ETag the current version must have
     if_none_match: bool = False  # If-None-Match: * (fail if the key exists)
     version_id: str | None = None  # the id this version gets if the bucket's versioning is Enabled
+    inline: bytes | None = None
+    # The `created` of the bucket the proposer authorised against: a write admitted on a stale
+    # view must not land in a bucket of the same name created since by someone else.
+    bucket_created: float | None = None
 
 
 @dataclass(frozen=True)
@@ -223,7 +228,9 @@ class SetNodeState:
 
 @dataclass(frozen=True)
 class ForgetGarbage:
-    """The collector deleted these chunk files (or found them referenced again)."""
+    """The collector deleted these chunk files (or found them referenced again); inline chunks
+    still unreferenced lose their bytes here, a grace period after their count reached zero, so
+    that reads which looked up a version just before its deletion can still finish."""
 
     digests: tuple[bytes, ...]
 

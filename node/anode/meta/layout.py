@@ -11,6 +11,8 @@ Keys are prefix-typed so every listing is a range scan:
     P/<upload id>/<part number, 5 digits> uploaded part; ListParts scans P/<upload id>/
     C/<sha256, 32 bytes>                  chunk reference count and size
     G/<sha256, 32 bytes>                  chunk whose count reached zero (garbage candidate)
+    I/<sha256, 32 bytes>                  an inline chunk's bytes (raw): a small object's body kept
+                                          in the metadata, replicated by the log, not as files
     N/<user name>                         user record;  K/<access key> -> user name
     M/<node id>                           cluster node: its URLs and state
     Q/<bucket>                            bucket usage [versions, bytes] for its quota (below)
@@ -115,11 +117,16 @@ def chunk_key(digest: bytes) -> bytes:
     return b"C/" + digest
 
 
+def inline_key(digest: bytes) -> bytes:
+    return b"I/" + digest
+
+
 def garbage_key(digest: bytes) -> bytes:
     return b"G/" + digest
 
 
 GARBAGE_PREFIX = b"G/"
+INLINE_PREFIX = b"I/"
 CHUNK_PREFIX = b"C/"
 
 

@@ -209,11 +209,18 @@ class StateMachine:
         bucket = tx.get(L.bucket_key(cmd.bucket))
         if bucket is None:
             return c.Rejected("NoSuchBucket")
+        if cmd.bucket_created is not None and bucket["created"] != cmd.bucket_created:
+            return c.Rejected("OperationAborted", "The bucket was deleted and created again")
         current = tx.get(L.object_key(cmd.bucket, cmd.key))
         rejected = _check_write_conditions(current, cmd.if_match, cmd.if_none_match)
         if rejected:
             return rejected
         stored = self._write_version(tx, bucket, cmd.bucket, cmd.key, cmd.record, cmd.version_id)
+        if cmd.inline is not None:
+            ((digest, _),) = cmd.record["chunks"]
+            if not tx.has(L.inline_key(digest)):
+                tx.stat("inline_chunks", 1)
+            tx.put(L.inline_key(digest), cmd.inline)
         return {"etag": cmd.record["etag"], "version_id": stored.get("vid")}
 
     def _DeleteObjects(self, tx: _Tx, cmd: c.DeleteObjects) -> Any:
@@ -521,6 +528,9 @@ class StateMachine:
     def _ForgetGarbage(self, tx: _Tx, cmd: c.ForgetGarbage) -> Any:
         for digest in cmd.digests:
             tx.delete(L.garbage_key(digest))
+            if tx.get(L.chunk_key(digest)) is None and tx.has(L.inline_key(digest)):
+                tx.delete(L.inline_key(digest))
+                tx.stat("inline_chunks", -1)
         return None
 
     # ---- shared steps -------------------------------------------------------------------
@@ -682,6 +692,11 @@ class _Tx:
         raw = self.db.get(key)
         return None if raw is None else L.unpack(raw)
 
+    def has(self, key: bytes) -> bool:
+        if key in self.overlay:
+            return self.overlay[key] is not None
+        return self.db.get(key) is not None
+
     def put(self, key: bytes, value: Any) -> None:
         self.overlay[key] = value
         if key.startswith(b"V/"):
@@ -774,7 +789,7 @@ class _Tx:
         for key, value in self.overlay.items():
             if value is None:
                 self.batch.delete(key)
-            elif key.startswith(L.GARBAGE_PREFIX):
+            elif key.startswith((L.GARBAGE_PREFIX, L.INLINE_PREFIX)):
                 self.batch.put(key, value if isinstance(value, bytes) else L.pack(value))
             else:
                 self.batch.put(key, L.pack(value))

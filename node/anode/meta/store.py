@@ -149,8 +149,14 @@ class MetaStore:
                 for key, raw in scan(self.db, L.NODE_PREFIX)}
 
     def referenced_chunks(self) -> Iterator[bytes]:
+        """Chunks stored as files (inline ones live here, replicated by the log)."""
         for key, _ in scan(self.db, L.CHUNK_PREFIX):
-            yield key[len(L.CHUNK_PREFIX):]
+            digest = key[len(L.CHUNK_PREFIX):]
+            if self.db.get(L.inline_key(digest)) is None:
+                yield digest
+
+    def inline_chunk(self, digest: bytes) -> bytes | None:
+        return self.db.get(L.inline_key(digest))
 
     # chunks and totals
     def chunk_refs(self, digest: bytes) -> int:
@@ -165,7 +171,8 @@ class MetaStore:
         stats = self._get(L.STATS_KEY) or {}
         return {
             name: stats.get(name, 0)
-            for name in ("buckets", "objects", "logical_bytes", "stored_bytes", "chunks")
+            for name in ("buckets", "objects", "logical_bytes", "stored_bytes", "chunks",
+                         "inline_chunks")
         }
 
     def master_key(self) -> bytes | None:

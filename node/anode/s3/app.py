@@ -53,7 +53,16 @@ async def handle(request: web.Request) -> web.StreamResponse:
         handler = HANDLERS.get(operation)
         if handler is None:
             raise S3Error(ErrorCode.NotImplemented, f"{operation} is not implemented by Anode")
-        response = await handler(ctx)
+        try:
+            response = await handler(ctx)
+        except S3Error:
+            if ctx.fresh or ctx.body_started:
+                raise
+            # Refused on a possibly stale view (say, a bucket created a moment ago elsewhere):
+            # refusals are always decided on a fresh one.
+            await node.read_barrier()
+            ctx.fresh = True
+            response = await handler(ctx)
         response.headers.update(ctx.response_headers)
     except S3Error as error:
         response = error_response(error, request_id, resource=request.path)
@@ -91,15 +100,22 @@ async def expect_continue(request: web.Request) -> web.StreamResponse | None:
     return None
 
 
+# Writes whose every precondition the state machine checks again when it applies them (bucket
+# exists, upload exists, If-Match / If-None-Match): they skip the read barrier, since the log
+# orders them anyway. What they read before (credentials, the bucket's settings and policies)
+# may then be a few milliseconds old on a follower, as AWS documents for bucket configuration
+# and IAM changes; a refusal is always re-decided after a barrier (`handle`).
+CHECKED_AT_APPLY = frozenset({"PutObject", "UploadPart"})
+
+
 async def _admit(request: web.Request, node: Node, request_id: str) -> Context:
     """Resolve the endpoint and authenticate the caller; raise S3Error on any refusal.
 
-    The read barrier comes first, so that users, buckets and objects this request looks at
-    (its own credentials included) are at least as new as the request.
+    The read barrier comes before authentication, so that users, buckets and objects this
+    request looks at (its own credentials included) are at least as new as the request.
     """
     if not node.ready:
         raise S3Error(ErrorCode.ServiceUnavailable, f"Node not ready: {node.not_ready_reason}")
-    await node.read_barrier()
     header_bytes = sum(len(k) + len(v) + 4 for k, v in request.raw_headers)
     if header_bytes > MAX_HEADER_BYTES:
         raise S3Error(ErrorCode.RequestHeaderSectionTooLarge)
@@ -107,6 +123,24 @@ async def _admit(request: web.Request, node: Node, request_id: str) -> Context:
     bucket, key = split_target(raw_path, request.host, node.config.node.domains)
     query = parse_query(raw_query)
     endpoint = resolve(request.method, bucket, key, query, request.headers)
+    fresh = endpoint.operation not in CHECKED_AT_APPLY
+    if fresh:
+        await node.read_barrier()
+    try:
+        ctx = _authenticate(request, node, request_id, endpoint)
+    except S3Error:
+        if fresh:
+            raise
+        await node.read_barrier()
+        fresh = True
+        ctx = _authenticate(request, node, request_id, endpoint)
+    ctx.fresh = fresh
+    return ctx
+
+
+def _authenticate(request: web.Request, node: Node, request_id: str,
+                  endpoint: Endpoint) -> Context:
+    raw_path, _, raw_query = request.raw_path.partition("?")
     if endpoint.operation == "PreflightCors":  # browsers send preflights without credentials
         return Context(http=request, endpoint=endpoint, node=node, user=None, auth=None,
                        request_id=request_id)

@@ -57,6 +57,10 @@ class Context:
     # The key domain the request's body is sealed in (s3.sse.Encryption), set by handlers that
     # store a body before `receive_body`; None stores it in the clear.
     encryption: Any = None
+    # False: the request was admitted on this member's possibly stale view (no read barrier; see
+    # s3.app.CHECKED_AT_APPLY). Set once the handler has started on the body.
+    fresh: bool = True
+    body_started: bool = False
 
     @property
     def headers(self) -> Any:
@@ -191,6 +195,7 @@ class Context:
         return keys
 
     def body(self) -> BodyReader:
+        self.body_started = True
         return body_reader(self.http.content, self.auth, self.http.headers)
 
     async def read_small_body(self, limit: int) -> bytes:

@@ -84,6 +84,11 @@ class ErrorCode(enum.Enum):
         409,
         "A conflicting operation occurred. If using PutObject you can retry the request.",
     )
+    OperationAborted = (
+        409,
+        "A conflicting conditional operation is currently in progress against this resource. "
+        "Try again.",
+    )
     RequestHeaderSectionTooLarge = (
         400,
         "Your request header section exceeds the maximum allowed size.",

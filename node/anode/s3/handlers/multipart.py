@@ -129,7 +129,7 @@ async def upload_part(ctx: Context) -> web.Response:
     algorithm = requested_algorithm(ctx.headers) or upload.get("algorithm")
     ctx.encryption = await for_read(ctx.node, ctx.headers, upload["record"].get("sse"))
     require_integrity_header(ctx.headers, upload["record"])
-    body = await receive_body(ctx, max_size=MAX_PART_SIZE)
+    body = await receive_body(ctx, max_size=MAX_PART_SIZE, whole_object=False)
     if upload.get("algorithm") and algorithm != upload["algorithm"]:
         release(ctx.node.chunks, body.chunks, abandoned=True)
         raise S3Error(

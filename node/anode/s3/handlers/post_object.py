@@ -198,7 +198,8 @@ async def post_object(ctx: Context) -> web.StreamResponse:
     set_owner(record, owner, acl)
     apply_tags(record, tags)
     result = await commit(form, body, PutObject(bucket=ctx.bucket_name, key=key, record=record,
-                                                version_id=new_version_id()))
+                                                version_id=new_version_id(),
+                                                inline=body.inline))
     while (rest := await reader.next()) is not None:  # AWS ignores fields after the file
         await rest.release()
     return _answer(ctx, fields, ctx.bucket_name, key, record["etag"],

@@ -23,11 +23,12 @@ MAX_PUT_SIZE = 5 * 1024**3
 
 
 async def receive_body(ctx: Context, *, max_size: int = MAX_PUT_SIZE,
-                       length_required: bool = True) -> Ingested:
+                       length_required: bool = True, whole_object: bool = True) -> Ingested:
     """Store the request body as durable, pinned chunks and verify every digest the client sent.
 
     The caller must `release(store, result.chunks)` once it has committed (or given up).
     `length_required` False: a body whose length only its end tells (a POST form's file).
+    `whole_object` (not a multipart part): a small body may come back inline.
     """
     headers = ctx.headers
     if (length_required and "Content-Length" not in headers
@@ -48,6 +49,7 @@ async def receive_body(ctx: Context, *, max_size: int = MAX_PUT_SIZE,
             max_size=max_size,
             replicate=ctx.node.replicate,
             cipher=ctx.encryption.cipher if ctx.encryption is not None else None,
+            inline_max=ctx.node.config.storage.inline_max if whole_object else 0,
         )
     except TooLarge:
         raise S3Error(ErrorCode.EntityTooLarge, MaxSizeAllowed=str(max_size)) from None
@@ -127,7 +129,9 @@ async def put_object(ctx: Context) -> web.Response:
     apply_tags(record, tags)
     result = await commit(ctx, body, PutObject(bucket=ctx.bucket_name, key=ctx.key, record=record,
                                                if_match=if_match, if_none_match=if_none_match,
-                                               version_id=new_version_id()))
+                                               version_id=new_version_id(),
+                                               inline=body.inline,
+                                               bucket_created=bucket["created"]))
     headers = {"ETag": record["etag"], **created_version_header(result["version_id"]),
                **response_headers(record.get("sse"))}
     if algorithm and body.checksum:
