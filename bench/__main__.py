@@ -407,6 +407,10 @@ def main(argv: list[str] | None = None) -> int:
     ]
     res.notes = [
         "Unique bodies (random bytes + a counter) everywhere: Anode dedups chunks by SHA-256.",
+        "anode3 is `anode local --nodes 3` (three processes on the same 2 cores): requests take "
+        "turns over its three endpoints, as through a Kubernetes Service, so two in three reach "
+        "a follower, which forwards writes to the Raft leader. 4 KiB bodies are kept in the "
+        "metadata (storage.inline_max, 32 KiB), 1 MiB ones are chunk files with 3 copies.",
         "dd: `bs=4M oflag=direct conv=fsync` write, `iflag=direct` read of the same "
         f"{args.large_mib} MiB; GETs of just-written objects mostly hit the page cache, so "
         "GET / dd-read compares a cached read path with the bare device.",
