@@ -10,7 +10,9 @@ import errno
 import logging
 import secrets
 import time
+from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
+from typing import TypeVar
 
 from aiohttp import web
 
@@ -26,6 +28,7 @@ from .router import Endpoint, parse_query, resolve, split_target, vhost_bucket
 from .sigv4 import authenticate
 
 log = logging.getLogger(__name__)
+T = TypeVar("T")
 
 NODE_KEY = web.AppKey("node", Node)
 _CONTEXT = "anode.context"
@@ -53,16 +56,7 @@ async def handle(request: web.Request) -> web.StreamResponse:
         handler = HANDLERS.get(operation)
         if handler is None:
             raise S3Error(ErrorCode.NotImplemented, f"{operation} is not implemented by Anode")
-        try:
-            response = await handler(ctx)
-        except S3Error:
-            if ctx.fresh or ctx.body_started:
-                raise
-            # Refused on a possibly stale view (say, a bucket created a moment ago elsewhere):
-            # refusals are always decided on a fresh one.
-            await node.read_barrier()
-            ctx.fresh = True
-            response = await handler(ctx)
+        response = await _refusals_fresh(ctx, lambda: handler(ctx))
         response.headers.update(ctx.response_headers)
     except S3Error as error:
         response = error_response(error, request_id, resource=request.path)
@@ -89,7 +83,11 @@ async def expect_continue(request: web.Request) -> web.StreamResponse | None:
     try:
         ctx = request[_CONTEXT] = await _admit(request, node, request_id)
         if ctx.endpoint.operation in _BODY_WRITES:  # AWS refuses before the body is sent
-            ctx.bucket()
+
+            async def may_write() -> None:
+                ctx.bucket()
+
+            await _refusals_fresh(ctx, may_write)
     except S3Error as error:
         response = error_response(error, request_id, resource=request.path)
         response.headers["x-amz-request-id"] = request_id
@@ -106,6 +104,20 @@ async def expect_continue(request: web.Request) -> web.StreamResponse | None:
 # may then be a few milliseconds old on a follower, as AWS documents for bucket configuration
 # and IAM changes; a refusal is always re-decided after a barrier (`handle`).
 CHECKED_AT_APPLY = frozenset({"PutObject", "UploadPart"})
+
+
+async def _refusals_fresh(ctx: Context, attempt: Callable[[], Awaitable[T]]) -> T:
+    """Run `attempt`; if it refuses on a view that may be stale (a request admitted without a
+    barrier, say a bucket created a moment ago through another member), take a barrier and
+    decide again, unless the body has been read already."""
+    try:
+        return await attempt()
+    except S3Error:
+        if ctx.fresh or ctx.body_started:
+            raise
+        await ctx.node.read_barrier()
+        ctx.fresh = True
+        return await attempt()
 
 
 async def _admit(request: web.Request, node: Node, request_id: str) -> Context:
