@@ -113,13 +113,16 @@ def _percentile(sorted_values: list[float], q: float) -> float:
 
 
 def _cpu_seconds(pid: int) -> float:
-    """User + system CPU of `pid` (all threads) from /proc; 0 where unavailable."""
+    """User + system CPU of `pid` (all threads) and its live children (the 3-node cluster's
+    supervisor runs its members as children) from /proc; 0 where unavailable."""
     try:
         stat = Path(f"/proc/{pid}/stat").read_text()
+        children = Path(f"/proc/{pid}/task/{pid}/children").read_text().split()
     except OSError:
         return 0.0
     fields = stat.rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    own = (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    return own + sum(_cpu_seconds(int(child)) for child in children)
 
 
 def _machine_busy() -> float:
