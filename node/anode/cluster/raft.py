@@ -65,7 +65,7 @@ class RaftConsensus:
         compaction_entries: int = 5000,
         compaction_seconds: float = 300.0,
         append_batch_bytes: int = 8 << 20,
-        max_inflight: int = 2,
+        max_inflight: int = 1,  # measured: 1 beats 2 and 4 (bigger entries, fewer rounds)
     ) -> None:
         if not secret:
             raise ValueError("a cluster secret is required: Raft traffic carries pickles")

@@ -263,7 +263,10 @@ _TYPES: dict[str, type] = {cls.__name__: cls for cls in Command.__args__}  # typ
 
 
 def encode(command: Command) -> bytes:
-    return pack([type(command).__name__, dataclasses.asdict(command)])
+    # Shallow: fields hold plain data (dicts, lists, tuples, scalars), which msgpack packs as
+    # they are; dataclasses.asdict deep-copied every record (measured: ~3 % of a cluster's PUTs).
+    fields = {f.name: getattr(command, f.name) for f in dataclasses.fields(command)}
+    return pack([type(command).__name__, fields])
 
 
 def decode(data: bytes) -> Command:
