@@ -81,7 +81,7 @@ class Node:
         else:
             self.consensus = LocalConsensus(self.meta.state_machine, node_id=config.node.id)
             self.chunk_reader = LocalChunks(self.chunks)
-        self.chunk_reader = InlineFirst(self.meta.inline_chunk, self.chunk_reader)
+        self.chunk_reader = InlineFirst(self._inline_chunk, self.chunk_reader)
         # Ingest calls this for each chunk it stores; None on a single node (nothing to copy).
         self.replicate = self._replicate if self.replicator is not None else None
         self.collector = Collector(
@@ -196,6 +196,16 @@ class Node:
         except InsufficientReplicas as e:
             raise S3Error(ErrorCode.ServiceUnavailable,
                           f"Not enough live nodes to store the chunk: {e}") from None
+
+    def _inline_chunk(self, digest: bytes) -> bytes | None:
+        """A small body kept in the metadata, through the chunk cache (content-addressed: a
+        cached copy can never be wrong, and the collector drops it with the chunk)."""
+        data = self.chunks.small_cache.get(digest)
+        if data is None:
+            data = self.meta.inline_chunk(digest)
+            if data is not None:
+                self.chunks.small_cache.put(digest, data)
+        return data
 
     def members(self) -> list[Member]:
         return [Member(node_id, record["data_url"], draining=record.get("state") == "draining")

@@ -13,7 +13,7 @@ from anode.cluster.snapshot import CheckpointSnapshots
 from anode.meta import commands as c
 from anode.meta import layout as L
 from anode.meta.state import StateMachine
-from anode.meta.store import open_db
+from anode.meta.store import MetaStore, open_db
 
 
 def _entries(journal) -> list[tuple[int, int]]:
@@ -167,13 +167,16 @@ def test_checkpoint_snapshot_restores_in_place_and_skips_when_not_newer(tmp_path
     snap = CheckpointSnapshots(state_machine=source, work_dir=tmp_path / "wa")
     snap.serialize(str(tmp_path / "dump"), ("raft", 10))
 
-    target = StateMachine(open_db(tmp_path / "b"))
+    meta = MetaStore(open_db(tmp_path / "b"))
+    target = meta.state_machine
     target.apply_many([_bucket("other")], index=2)  # stale content that must disappear
+    assert meta.bucket("other") is not None and meta.bucket("b") is None  # both now cached
     db_object = target.db
     restore = CheckpointSnapshots(state_machine=target, work_dir=tmp_path / "wb")
     assert restore.deserialize(str(tmp_path / "dump")) == ("raft", 10)
     assert target.db is db_object and restore.restored == 1
     assert _dump(target.db) == _dump(source.db)
+    assert meta.bucket("other") is None and meta.bucket("b") is not None  # the cache followed
 
     target.apply_many([_put("later")], index=11)
     assert restore.deserialize(str(tmp_path / "dump")) == ("raft", 10)

@@ -282,3 +282,42 @@ def test_put_authorised_against_an_older_bucket_of_the_same_name_is_refused(meta
     assert meta.object("b", "k") is None
     assert not isinstance(sm.apply(c.PutObject(bucket="b", key="k", record=obj('"1"'),
                                                bucket_created=2.0)), c.Rejected)
+
+
+def test_cached_buckets_and_users_follow_every_write(meta):
+    sm = meta.state_machine
+    assert meta.bucket("b") is None and meta.user_by_access_key("AK1") is None  # now cached
+    sm.apply(c.CreateBucket(bucket="b", owner="root", created=1.0))
+    sm.apply(c.CreateUser(name="u", access_key="AK1", secret_key="s" * 8, owner_id="id",
+                          created=1.0))
+    assert meta.bucket("b")["owner"] == "root"
+    assert meta.user_by_access_key("AK1")["name"] == "u"
+    sm.apply(c.SetBucketConfig(bucket="b", name="cors", value=[{"x": 1}]))
+    assert meta.bucket("b")["cors"] == [{"x": 1}]
+    sm.apply(c.DeleteUser(name="u"))
+    sm.apply(c.DeleteBucket(bucket="b"))
+    assert meta.bucket("b") is None and meta.user_by_access_key("AK1") is None
+
+
+def test_cache_keeps_no_value_a_concurrent_write_replaced(meta):
+    """The Raft thread applies while request handlers read: whatever the interleaving, once
+    the writes stop the cache agrees with the database."""
+    import threading
+
+    sm = meta.state_machine
+    sm.apply(c.CreateBucket(bucket="b", owner="root", created=1.0))
+    stop = threading.Event()
+
+    def reader() -> None:
+        while not stop.is_set():
+            meta.bucket("b")
+
+    readers = [threading.Thread(target=reader) for _ in range(2)]
+    for t in readers:
+        t.start()
+    for i in range(300):
+        sm.apply(c.SetBucketConfig(bucket="b", name="cors", value=[{"n": i}]))
+    stop.set()
+    for t in readers:
+        t.join()
+    assert meta.bucket("b")["cors"] == [{"n": 299}] == meta._get(b"B/b")["cors"]

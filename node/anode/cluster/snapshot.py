@@ -81,6 +81,7 @@ class CheckpointSnapshots:
         """
         db = self._sm.db
         db.delete_range(b"", _KEYSPACE_END)
+        self._sm.on_write(None)  # after each write: readers' caches keep nothing older
         snapshot = Rdict(str(source), Options(raw_mode=True))
         try:
             batch, count, position = WriteBatch(raw_mode=True), 0, None
@@ -95,11 +96,13 @@ class CheckpointSnapshots:
                     count += 1
                     if count % _RESTORE_BATCH == 0:
                         db.write(batch)
+                        self._sm.on_write(None)
                         batch = WriteBatch(raw_mode=True)
                 it.next()
             if position is not None:
                 batch.put(RAFT_POSITION_KEY, position)
             db.write(batch, _SYNCED)
+            self._sm.on_write(None)
         finally:
             snapshot.close()
 

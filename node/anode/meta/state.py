@@ -11,7 +11,7 @@ from __future__ import annotations
 import base64
 import hashlib
 from collections import defaultdict
-from collections.abc import Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -52,6 +52,9 @@ class StateMachine:
 
     def __init__(self, db: Rdict) -> None:
         self.db = db
+        # Told the keys of every committed write (None: possibly all of them) after they are in
+        # the database: MetaStore's read cache listens.
+        self.on_write: Callable[[Iterable[bytes] | None], None] = lambda keys: None
 
     # ---- entry points --------------------------------------------------------------------
 
@@ -118,6 +121,7 @@ class StateMachine:
             tx.batch.put(RAFT_POSITION_KEY, marker)  # atomically with the command's writes
         if not isinstance(result, c.Rejected):
             tx.commit()
+            self.on_write(tx.overlay.keys())
         elif marker is not None:
             self.db.put(RAFT_POSITION_KEY, marker, _UNSYNCED)
         return result

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import heapq
 import itertools
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -26,10 +26,17 @@ def open_db(path: Path) -> Rdict:
     return Rdict(str(path), options)
 
 
+# Buckets and users: read on every request, written rarely. Their decoded records are kept.
+_CACHED = (L.BUCKET_PREFIX, b"K/", b"N/")
+
+
 class MetaStore:
     def __init__(self, db: Rdict) -> None:
         self.db = db
         self.state_machine = StateMachine(db)
+        self.state_machine.on_write = self._written
+        self._cache: dict[bytes, Any] = {}
+        self._generation = 0  # bumped by every write, after it is in the database
 
     def close(self) -> None:
         self.db.close()
@@ -38,9 +45,35 @@ class MetaStore:
         raw = self.db.get(key)
         return None if raw is None else L.unpack(raw)
 
+    def _get_cached(self, key: bytes) -> Any:
+        """`_get` for `_CACHED` keys; the records returned are shared: never modify them.
+
+        The state machine may write from another thread (Raft's): a value read while a write
+        happened is dropped again, so the cache never keeps what a write has replaced.
+        """
+        try:
+            return self._cache[key]
+        except KeyError:
+            pass
+        generation = self._generation
+        value = self._get(key)
+        self._cache[key] = value
+        if generation != self._generation:
+            self._cache.pop(key, None)
+        return value
+
+    def _written(self, keys: Iterable[bytes] | None) -> None:
+        self._generation += 1
+        if keys is None:
+            self._cache.clear()
+            return
+        for key in keys:
+            if key.startswith(_CACHED):
+                self._cache.pop(key, None)
+
     # buckets
     def bucket(self, name: str) -> dict[str, Any] | None:
-        return self._get(L.bucket_key(name))
+        return self._get_cached(L.bucket_key(name))
 
     def buckets(self) -> Iterator[tuple[str, dict[str, Any]]]:
         for key, raw in scan(self.db, L.BUCKET_PREFIX):
@@ -133,10 +166,10 @@ class MetaStore:
 
     # users
     def user(self, name: str) -> dict[str, Any] | None:
-        return self._get(L.user_key(name))
+        return self._get_cached(L.user_key(name))
 
     def user_by_access_key(self, access_key: str) -> dict[str, Any] | None:
-        name = self._get(L.access_key_key(access_key))
+        name = self._get_cached(L.access_key_key(access_key))
         return None if name is None else self.user(name)
 
     def users(self) -> Iterator[dict[str, Any]]:

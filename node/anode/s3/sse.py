@@ -28,6 +28,8 @@ if TYPE_CHECKING:
 AES256 = "AES256"
 CUSTOMER = "x-amz-server-side-encryption-customer-"
 COPY_SOURCE_CUSTOMER = "x-amz-copy-source-server-side-encryption-customer-"
+# The key itself is what must not cross in clear (a request without it fails its SSE checks).
+_CUSTOMER_KEYS = (CUSTOMER + "key", COPY_SOURCE_CUSTOMER + "key")
 SSE_HEADER = "x-amz-server-side-encryption"
 _CUSTOMER_KEY_MESSAGE = "Requests specifying Server Side Encryption with Customer provided keys "
 
@@ -99,7 +101,7 @@ def require_secure_transport(headers: Mapping[str, str], *, secure: bool,
     ones too) over plain HTTP are refused unless `[s3] sse_c_allow_insecure` says otherwise."""
     if secure or allow_insecure:
         return
-    if any(name.lower().startswith((CUSTOMER, COPY_SOURCE_CUSTOMER)) for name in headers):
+    if _CUSTOMER_KEYS[0] in headers or _CUSTOMER_KEYS[1] in headers:  # on every request
         raise S3Error(ErrorCode.InvalidRequest, _CUSTOMER_KEY_MESSAGE + "must be made over a "
                       "secure connection.")
 
