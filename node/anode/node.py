@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import hashlib
 import logging
 import time
@@ -36,6 +37,7 @@ log = logging.getLogger(__name__)
 ROOT_USER = "root"
 
 
+@functools.lru_cache(maxsize=4096)
 def owner_id(name: str) -> str:
     """A stable canonical user id (64 hex digits, like S3's) derived from the user name."""
     return hashlib.sha256(f"anode-user:{name}".encode()).hexdigest()

@@ -7,15 +7,29 @@ Precedence follows RFC 9110 §13.2.2 as S3 documents it: If-Match, then If-Unmod
 
 from __future__ import annotations
 
+import functools
 import re
+import time
 from datetime import UTC, datetime
-from email.utils import format_datetime, parsedate_to_datetime
+from email.utils import parsedate_to_datetime
 
 from .errors import ErrorCode, S3Error
 
+_DAYS = ("Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun")
+_MONTHS = ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec")
+
 
 def http_date(seconds: float) -> str:
-    return format_datetime(datetime.fromtimestamp(int(seconds), UTC), usegmt=True)
+    """RFC 7231 IMF-fixdate (what email.utils.format_datetime(usegmt=True) gives, faster:
+    every object answer carries one, and objects written in the same second share it)."""
+    return _http_date(int(seconds))
+
+
+@functools.lru_cache(maxsize=4096)
+def _http_date(seconds: int) -> str:
+    t = time.gmtime(seconds)
+    return (f"{_DAYS[t.tm_wday]}, {t.tm_mday:02d} {_MONTHS[t.tm_mon - 1]} {t.tm_year} "
+            f"{t.tm_hour:02d}:{t.tm_min:02d}:{t.tm_sec:02d} GMT")
 
 
 def parse_http_date(value: str | None) -> float | None:

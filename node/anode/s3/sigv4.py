@@ -37,8 +37,8 @@ MAX_PRESIGNED_EXPIRES = 604800  # one week, the S3 limit
 
 _AMZ_DATE_FORMAT = "%Y%m%dT%H%M%SZ"
 _HEX64 = re.compile(r"[0-9a-fA-F]{64}")
-_WHITESPACE = re.compile(r"\s+")
 _URI_SAFE = "-_.~"
+_PLAIN_PATH = re.compile(r"[A-Za-z0-9/\-_.~]*")
 _PRESIGN_PARAMS = ("X-Amz-Algorithm", "X-Amz-Credential", "X-Amz-Date", "X-Amz-Expires",
                    "X-Amz-SignedHeaders", "X-Amz-Signature")
 
@@ -142,7 +142,13 @@ def _authenticate_header(
     return _verify(method, raw_path, query, headers, signed, amz_date, payload, lookup)
 
 
+_AUTHORIZATION = re.compile(
+    r"AWS4-HMAC-SHA256 Credential=([^,\s]+), ?SignedHeaders=([^,\s]+), ?Signature=([0-9a-f]+)")
+
+
 def _parse_authorization(value: str) -> _Signed:
+    if (m := _AUTHORIZATION.fullmatch(value)) is not None:  # what every SDK sends
+        return _parse_credential(m[1], m[2], m[3], ErrorCode.AuthorizationHeaderMalformed)
     algorithm, _, rest = value.strip().partition(" ")
     if algorithm != ALGORITHM:
         raise _malformed_header(f"Unsupported authorization type {algorithm!r}")
@@ -292,6 +298,14 @@ def _query_error(message: str) -> S3Error:
 def _parse_credential(
     credential: str, signed_headers: str, signature: str, code: ErrorCode
 ) -> _Signed:
+    return _Signed(*_parse_scope(credential, signed_headers, code), signature.strip())
+
+
+@functools.lru_cache(maxsize=1024)
+def _parse_scope(credential: str, signed_headers: str, code: ErrorCode
+                 ) -> tuple[str, str, str, str, tuple[str, ...]]:
+    """(access key, date, region, service, signed headers): the same for a client's requests
+    all day, so parsed once (errors are not cached: they raise)."""
     parts = credential.strip().split("/")
     if len(parts) != 5 or not parts[0]:
         raise S3Error(code, f"The credential {credential!r} is malformed; expecting "
@@ -307,7 +321,7 @@ def _parse_credential(
         raise S3Error(code, "The host header must be signed")
     if any(not n or n != n.lower() for n in names):
         raise S3Error(code, f"Malformed SignedHeaders {signed_headers!r}")
-    return _Signed(access_key, date, region, service, names, signature.strip())
+    return access_key, date, region, service, names
 
 
 def _check_scope(signed: _Signed, amz_date: str, region: str | None, code: ErrorCode) -> None:
@@ -433,6 +447,8 @@ def canonical_request(
 def canonical_uri(raw_path: str) -> str:
     """Decode the path once and re-encode it the AWS way; S3 does not double-encode."""
     path = raw_path.split("?", 1)[0] or "/"
+    if _PLAIN_PATH.fullmatch(path):  # nothing to decode or encode: most requests
+        return path
     return quote(unquote_to_bytes(path), safe="/" + _URI_SAFE)
 
 
@@ -457,6 +473,6 @@ def canonical_headers(headers: Mapping[str, str], signed_headers: tuple[str, ...
     lines = []
     for name in signed_headers:
         values = getall(name, []) if getall else [v for v in (headers.get(name),) if v is not None]
-        folded = ",".join(_WHITESPACE.sub(" ", v.strip()) for v in values)
+        folded = ",".join(" ".join(v.split()) for v in values)  # str.split: \s+, stripped
         lines.append(f"{name}:{folded}\n")
     return "".join(lines)
