@@ -4,8 +4,6 @@ admin calls to the leader over HTTPS while internode traffic stays plain."""
 
 from __future__ import annotations
 
-import datetime
-import ipaddress
 import socket
 import ssl
 import urllib.error
@@ -18,51 +16,10 @@ import pytest
 from anode_procs import ACCESS_KEY, SECRET_KEY, ClusterProcesses, NodeProcess
 from botocore.config import Config
 from botocore.exceptions import SSLError
-from cryptography import x509
-from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import ec
-from cryptography.x509.oid import NameOID
+from selfsigned import make_cert
 
 from anode.config import ConfigError, load_config
 from anode.tls import server_context
-
-
-def make_cert(
-    directory: Path, *, name: str = "anode", ip: str = "127.0.0.1"
-) -> tuple[Path, Path]:
-    """A self-signed certificate for `ip` and localhost; (cert file, key file)."""
-    key = ec.generate_private_key(ec.SECP256R1())
-    subject = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, name)])
-    now = datetime.datetime.now(datetime.UTC)
-    cert = (
-        x509.CertificateBuilder()
-        .subject_name(subject)
-        .issuer_name(subject)
-        .public_key(key.public_key())
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(now - datetime.timedelta(minutes=5))
-        .not_valid_after(now + datetime.timedelta(days=1))
-        .add_extension(
-            x509.SubjectAlternativeName(
-                [x509.DNSName("localhost"), x509.IPAddress(ipaddress.ip_address(ip))]
-            ),
-            critical=False,
-        )
-        .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
-        .sign(key, hashes.SHA256())
-    )
-    directory.mkdir(parents=True, exist_ok=True)
-    cert_file, key_file = directory / f"{name}.crt", directory / f"{name}.key"
-    cert_file.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
-    key_file.write_bytes(
-        key.private_bytes(
-            serialization.Encoding.PEM,
-            serialization.PrivateFormat.PKCS8,
-            serialization.NoEncryption(),
-        )
-    )
-    return cert_file, key_file
-
 
 # ---- start-up validation ----------------------------------------------------------------------
 

@@ -9,7 +9,7 @@ import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
-from op_helpers import make_cert
+from selfsigned import make_cert
 
 from anode_operator.admin import AdminClient, AdminError, NotSupported, Unreachable
 

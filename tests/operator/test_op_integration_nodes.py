@@ -20,8 +20,9 @@ import kubernetes
 import pytest
 from botocore.config import Config
 from botocore.exceptions import ClientError
-from op_helpers import REPO, make_cert
+from op_helpers import REPO
 from op_kubelet import StandInKubelet
+from selfsigned import make_cert
 
 from anode_operator.admin import AdminClient
 
