@@ -61,6 +61,11 @@ def create(kube_env, ns: str, plural: str, body: dict) -> None:
     custom_api(kube_env).create_namespaced_custom_object("anode.dev", "v1alpha1", ns, plural, body)
 
 
+def create_bucket(kube_env, ns: str, name: str, spec: dict) -> None:
+    create(kube_env, ns, "buckets", {"apiVersion": "anode.dev/v1alpha1", "kind": "Bucket",
+                                     "metadata": {"name": name}, "spec": spec})
+
+
 def patch_spec(kube_env, ns: str, plural: str, name: str, spec: dict) -> None:
     custom_api(kube_env).patch_namespaced_custom_object(
         "anode.dev", "v1alpha1", ns, plural, name, {"spec": spec}
@@ -150,17 +155,8 @@ def test_single_node_cluster_becomes_ready_with_its_leader(kube_env, solo):
 
 def test_bucket_lifecycle_with_s3_round_trip(kube_env, solo):
     ns, ip = solo
-    create(
-        kube_env,
-        ns,
-        "buckets",
-        {
-            "apiVersion": "anode.dev/v1alpha1",
-            "kind": "Bucket",
-            "metadata": {"name": "photos"},
-            "spec": {"clusterRef": {"name": "solo"}, "deletionPolicy": "Delete"},
-        },
-    )
+    create_bucket(kube_env, ns, "photos",
+                  {"clusterRef": {"name": "solo"}, "deletionPolicy": "Delete"})
     kube_env.wait("bucket Ready", lambda: ready(kube_env, ns, "buckets", "photos"), timeout=60)
     status = kube_env.custom("buckets", ns, "photos")["status"]
     assert status["phase"] == "Ready" and status["secretName"] == "photos-bucket"
@@ -205,22 +201,12 @@ def test_bucket_lifecycle_with_s3_round_trip(kube_env, solo):
 
 def test_retained_bucket_survives_its_resource(kube_env, solo):
     ns, ip = solo
-    create(
-        kube_env,
-        ns,
-        "buckets",
-        {
-            "apiVersion": "anode.dev/v1alpha1",
-            "kind": "Bucket",
-            "metadata": {"name": "archive"},
-            "spec": {
-                "clusterRef": {"name": "solo"},
-                "bucketName": "long-term-archive",
-                "versioning": "Enabled",
-                "anonymousRead": True,
-            },
-        },
-    )
+    create_bucket(kube_env, ns, "archive", {
+        "clusterRef": {"name": "solo"},
+        "bucketName": "long-term-archive",
+        "versioning": "Enabled",
+        "anonymousRead": True,
+    })
     kube_env.wait("bucket Ready", lambda: ready(kube_env, ns, "buckets", "archive"), timeout=60)
     obj = kube_env.custom("buckets", ns, "archive")
     applied = kube_env.condition(obj, "SettingsApplied")
@@ -261,23 +247,13 @@ def test_bucket_settings_follow_the_spec_through_the_s3_api(kube_env, solo):
         {"id": "versions", "noncurrentVersionExpirationDays": 30,
          "abortIncompleteMultipartUploadDays": 2},
     ]
-    create(
-        kube_env,
-        ns,
-        "buckets",
-        {
-            "apiVersion": "anode.dev/v1alpha1",
-            "kind": "Bucket",
-            "metadata": {"name": "website"},
-            "spec": {
-                "clusterRef": {"name": "solo"},
-                "deletionPolicy": "Delete",
-                "versioning": "Enabled",
-                "anonymousRead": True,
-                "lifecycle": {"rules": rules},
-            },
-        },
-    )
+    create_bucket(kube_env, ns, "website", {
+        "clusterRef": {"name": "solo"},
+        "deletionPolicy": "Delete",
+        "versioning": "Enabled",
+        "anonymousRead": True,
+        "lifecycle": {"rules": rules},
+    })
     cond = kube_env.wait(
         "settings applied", lambda: settings_applied(kube_env, ns, "website"), timeout=60
     )
@@ -328,21 +304,11 @@ def test_bucket_settings_follow_the_spec_through_the_s3_api(kube_env, solo):
 
 def test_bucket_quota_is_set_on_the_node_and_enforced(kube_env, solo):
     ns, ip = solo
-    create(
-        kube_env,
-        ns,
-        "buckets",
-        {
-            "apiVersion": "anode.dev/v1alpha1",
-            "kind": "Bucket",
-            "metadata": {"name": "capped"},
-            "spec": {
-                "clusterRef": {"name": "solo"},
-                "deletionPolicy": "Delete",
-                "quota": {"maxSize": "1Ki", "maxObjects": 2},
-            },
-        },
-    )
+    create_bucket(kube_env, ns, "capped", {
+        "clusterRef": {"name": "solo"},
+        "deletionPolicy": "Delete",
+        "quota": {"maxSize": "1Ki", "maxObjects": 2},
+    })
     cond = kube_env.wait(
         "settings applied", lambda: settings_applied(kube_env, ns, "capped"), timeout=60
     )
@@ -477,17 +443,7 @@ def test_bucket_refuses_to_overwrite_a_foreign_secret(kube_env, solo):
     core.create_namespaced_secret(
         ns, {"metadata": {"name": "taken"}, "stringData": {"mine": "precious"}}
     )
-    create(
-        kube_env,
-        ns,
-        "buckets",
-        {
-            "apiVersion": "anode.dev/v1alpha1",
-            "kind": "Bucket",
-            "metadata": {"name": "intruder"},
-            "spec": {"clusterRef": {"name": "solo"}, "secretName": "taken"},
-        },
-    )
+    create_bucket(kube_env, ns, "intruder", {"clusterRef": {"name": "solo"}, "secretName": "taken"})
     kube_env.wait(
         "Stalled=SecretConflict",
         lambda: (
@@ -540,18 +496,8 @@ def test_tls_cluster_serves_https_and_the_operator_verifies_it(
     status = kube_env.custom("anodeclusters", ns, "secure")["status"]
     assert status["leader"] == "secure-0"  # asked over https
     assert status["endpoint"] == "https://secure.nodes-tls.svc:8080"
-    create(
-        kube_env,
-        ns,
-        "buckets",
-        {
-            "apiVersion": "anode.dev/v1alpha1",
-            "kind": "Bucket",
-            "metadata": {"name": "vault"},
-            "spec": {"clusterRef": {"name": "secure"}, "anonymousRead": True,
-                     "quota": {"maxObjects": 10}},
-        },
-    )
+    create_bucket(kube_env, ns, "vault", {"clusterRef": {"name": "secure"}, "anonymousRead": True,
+                                          "quota": {"maxObjects": 10}})
     cond = kube_env.wait("settings applied", lambda: settings_applied(kube_env, ns, "vault"),
                          timeout=60)
     assert cond["status"] == "True", cond  # S3 (policy) and admin (quota) calls over https
