@@ -208,3 +208,15 @@ def test_bucket_lifecycle_errors(s3, bucket):
     with pytest.raises(ClientError) as exc:
         s3.delete_bucket(Bucket=bucket)
     assert error_code(exc) == ("NoSuchBucket", 404)
+
+
+@pytest.mark.parametrize("what", ["metadata", "tagging"])
+def test_copy_with_an_unknown_directive_is_invalid_argument(s3, bucket, what):
+    s3.put_object(Bucket=bucket, Key="src", Body=b"x")
+    kwargs = {"MetadataDirective": "MOVE"} if what == "metadata" else {"TaggingDirective": "MOVE"}
+    with pytest.raises(ClientError) as exc:
+        s3.copy_object(Bucket=bucket, Key="dst", CopySource={"Bucket": bucket, "Key": "src"},
+                       **kwargs)
+    assert error_code(exc) == ("InvalidArgument", 400)
+    assert exc.value.response["Error"]["ArgumentName"] == f"x-amz-{what}-directive"
+    assert "Contents" not in s3.list_objects_v2(Bucket=bucket, Prefix="dst")

@@ -105,27 +105,23 @@ async def _reseal(ctx: Context, source: dict[str, Any], source_encryption: sse.E
             cipher=encryption.cipher if encryption is not None else None)
 
 
+def _directive(ctx: Context, what: str) -> str:
+    """x-amz-{what}-directive: COPY (the default) or REPLACE."""
+    header = f"x-amz-{what}-directive"
+    value = ctx.headers.get(header, "COPY").upper()
+    if value not in ("COPY", "REPLACE"):
+        raise S3Error(ErrorCode.InvalidArgument, f"Unknown {what} directive.",
+                      ArgumentName=header, ArgumentValue=value)
+    return value
+
+
 async def copy_object(ctx: Context) -> web.Response:
     bucket = ctx.bucket()
     owner, acl = new_object_owner(ctx, bucket)
     validate_key(ctx.key)
     src_bucket, src_key, source = copy_source(ctx)
-    tagging_directive = ctx.headers.get("x-amz-tagging-directive", "COPY").upper()
-    if tagging_directive not in ("COPY", "REPLACE"):
-        raise S3Error(
-            ErrorCode.InvalidArgument,
-            "Unknown tagging directive.",
-            ArgumentName="x-amz-tagging-directive",
-            ArgumentValue=tagging_directive,
-        )
-    directive = ctx.headers.get("x-amz-metadata-directive", "COPY").upper()
-    if directive not in ("COPY", "REPLACE"):
-        raise S3Error(
-            ErrorCode.InvalidArgument,
-            "Unknown metadata directive.",
-            ArgumentName="x-amz-metadata-directive",
-            ArgumentValue=directive,
-        )
+    tagging_directive = _directive(ctx, "tagging")
+    directive = _directive(ctx, "metadata")
     source_version = source.pop("source_version")
     # A copy is a new version: it gets the lock the request (or the bucket default) asks for.
     record = {k: v for k, v in source.items() if k not in ("upload_id", "vid", "lock", "hold")}
