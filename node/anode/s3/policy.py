@@ -464,24 +464,18 @@ def _condition_holds(condition: Condition, context: Mapping[str, Sequence[str]],
     return any(test(v, wanted) != negated for v in present)
 
 
-def _numeric(compare: Callable[[float, float], bool]) -> Callable[[str, list[str]], bool]:
-    def test(value: str, wanted: list[str]) -> bool:
-        try:
-            number = float(value)
-            return any(compare(number, float(w)) for w in wanted)
-        except ValueError:
-            return False
-    return test
-
-
-def _date(compare: Callable[[float, float], bool]) -> Callable[[str, list[str]], bool]:
-    def test(value: str, wanted: list[str]) -> bool:
-        try:
-            when = _timestamp(value)
-            return any(compare(when, _timestamp(w)) for w in wanted)
-        except ValueError:
-            return False
-    return test
+def _ordered(parse: Callable[[str], float]
+             ) -> Callable[[Callable[[float, float], bool]], Callable[[str, list[str]], bool]]:
+    """Numeric* and Date* operators: both sides parsed, unparseable values never match."""
+    def make(compare: Callable[[float, float], bool]) -> Callable[[str, list[str]], bool]:
+        def test(value: str, wanted: list[str]) -> bool:
+            try:
+                parsed = parse(value)
+                return any(compare(parsed, parse(w)) for w in wanted)
+            except ValueError:
+                return False
+        return test
+    return make
 
 
 def _timestamp(value: str) -> float:
@@ -489,6 +483,10 @@ def _timestamp(value: str) -> float:
         return float(value)
     parsed = datetime.fromisoformat(value.replace("Z", "+00:00"))
     return (parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)).timestamp()
+
+
+_numeric = _ordered(float)
+_date = _ordered(_timestamp)
 
 
 def _ip(value: str, wanted: list[str]) -> bool:
