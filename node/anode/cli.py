@@ -51,6 +51,7 @@ def main(argv: list[str] | None = None) -> int:
     create.add_argument("name")
     create.add_argument("--access-key")
     create.add_argument("--secret-key")
+    create.add_argument("--email", help="for ACL grants by emailAddress")
     users.add_parser("delete").add_argument("name")
     buckets = admin_sub.add_parser("buckets").add_subparsers(dest="verb", required=True)
     buckets.add_parser("list")
@@ -121,7 +122,8 @@ def _admin(args: argparse.Namespace) -> int:
         elif args.verb == "create":
             method, path = "POST", f"/{args.action}"
             body = (
-                {"name": args.name, "access_key": args.access_key, "secret_key": args.secret_key}
+                {"name": args.name, "access_key": args.access_key, "secret_key": args.secret_key,
+                 **({"email": args.email} if args.email else {})}
                 if args.action == "users"
                 else {"name": args.name, "owner": args.owner}
             )

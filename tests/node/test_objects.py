@@ -102,6 +102,20 @@ def test_unsatisfiable_range_is_416(s3, bucket):
     assert error_code(exc) == ("InvalidRange", 416)
 
 
+@pytest.mark.parametrize("method", ["get_object", "head_object"])
+def test_not_modified_carries_etag_and_last_modified(s3, bucket, method):
+    put = s3.put_object(Bucket=bucket, Key="nm", Body=b"data")
+    head = s3.head_object(Bucket=bucket, Key="nm")
+    since = datetime.now(UTC) + timedelta(hours=1)
+    for conditions in ({"IfNoneMatch": put["ETag"]}, {"IfModifiedSince": since}):
+        with pytest.raises(ClientError) as exc:
+            getattr(s3, method)(Bucket=bucket, Key="nm", **conditions)
+        headers = exc.value.response["ResponseMetadata"]["HTTPHeaders"]
+        assert exc.value.response["ResponseMetadata"]["HTTPStatusCode"] == 304
+        assert headers["etag"] == put["ETag"]
+        assert headers["last-modified"] == head["ResponseMetadata"]["HTTPHeaders"]["last-modified"]
+
+
 def test_conditional_get(s3, bucket):
     put = s3.put_object(Bucket=bucket, Key="c", Body=b"data")
     etag = put["ETag"]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
@@ -144,12 +145,15 @@ def test_anode_admin_cli(node):
     out = subprocess.run([ANODE, "admin", "--url", node.admin_url, "status"], env=env,
                          capture_output=True, text=True, check=True).stdout
     assert '"leader": ' in out and '"commit_index": ' in out
-    out = subprocess.run([ANODE, "admin", "--url", node.admin_url, "users", "create", "dave"],
+    out = subprocess.run([ANODE, "admin", "--url", node.admin_url, "users", "create", "dave",
+                          "--email", "dave@example.com"],
                          env=env, capture_output=True, text=True, check=True).stdout
     assert '"secret_key"' in out
     out = subprocess.run([ANODE, "admin", "--url", node.admin_url, "users", "list"], env=env,
                          capture_output=True, text=True, check=True).stdout
     assert '"dave"' in out and "secret_key" not in out
+    dave = next(u for u in json.loads(out)["users"] if u["name"] == "dave")
+    assert dave["email"] == "dave@example.com"
     bad = subprocess.run([ANODE, "admin", "--url", node.admin_url, "--token", "nope", "users",
                           "list"], capture_output=True, text=True)
     assert bad.returncode == 1

@@ -78,12 +78,15 @@ def check_read_conditions(
             raise S3Error(ErrorCode.PreconditionFailed, Condition=prefix + "If-Match")
     elif if_unmodified is not None and modified > if_unmodified:
         raise S3Error(ErrorCode.PreconditionFailed, Condition=prefix + "If-Unmodified-Since")
+    # A 304 carries the validators, as on AWS: caches keyed by ETag refresh from them.
+    validators = ({"ETag": f'"{current}"', "Last-Modified": http_date(mtime)}
+                  if not_modified is ErrorCode.NotModified else {})
     if if_none_match is not None:
         wanted = _etags(if_none_match)
         if "*" in wanted or current in wanted:
-            raise S3Error(not_modified, Condition=prefix + "If-None-Match")
+            raise S3Error(not_modified, headers=validators, Condition=prefix + "If-None-Match")
     elif if_modified is not None and modified <= if_modified:
-        raise S3Error(not_modified, Condition=prefix + "If-Modified-Since")
+        raise S3Error(not_modified, headers=validators, Condition=prefix + "If-Modified-Since")
 
 
 _RANGE = re.compile(r"\s*bytes\s*=\s*(\d*)\s*-\s*(\d*)\s*")
