@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import uuid
+
 import pytest
 from botocore.exceptions import ClientError
-from s3util import error_code
+from s3util import error_code, raw_request
 
 KEYS = ["a/1", "a/2", "a/b/3", "b/1", "c", "d/x/y", "e+f g", "z"]
 
@@ -107,6 +109,33 @@ def test_list_buckets_shows_owner_and_buckets(s3, bucket):
     result = s3.list_buckets()
     assert bucket in [b["Name"] for b in result["Buckets"]]
     assert result["Owner"]["DisplayName"] == "root"
+
+
+def test_list_buckets_pages_by_max_buckets_prefix_and_region(s3, node):
+    prefix = f"pg{uuid.uuid4().hex[:8]}-"
+    names = [f"{prefix}{i}" for i in range(5)]
+    for name in names:
+        s3.create_bucket(Bucket=name)
+    seen, token, pages = [], None, 0
+    while True:
+        page = s3.list_buckets(MaxBuckets=2, Prefix=prefix,
+                               **({"ContinuationToken": token} if token else {}))
+        pages += 1
+        seen += [b["Name"] for b in page["Buckets"]]
+        assert page["Prefix"] == prefix and len(page["Buckets"]) <= 2
+        token = page.get("ContinuationToken")
+        if token is None:
+            break
+    assert seen == names and pages == 3
+    assert [b["Name"] for b in s3.list_buckets(Prefix=prefix)["Buckets"]] == names
+    assert s3.list_buckets(Prefix=prefix, BucketRegion="us-east-1")["Buckets"]
+    assert s3.list_buckets(Prefix=prefix, BucketRegion="eu-west-3")["Buckets"] == []
+    for bad in ("0", "10001", "x"):
+        status, body = raw_request(node, "GET", f"/?max-buckets={bad}")
+        assert status == 400 and b"<Code>InvalidArgument</Code>" in body
+    with pytest.raises(ClientError) as exc:
+        s3.list_buckets(ContinuationToken="***not-a-token***")
+    assert error_code(exc) == ("InvalidArgument", 400)
 
 
 def test_list_missing_bucket(s3):

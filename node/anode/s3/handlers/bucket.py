@@ -9,7 +9,7 @@ import time
 from aiohttp import web
 
 from ...meta.commands import CreateBucket, DeleteBucket
-from .. import xml
+from .. import tokens, xml
 from ..context import Context
 from ..errors import ErrorCode, S3Error
 from .acl import new_bucket_acl, reset_bucket_acl
@@ -42,34 +42,57 @@ def owner_xml(user_id: str, name: str) -> list[tuple[str, str]]:
     return [("ID", user_id), ("DisplayName", name)]
 
 
+MAX_BUCKETS = 10000
+
+
 async def list_buckets(ctx: Context) -> web.Response:
+    """Paged as on AWS since 2024: max-buckets (1-10000), continuation-token, prefix,
+    bucket-region; a page ends with a ContinuationToken only when more buckets follow."""
     if ctx.user is None:
         raise S3Error(ErrorCode.AccessDenied)
+    q = ctx.endpoint.q
+    limit = _max_buckets(q("max-buckets"))
+    prefix = q("prefix") or ""
+    wanted_region = q("bucket-region")
+    token = q("continuation-token")
+    after = tokens.decode(token) if token else ""
     region = ctx.node.config.node.region
-    entries = [
-        (
-            "Bucket",
-            [
-                ("Name", name),
-                ("CreationDate", xml.timestamp(record["created"])),
-                ("BucketRegion", record.get("region") or region),
-            ],
-        )
-        for name, record in ctx.node.meta.buckets()
-        if ctx.may_access(record)
-    ]
-    prefix = ctx.endpoint.q("prefix")
-    if prefix:
-        entries = [e for e in entries if e[1][0][1].startswith(prefix)]
+    entries: list[tuple[str, list[tuple[str, str]]]] = []
+    next_token = None
+    for name, record in ctx.node.meta.buckets():
+        bucket_region = record.get("region") or region
+        if (name <= after or not name.startswith(prefix) or not ctx.may_access(record)
+                or (wanted_region and bucket_region != wanted_region)):
+            continue
+        if len(entries) == limit:
+            next_token = tokens.encode(entries[-1][1][0][1])
+            break
+        entries.append(("Bucket", [("Name", name),
+                                   ("CreationDate", xml.timestamp(record["created"])),
+                                   ("BucketRegion", bucket_region)]))
     body = xml.document(
         "ListAllMyBucketsResult",
         [
             ("Owner", owner_xml(ctx.user.id, ctx.user.name)),
             ("Buckets", entries),
-            ("Prefix", prefix),
+            ("ContinuationToken", next_token),
+            ("Prefix", prefix or None),
         ],
     )
     return web.Response(body=body, content_type="application/xml")
+
+
+def _max_buckets(value: str | None) -> int:
+    if value is None:
+        return MAX_BUCKETS
+    if not value.isdigit() or not 1 <= int(value) <= MAX_BUCKETS:
+        raise S3Error(
+            ErrorCode.InvalidArgument,
+            f"max-buckets must be an integer between 1 and {MAX_BUCKETS}",
+            ArgumentName="max-buckets",
+            ArgumentValue=value,
+        )
+    return int(value)
 
 
 async def create_bucket(ctx: Context) -> web.Response:

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import base64
-import binascii
 from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import quote
@@ -13,7 +11,7 @@ from aiohttp import web
 from ...meta.layout import unpack
 from ...meta.store import MetaStore
 from ...node import owner_id
-from .. import xml
+from .. import tokens, xml
 from ..context import Context
 from ..errors import ErrorCode, S3Error
 from .bucket import owner_xml
@@ -155,18 +153,7 @@ async def list_objects_v2(ctx: Context) -> web.Response:
     delimiter = ctx.endpoint.q("delimiter", "") or ""
     token = ctx.endpoint.q("continuation-token")
     start_after = ctx.endpoint.q("start-after", "") or ""
-    if token is not None:
-        try:
-            marker = base64.urlsafe_b64decode(token.encode()).decode()
-        except (binascii.Error, UnicodeDecodeError, ValueError):
-            raise S3Error(
-                ErrorCode.InvalidArgument,
-                "The continuation token provided is incorrect",
-                ArgumentName="continuation-token",
-                ArgumentValue=token,
-            ) from None
-    else:
-        marker = start_after
+    marker = tokens.decode(token) if token is not None else start_after
     max_keys = _max_keys(ctx)
     listing = list_keys(
         ctx.node.meta,
@@ -178,7 +165,7 @@ async def list_objects_v2(ctx: Context) -> web.Response:
     )
     next_token = None
     if listing.truncated and listing.last is not None:
-        next_token = base64.urlsafe_b64encode(listing.last.encode()).decode()
+        next_token = tokens.encode(listing.last)
     fetch_owner = (ctx.endpoint.q("fetch-owner") or "").lower() == "true"
     body = xml.document(
         "ListBucketResult",
