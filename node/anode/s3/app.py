@@ -150,26 +150,43 @@ async def _admit(request: web.Request, node: Node, request_id: str) -> Context:
     return ctx
 
 
-def _authenticate(request: web.Request, node: Node, request_id: str,
-                  endpoint: Endpoint) -> Context:
+def _authenticate(request: web.Request, node: Node, request_id: str, endpoint: Endpoint) -> Context:
     raw_path, _, raw_query = request.raw_path.partition("?")
     if endpoint.operation == "PreflightCors":  # browsers send preflights without credentials
-        return Context(http=request, endpoint=endpoint, node=node, user=None, auth=None,
-                       request_id=request_id)
-    sse.require_secure_transport(request.headers, secure=_over_tls(request),
-                                 allow_insecure=node.config.s3.sse_c_allow_insecure)
+        return Context(
+            http=request, endpoint=endpoint, node=node, user=None, auth=None, request_id=request_id
+        )
+    sse.require_secure_transport(
+        request.headers,
+        secure=_over_tls(request),
+        allow_insecure=node.config.s3.sse_c_allow_insecure,
+    )
     now = datetime.now(UTC)
     if sigv2.is_v2(request.headers, raw_query):
         vhost = vhost_bucket(request.host, node.config.node.domains)
-        auth = sigv2.authenticate_v2(method=request.method, raw_path=raw_path,
-                                     raw_query=raw_query, headers=request.headers,
-                                     lookup=node.secret_for, now=now, vhost_bucket=vhost)
+        auth = sigv2.authenticate_v2(
+            method=request.method,
+            raw_path=raw_path,
+            raw_query=raw_query,
+            headers=request.headers,
+            lookup=node.secret_for,
+            now=now,
+            vhost_bucket=vhost,
+        )
     else:
-        auth = authenticate(method=request.method, raw_path=raw_path, raw_query=raw_query,
-                            headers=request.headers, lookup=node.secret_for, now=now)
+        auth = authenticate(
+            method=request.method,
+            raw_path=raw_path,
+            raw_query=raw_query,
+            headers=request.headers,
+            lookup=node.secret_for,
+            now=now,
+            region=node.config.node.region,
+        )
     if auth is None:  # anonymous: gets what ACLs and bucket policies grant to everyone
-        return Context(http=request, endpoint=endpoint, node=node, user=None, auth=None,
-                       request_id=request_id)
+        return Context(
+            http=request, endpoint=endpoint, node=node, user=None, auth=None, request_id=request_id
+        )
     user = node.user_by_access_key(auth.access_key)
     if user is None:  # deleted between signature check and here
         raise S3Error(ErrorCode.InvalidAccessKeyId)
@@ -188,8 +205,11 @@ async def _add_expiration(request: web.Request, response: web.StreamResponse) ->
     """x-amz-expiration on object answers, just before their headers go out (streamed GETs
     included), so that no handler has to know about lifecycle rules."""
     ctx = request.get(_CONTEXT)
-    if (ctx is not None and ctx.endpoint.operation in EXPIRATION_OPERATIONS
-            and 200 <= response.status < 300):
+    if (
+        ctx is not None
+        and ctx.endpoint.operation in EXPIRATION_OPERATIONS
+        and 200 <= response.status < 300
+    ):
         response.headers.update(expiration_header(ctx))
 
 
@@ -199,8 +219,9 @@ def _cors(node: Node, request: web.Request, ctx: Context | None) -> dict[str, st
         bucket = ctx.endpoint.bucket
     else:
         try:
-            bucket, _ = split_target(request.raw_path.partition("?")[0], request.host,
-                                     node.config.node.domains)
+            bucket, _ = split_target(
+                request.raw_path.partition("?")[0], request.host, node.config.node.domains
+            )
         except S3Error:
             return {}
     return cors_headers(node, bucket, request.method, request.headers)

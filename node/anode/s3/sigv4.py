@@ -28,8 +28,12 @@ UNSIGNED_PAYLOAD = "UNSIGNED-PAYLOAD"
 STREAMING_SIGNED = "STREAMING-AWS4-HMAC-SHA256-PAYLOAD"
 STREAMING_SIGNED_TRAILER = "STREAMING-AWS4-HMAC-SHA256-PAYLOAD-TRAILER"
 STREAMING_UNSIGNED_TRAILER = "STREAMING-UNSIGNED-PAYLOAD-TRAILER"
-PAYLOAD_MODES = (UNSIGNED_PAYLOAD, STREAMING_SIGNED, STREAMING_SIGNED_TRAILER,
-                 STREAMING_UNSIGNED_TRAILER)
+PAYLOAD_MODES = (
+    UNSIGNED_PAYLOAD,
+    STREAMING_SIGNED,
+    STREAMING_SIGNED_TRAILER,
+    STREAMING_UNSIGNED_TRAILER,
+)
 EMPTY_SHA256 = hashlib.sha256(b"").hexdigest()
 
 MAX_CLOCK_SKEW = timedelta(minutes=15)
@@ -39,8 +43,17 @@ _AMZ_DATE_FORMAT = "%Y%m%dT%H%M%SZ"
 _HEX64 = re.compile(r"[0-9a-fA-F]{64}")
 _URI_SAFE = "-_.~"
 _PLAIN_PATH = re.compile(r"[A-Za-z0-9/\-_.~]*")
-_PRESIGN_PARAMS = ("X-Amz-Algorithm", "X-Amz-Credential", "X-Amz-Date", "X-Amz-Expires",
-                   "X-Amz-SignedHeaders", "X-Amz-Signature")
+# A presigned request's x-amz-content-sha256 is the payload hash of its canonical request, so a
+# changed value fails the signature anyway; presigners (botocore's among them) do not list it.
+_PRESIGNED_EXEMPT = frozenset({"x-amz-content-sha256"})
+_PRESIGN_PARAMS = (
+    "X-Amz-Algorithm",
+    "X-Amz-Credential",
+    "X-Amz-Date",
+    "X-Amz-Expires",
+    "X-Amz-SignedHeaders",
+    "X-Amz-Signature",
+)
 
 
 @dataclass(frozen=True)
@@ -132,8 +145,11 @@ def _authenticate_header(
     signed = _parse_authorization(authorization)
     amz_date, when = _header_date(headers)
     if abs(now - when) > MAX_CLOCK_SKEW:
-        raise S3Error(ErrorCode.RequestTimeTooSkewed, RequestTime=amz_date,
-                      ServerTime=now.strftime(_AMZ_DATE_FORMAT))
+        raise S3Error(
+            ErrorCode.RequestTimeTooSkewed,
+            RequestTime=amz_date,
+            ServerTime=now.strftime(_AMZ_DATE_FORMAT),
+        )
     _check_scope(signed, amz_date, region, ErrorCode.AuthorizationHeaderMalformed)
     _check_all_amz_headers_signed(headers, signed.signed_headers)
     # Without the header (plain SigV4 clients, bodiless requests) the empty body was signed;
@@ -143,7 +159,8 @@ def _authenticate_header(
 
 
 _AUTHORIZATION = re.compile(
-    r"AWS4-HMAC-SHA256 Credential=([^,\s]+), ?SignedHeaders=([^,\s]+), ?Signature=([0-9a-f]+)")
+    r"AWS4-HMAC-SHA256 Credential=([^,\s]+), ?SignedHeaders=([^,\s]+), ?Signature=([0-9a-f]+)"
+)
 
 
 def _parse_authorization(value: str) -> _Signed:
@@ -162,7 +179,9 @@ def _parse_authorization(value: str) -> _Signed:
     if missing:
         raise _malformed_header(f"Missing {', '.join(missing)} in the authorization header")
     return _parse_credential(
-        fields["Credential"], fields["SignedHeaders"], fields["Signature"],
+        fields["Credential"],
+        fields["SignedHeaders"],
+        fields["Signature"],
         ErrorCode.AuthorizationHeaderMalformed,
     )
 
@@ -212,10 +231,16 @@ def _parse_amz_date(value: str) -> datetime | None:
         return None
 
 
-def _check_all_amz_headers_signed(headers: Mapping[str, str], signed: tuple[str, ...]) -> None:
-    """S3 refuses x-amz-* headers outside the signature: they would be open to tampering."""
+def _check_all_amz_headers_signed(
+    headers: Mapping[str, str], signed: tuple[str, ...], exempt: frozenset[str] = frozenset()
+) -> None:
+    """S3 refuses x-amz-* headers outside the signature: they would be open to tampering (an
+    unsigned x-amz-copy-source turns a presigned upload into a copy of anything the signer can
+    read)."""
     unsigned = sorted(
-        {name.lower() for name in headers if name.lower().startswith("x-amz-")} - set(signed)
+        {name.lower() for name in headers if name.lower().startswith("x-amz-")}
+        - set(signed)
+        - exempt
     )
     if unsigned:
         raise S3Error(
@@ -239,9 +264,11 @@ def _authenticate_query(
 ) -> AuthContext:
     params = _presign_params(query)
     if params["X-Amz-Algorithm"] != ALGORITHM:
-        raise _query_error("X-Amz-Algorithm only supports \"AWS4-HMAC-SHA256\"")
+        raise _query_error('X-Amz-Algorithm only supports "AWS4-HMAC-SHA256"')
     signed = _parse_credential(
-        params["X-Amz-Credential"], params["X-Amz-SignedHeaders"], params["X-Amz-Signature"],
+        params["X-Amz-Credential"],
+        params["X-Amz-SignedHeaders"],
+        params["X-Amz-Signature"],
         ErrorCode.AuthorizationQueryParametersError,
     )
     amz_date = params["X-Amz-Date"]
@@ -250,12 +277,16 @@ def _authenticate_query(
         raise _query_error("X-Amz-Date must be in the ISO8601 Long Format \"yyyyMMdd'T'HHmmss'Z'\"")
     expires = _parse_expires(params["X-Amz-Expires"])
     if now > when + timedelta(seconds=expires):
-        raise S3Error(ErrorCode.AccessDenied, "Request has expired",
-                      Expires=(when + timedelta(seconds=expires)).strftime(_AMZ_DATE_FORMAT),
-                      ServerTime=now.strftime(_AMZ_DATE_FORMAT))
+        raise S3Error(
+            ErrorCode.AccessDenied,
+            "Request has expired",
+            Expires=(when + timedelta(seconds=expires)).strftime(_AMZ_DATE_FORMAT),
+            ServerTime=now.strftime(_AMZ_DATE_FORMAT),
+        )
     if when - now > MAX_CLOCK_SKEW:
         raise S3Error(ErrorCode.AccessDenied, "Request is not valid yet")
     _check_scope(signed, amz_date, region, ErrorCode.AuthorizationQueryParametersError)
+    _check_all_amz_headers_signed(headers, signed.signed_headers, _PRESIGNED_EXEMPT)
     payload = _payload_mode(headers.get("x-amz-content-sha256", UNSIGNED_PAYLOAD))
     unsigned_query = [(k, v) for k, v in query if k != b"X-Amz-Signature"]
     return _verify(method, raw_path, unsigned_query, headers, signed, amz_date, payload, lookup)
@@ -280,6 +311,8 @@ def _presign_params(query: list[tuple[bytes, bytes]]) -> dict[str, str]:
 
 
 def _parse_expires(value: str) -> int:
+    if value.startswith("-") and value[1:].isdigit():  # AWS: 400 too, not "expired"
+        raise _query_error("X-Amz-Expires must be non-negative")
     if not value.isdigit():
         raise _query_error("X-Amz-Expires should be a number")
     expires = int(value)
@@ -302,20 +335,25 @@ def _parse_credential(
 
 
 @functools.lru_cache(maxsize=1024)
-def _parse_scope(credential: str, signed_headers: str, code: ErrorCode
-                 ) -> tuple[str, str, str, str, tuple[str, ...]]:
+def _parse_scope(
+    credential: str, signed_headers: str, code: ErrorCode
+) -> tuple[str, str, str, str, tuple[str, ...]]:
     """(access key, date, region, service, signed headers): the same for a client's requests
     all day, so parsed once (errors are not cached: they raise)."""
     parts = credential.strip().split("/")
     if len(parts) != 5 or not parts[0]:
-        raise S3Error(code, f"The credential {credential!r} is malformed; expecting "
-                            "\"<YOUR-AKID>/YYYYMMDD/REGION/SERVICE/aws4_request\".")
+        raise S3Error(
+            code,
+            f"The credential {credential!r} is malformed; expecting "
+            '"<YOUR-AKID>/YYYYMMDD/REGION/SERVICE/aws4_request".',
+        )
     access_key, date, region, service, terminator = parts
     if terminator != TERMINATOR:
-        raise S3Error(code, f"The credential is mal-formed; expecting \"{TERMINATOR}\"")
+        raise S3Error(code, f'The credential is mal-formed; expecting "{TERMINATOR}"')
     if service != SERVICE:
-        raise S3Error(code, f"The credential is mal-formed; wrong service {service!r}; "
-                            f"expecting \"{SERVICE}\"")
+        raise S3Error(
+            code, f'The credential is mal-formed; wrong service {service!r}; expecting "{SERVICE}"'
+        )
     names = tuple(signed_headers.strip().split(";"))
     if "host" not in names:
         raise S3Error(code, "The host header must be signed")
@@ -326,11 +364,20 @@ def _parse_scope(credential: str, signed_headers: str, code: ErrorCode
 
 def _check_scope(signed: _Signed, amz_date: str, region: str | None, code: ErrorCode) -> None:
     if signed.date != amz_date[:8]:
-        raise S3Error(code, f"Invalid credential date {signed.date!r}. "
-                            "Date is not the same as X-Amz-Date.")
-    if region is not None and signed.region != region:
-        raise S3Error(code, f"The region {signed.region!r} is wrong; expecting {region!r}",
-                      Region=region)
+        raise S3Error(
+            code, f"Invalid credential date {signed.date!r}. Date is not the same as X-Amz-Date."
+        )
+    if region is not None and signed.region != region:  # AWS's words, per form
+        where = (
+            "The authorization header is malformed"
+            if code is ErrorCode.AuthorizationHeaderMalformed
+            else "Error parsing the X-Amz-Credential parameter"
+        )
+        raise S3Error(
+            code,
+            f"{where}; the region '{signed.region}' is wrong; expecting '{region}'",
+            Region=region,
+        )
 
 
 def _payload_mode(value: str) -> str:
@@ -364,8 +411,12 @@ def _verify(
     if secret is None:
         raise S3Error(ErrorCode.InvalidAccessKeyId, AWSAccessKeyId=signed.access_key)
     request = canonical_request(
-        method=method, raw_path=raw_path, query=query, headers=headers,
-        signed_headers=signed.signed_headers, payload_hash=payload,
+        method=method,
+        raw_path=raw_path,
+        query=query,
+        headers=headers,
+        signed_headers=signed.signed_headers,
+        payload_hash=payload,
     )
     string_to_sign = "\n".join(
         (ALGORITHM, amz_date, signed.scope, hashlib.sha256(request.encode()).hexdigest())
@@ -407,9 +458,15 @@ def unsigned_context(payload_sha256: str) -> AuthContext:
     if payload in (STREAMING_SIGNED, STREAMING_SIGNED_TRAILER):
         raise S3Error(ErrorCode.AccessDenied, f"{payload} requires a signed request")
     return AuthContext(
-        access_key="", payload_sha256=payload, streaming=payload.startswith("STREAMING-"),
-        signed_chunks=False, trailer=payload.endswith("-TRAILER"), seed_signature="",
-        signing_key=b"", amz_date="", scope="",
+        access_key="",
+        payload_sha256=payload,
+        streaming=payload.startswith("STREAMING-"),
+        signed_chunks=False,
+        trailer=payload.endswith("-TRAILER"),
+        seed_signature="",
+        signing_key=b"",
+        amz_date="",
+        scope="",
     )
 
 
@@ -434,14 +491,16 @@ def canonical_request(
     signed_headers: tuple[str, ...],
     payload_hash: str,
 ) -> str:
-    return "\n".join((
-        method.upper(),
-        canonical_uri(raw_path),
-        canonical_query(query),
-        canonical_headers(headers, signed_headers),
-        ";".join(signed_headers),
-        payload_hash,
-    ))
+    return "\n".join(
+        (
+            method.upper(),
+            canonical_uri(raw_path),
+            canonical_query(query),
+            canonical_headers(headers, signed_headers),
+            ";".join(signed_headers),
+            payload_hash,
+        )
+    )
 
 
 def canonical_uri(raw_path: str) -> str:
