@@ -164,10 +164,10 @@ async def test_internode_api_requires_the_cluster_secret(tmp_path):
         path = f"/chunks/{digest.hex()}"
         async with aiohttp.ClientSession() as http:
             async with http.get(url + path) as r:
-                assert r.status == 401
+                assert r.status == 403
             bad = {auth.HEADER: auth.sign("wrong", "GET", path)}
             async with http.get(url + path, headers=bad) as r:
-                assert r.status == 401
+                assert r.status == 403
             good = {auth.HEADER: auth.sign(SECRET, "PUT", path)}
             async with http.put(url + path, headers=good, data=b"not the content") as r:
                 assert r.status == 400

@@ -28,13 +28,12 @@ class InternodeClient:
                 timeout=self._timeout, connector=aiohttp.TCPConnector(limit=64))
         return self._session
 
-    def _headers(self, method: str, path: str) -> dict[str, str]:
-        return {auth.HEADER: auth.sign(self._secret, method, path)}
-
-    async def _call(self, method: str, base: str, path: str, **kwargs) -> tuple[int, bytes]:
+    async def _call(self, method: str, base: str, path: str, *, params: dict | None = None,
+                    **kwargs) -> tuple[int, bytes]:
+        params = {k: str(v) for k, v in (params or {}).items()}
+        headers = {auth.HEADER: auth.sign(self._secret, method, path, params.items())}
         try:
-            async with self._http().request(method, base + path,
-                                            headers=self._headers(method, path),
+            async with self._http().request(method, base + path, params=params, headers=headers,
                                             **kwargs) as response:
                 return response.status, await response.read()
         except (aiohttp.ClientError, TimeoutError, OSError) as e:

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
+import re
 from typing import Any
 
 from aiohttp import web
@@ -21,6 +22,7 @@ from . import auth
 
 STORE_KEY = web.AppKey("chunks", ChunkStore)
 SECRET_KEY = web.AppKey("secret", str)
+REPLAYS_KEY = web.AppKey("replays", auth.ReplayCache)
 MAX_CHUNK = 64 * 1024 * 1024
 
 
@@ -28,6 +30,7 @@ def make_internode_app(*, chunks: ChunkStore, secret: str) -> web.Application:
     app = web.Application(middlewares=[_authenticate], client_max_size=MAX_CHUNK + 1024)
     app[STORE_KEY] = chunks
     app[SECRET_KEY] = secret
+    app[REPLAYS_KEY] = auth.ReplayCache()
     app.router.add_get("/health", health)
     app.router.add_get("/chunks", list_chunks)
     app.router.add_get("/stats", stats)
@@ -39,11 +42,21 @@ def make_internode_app(*, chunks: ChunkStore, secret: str) -> web.Application:
 
 @web.middleware
 async def _authenticate(request: web.Request, handler: Any) -> web.StreamResponse:
-    token = request.headers.get(auth.HEADER)
-    secret = request.app[SECRET_KEY]
-    if request.path != "/health" and not auth.verify(secret, request.method, request.path, token):
-        return web.json_response({"error": "bad or missing internode authentication"}, status=401)
+    if request.path != "/health" and not auth.verify(
+            request.app[SECRET_KEY], request.method, request.path, request.query.items(),
+            request.headers.get(auth.HEADER), replays=request.app[REPLAYS_KEY]):
+        return web.json_response({"error": "bad, stale, replayed or missing internode "
+                                  "authentication"}, status=403)
     return await handler(request)
+
+
+def _int_query(request: web.Request, name: str, default: int, minimum: int) -> int:
+    raw = request.query.get(name)
+    if raw is None:
+        return default
+    if not re.fullmatch(r"-?[0-9]{1,19}", raw) or int(raw) < minimum:
+        raise web.HTTPBadRequest(text=f"{name}: an integer of at least {minimum} expected")
+    return int(raw)
 
 
 async def health(request: web.Request) -> web.Response:
@@ -76,8 +89,8 @@ async def get_chunk(request: web.Request) -> web.StreamResponse:
     if request.method == "HEAD":
         exists = await asyncio.to_thread(store.exists, digest)
         return web.Response(status=200 if exists else 404)
-    offset = int(request.query.get("offset", "0"))
-    length = int(request.query.get("length", "-1"))
+    offset = _int_query(request, "offset", 0, 0)
+    length = _int_query(request, "length", -1, -1)
     try:
         if offset == 0 and length < 0:
             data = await asyncio.to_thread(store.read_verified, digest)
@@ -105,7 +118,7 @@ async def stats(request: web.Request) -> web.Response:
 async def list_chunks(request: web.Request) -> web.Response:
     store = request.app[STORE_KEY]
     after = request.query.get("after", "")
-    limit = min(int(request.query.get("limit", "10000")), 100_000)
+    limit = min(_int_query(request, "limit", 10000, 1), 100_000)
 
     def collect() -> list[str]:
         names = sorted(d.hex() for d, _ in store.all_chunks())
