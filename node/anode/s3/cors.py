@@ -7,11 +7,10 @@ match answers, as AWS documents it; `*` in an origin or header pattern matches a
 
 from __future__ import annotations
 
-import functools
-import re
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+from ..wildcard import wildcard_match
 from . import xml
 from .errors import ErrorCode, S3Error
 
@@ -81,14 +80,9 @@ def to_xml(rules: Sequence[Rule]) -> bytes:
     return xml.document("CORSConfiguration", entries)
 
 
-@functools.lru_cache(maxsize=1024)
-def _pattern(pattern: str, ignore_case: bool) -> re.Pattern[str]:
-    regex = ".*".join(re.escape(part) for part in pattern.split("*"))
-    return re.compile(regex, re.IGNORECASE if ignore_case else 0)
-
-
 def _match(pattern: str, value: str, *, ignore_case: bool = False) -> bool:
-    return _pattern(pattern, ignore_case).fullmatch(value) is not None
+    """AllowedOrigin and AllowedHeader: `*` only (`?` is literal), no backtracking."""
+    return wildcard_match(pattern, value, one=None, ignore_case=ignore_case)
 
 
 def requested_headers(value: str | None) -> list[str]:

@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
+from ..wildcard import wildcard_match
 from .errors import ErrorCode, S3Error
 
 MAX_POLICY_BYTES = 20 * 1024
@@ -404,18 +405,13 @@ def _network(value: str) -> ipaddress.IPv4Network | ipaddress.IPv6Network:
 # ---- matching -----------------------------------------------------------------------------
 
 
-@functools.lru_cache(maxsize=4096)
-def _pattern(pattern: str, ignore_case: bool) -> re.Pattern[str]:
-    regex = "".join(".*" if ch == "*" else "." if ch == "?" else re.escape(ch) for ch in pattern)
-    return re.compile(regex, re.DOTALL | (re.IGNORECASE if ignore_case else 0))
-
-
-def _wildcard(pattern: str, value: str, *, ignore_case: bool = False) -> bool:
-    return _pattern(pattern, ignore_case).fullmatch(value) is not None
+def _wildcard(pattern: str, value: str) -> bool:
+    """`*` and `?` of resources, ArnLike and StringLike: no backtracking (anode.wildcard)."""
+    return wildcard_match(pattern, value)
 
 
 def _action_match(pattern: str, action: str) -> bool:
-    return _wildcard(pattern, action, ignore_case=True)
+    return wildcard_match(pattern, action, ignore_case=True)
 
 
 def _variables(who: Identity, context: Mapping[str, Sequence[str]]) -> dict[str, str]:
