@@ -245,7 +245,7 @@ class Node:
             "node_id": cfg.id,
             "version": __version__,
             "ready": self.ready,
-            "not_ready_reason": self.not_ready_reason or None,
+            "not_ready_reason": self._not_ready_reason(consensus),
             **consensus,
             "replication_factor": self.config.cluster.replication_factor,
             "storage": {
@@ -256,6 +256,15 @@ class Node:
             },
             "uptime_seconds": round(time.time() - self.started, 3),
         }
+
+    def _not_ready_reason(self, consensus: dict[str, Any]) -> str | None:
+        """Why this node does not serve yet; a snapshot it cannot install is the likely why."""
+        if self.ready:
+            return None
+        failed = (consensus.get("snapshots") or {}).get("install_error")
+        if failed:
+            return f"cannot install the leader's Raft snapshot: {failed['error']}"
+        return self.not_ready_reason or None
 
     async def _member_status(self, raft_members: list[dict[str, Any]],
                              local: dict[str, int]) -> list[dict[str, Any]]:

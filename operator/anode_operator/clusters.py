@@ -348,6 +348,7 @@ def reconcile(
                 selector=naming.selector_string(cluster.name),
                 violations=tuple(violations),
                 progress=progress,
+                node_problems=state.node_problems(cluster.name),
             ),
             previous=previous,
             now=now,

@@ -20,6 +20,7 @@ from anode_operator.admin import AdminClient, AdminError, Unreachable
 from anode_operator.kube import Kube
 from anode_operator.rollout import PodView
 from anode_operator.scaling import Member
+from anode_operator.status import NodeProblem
 
 log = logging.getLogger(__name__)
 
@@ -96,6 +97,21 @@ class ClusterState:
             if ordinal is not None:
                 out.append(Member(ordinal=ordinal, voter=bool(m.get("voter", True))))
         return tuple(sorted(out, key=lambda m: m.ordinal))
+
+    def node_problems(self, cluster: str) -> tuple[NodeProblem, ...]:
+        """What the nodes report wrong with themselves, in ordinal order."""
+        out = []
+        for ordinal, doc in sorted(self.nodes.items()):
+            failed = (doc.get("snapshots") or {}).get("install_error")
+            if failed:
+                out.append(
+                    NodeProblem(
+                        "SnapshotInstallFailed",
+                        f"{naming.pod(cluster, ordinal)} cannot install the leader's Raft snapshot "
+                        f"({failed.get('failures', '?')} failures): {failed.get('error', '?')}",
+                    )
+                )
+        return tuple(out)
 
     def pod_views(self) -> list[PodView]:
         return [

@@ -31,6 +31,15 @@ class Progress:
 
 
 @dataclass(frozen=True)
+class NodeProblem:
+    """Something a node says is wrong with itself (from its ``/status``), e.g. a Raft snapshot
+    it cannot install: it keeps the cluster ``Degraded`` even while the pod looks Ready."""
+
+    reason: str
+    message: str
+
+
+@dataclass(frozen=True)
 class Observation:
     generation: int
     desired_replicas: int
@@ -43,6 +52,7 @@ class Observation:
     selector: str = ""
     violations: tuple[Violation, ...] = ()
     progress: Progress = field(default_factory=Progress)
+    node_problems: tuple[NodeProblem, ...] = ()
 
 
 def rfc3339(moment: datetime) -> str:
@@ -133,7 +143,13 @@ def compute_status(
     ready = converged and all_ready and obs.leader is not None and not obs.violations
 
     was_running = prev.get("phase") not in (None, "", "Creating")
-    degraded = voters > 0 and ready_count < voters and was_running
+    degraded = (voters > 0 and ready_count < voters and was_running) or bool(obs.node_problems)
+    if obs.node_problems:
+        degraded_reason = obs.node_problems[0].reason
+        degraded_message = "; ".join(p.message for p in obs.node_problems)
+    else:
+        degraded_reason = "NodesNotReady" if degraded else "AllNodesReady"
+        degraded_message = f"{ready_count}/{voters} nodes Ready"
 
     if voters <= 1:
         at_risk, risk_reason, risk_message = False, "SingleNode", "a single node has no redundancy"
@@ -192,13 +208,7 @@ def compute_status(
             stalled_message or "making progress",
             **cond,
         ),
-        _condition(
-            "Degraded",
-            degraded,
-            "NodesNotReady" if degraded else "AllNodesReady",
-            f"{ready_count}/{voters} nodes Ready",
-            **cond,
-        ),
+        _condition("Degraded", degraded, degraded_reason, degraded_message, **cond),
         _condition("QuorumAtRisk", at_risk, risk_reason, risk_message, **cond),
     ]
     return without_empty_strings(
@@ -233,15 +243,27 @@ def without_empty_strings(status: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
+PROBLEM_CONDITIONS = ("Stalled", "Degraded", "QuorumAtRisk")
+
+
 def transitions(
     previous: dict[str, Any] | None, current: dict[str, Any]
 ) -> list[tuple[str, str, str]]:
-    """Condition changes worth an Event: ``(type, new status, reason)``."""
-    before = {c["type"]: c.get("status") for c in (previous or {}).get("conditions") or []}
+    """Condition changes worth an Event: ``(type, new status, reason)``. A problem condition
+    that stays True for a new reason (pods not Ready, then a snapshot that cannot install) is
+    news too."""
+    before = {c["type"]: c for c in (previous or {}).get("conditions") or []}
     out = []
     for cond in current["conditions"]:
-        old = before.get(cond["type"])
-        if old == cond["status"] or (old is None and cond["status"] == "False"):
-            continue  # unchanged, or born False: not news
+        old = before.get(cond["type"]) or {}
+        if old.get("status") == cond["status"]:
+            if not (
+                cond["type"] in PROBLEM_CONDITIONS
+                and cond["status"] == "True"
+                and old.get("reason") != cond["reason"]
+            ):
+                continue  # unchanged
+        elif not old and cond["status"] == "False":
+            continue  # born False: not news
         out.append((cond["type"], cond["status"], cond["reason"]))
     return out

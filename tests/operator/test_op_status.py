@@ -7,8 +7,10 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
+from anode_operator.observe import ClusterState
 from anode_operator.safety import Violation
 from anode_operator.status import (
+    NodeProblem,
     Observation,
     Progress,
     compute_status,
@@ -177,3 +179,34 @@ def test_event_types_for_condition_changes(condition, value, expected):
     from anode_operator.clusters import event_type
 
     assert event_type(condition, value) == expected
+
+
+def test_a_node_that_cannot_install_a_snapshot_degrades_the_cluster_with_its_reason():
+    problem = NodeProblem("SnapshotInstallFailed", "demo-1 cannot install the leader's snapshot")
+    healthy = compute_status(obs(), previous={"phase": "Running"}, now=T0)
+    failing = compute_status(obs(node_problems=(problem,)), previous=healthy, now=T0)
+    assert conds(failing)["Degraded"] == ("True", "SnapshotInstallFailed")
+    degraded = next(c for c in failing["conditions"] if c["type"] == "Degraded")
+    assert "demo-1 cannot install" in degraded["message"]
+    assert failing["phase"] == "Degraded"
+    assert ("Degraded", "True", "SnapshotInstallFailed") in transitions(healthy, failing)
+    # already Degraded for another reason (the member's pod is not Ready): still an Event
+    not_ready = compute_status(obs(ready=frozenset({0, 2})), previous=healthy, now=T0)
+    assert conds(not_ready)["Degraded"] == ("True", "NodesNotReady")
+    both = compute_status(
+        obs(ready=frozenset({0, 2}), node_problems=(problem,)), previous=not_ready, now=T0
+    )
+    assert transitions(not_ready, both) == [("Degraded", "True", "SnapshotInstallFailed")]
+    assert transitions(both, both) == []
+
+
+def test_node_problems_come_from_the_nodes_status_documents():
+    failing = {"snapshots": {"install_error": {"error": "TypeError: x", "failures": 4, "at": 1.0}}}
+    state = ClusterState(
+        statefulset=None,
+        nodes={2: failing, 0: {"snapshots": {"install_error": None}}, 1: {}},
+    )
+    (problem,) = state.node_problems("demo")
+    assert problem.reason == "SnapshotInstallFailed"
+    assert problem.message.startswith("demo-2 cannot install the leader's Raft snapshot")
+    assert "(4 failures): TypeError: x" in problem.message

@@ -304,7 +304,12 @@ class RaftConsensus:
         status["members"] = [
             {"id": self._id_of(m["address"]), **m} for m in status.get("members", [])
         ]
-        status["snapshots"] = {"taken": self._snapshots.taken, "restored": self._snapshots.restored}
+        snaps = self._snapshots
+        status["snapshots"] = {
+            "taken": snaps.taken,
+            "restored": snaps.restored,
+            "install_error": snaps.install_error,  # None unless the last dump failed to install
+        }
         return status
 
     def _require_leader(self) -> None:

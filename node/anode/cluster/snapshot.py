@@ -6,6 +6,14 @@ checkpoint (hard links to the immutable SST files, so taking it is cheap and con
 small Raft bookkeeping pysyncobj hands us. Restoring writes the checkpoint's keys into the live
 database in place — the `Rdict` object stays the same, so readers holding it (`MetaStore`) keep
 working — and is skipped when the live database has already applied at least as far.
+
+The dump comes from another member over the network, so it is unpacked by hand rather than with
+`TarFile.extractall`: only regular files and directories under `db/`, no absolute names, no `..`,
+no links or devices. (`extractall(filter="data")` would do the same, but only from Python 3.11.4
+on; Debian 12's 3.11.2 raises TypeError on it, and such a member could never catch up.)
+
+A dump that cannot be installed is remembered (`install_error`) until one is: pysyncobj logs the
+exception and retries with the next dump, and the node's status says why it is not catching up.
 """
 
 from __future__ import annotations
@@ -16,8 +24,9 @@ import os
 import shutil
 import tarfile
 import tempfile
+import time
 import uuid
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 from typing import Any
 
 from pysyncobj import pickle
@@ -41,6 +50,8 @@ class CheckpointSnapshots:
         self._work_dir = work_dir
         self.taken = 0
         self.restored = 0
+        self.install_failures = 0  # since the last dump that installed
+        self.install_error: dict[str, Any] | None = None  # the latest failure, while failing
 
     def serialize(self, file_name: str, raft_data: Any) -> None:
         """Write the dump: runs between two applies, so the checkpoint matches `raft_data`."""
@@ -61,13 +72,28 @@ class CheckpointSnapshots:
 
     def deserialize(self, file_name: str) -> Any:
         """Load the dump: restore the database from it unless ours is already as new."""
+        try:
+            raft_data = self._install(file_name)
+        except Exception as exc:
+            self.install_failures += 1
+            self.install_error = {
+                "error": f"{type(exc).__name__}: {exc}",
+                "failures": self.install_failures,
+                "at": time.time(),
+            }
+            log.error("cannot install a Raft snapshot (failure %d): %s", self.install_failures, exc)
+            raise
+        self.install_failures, self.install_error = 0, None
+        return raft_data
+
+    def _install(self, file_name: str) -> Any:
         with tarfile.open(file_name, mode="r") as tar:
             raft_data = pickle.loads(_read(tar, "raft"))
             position = _parse_position(_read(tar, "position"))
             if position <= self._sm.raft_position():
                 return raft_data
             with tempfile.TemporaryDirectory(dir=self._work_dir) as tmp:
-                tar.extractall(tmp, members=_db_members(tar), filter="data")
+                extract_db(tar, Path(tmp))
                 self._restore(Path(tmp) / "db")
         log.info("restored the metadata database from a snapshot at %s", position)
         self.restored += 1
@@ -120,8 +146,29 @@ def _read(tar: tarfile.TarFile, name: str) -> bytes:
     return member.read()
 
 
-def _db_members(tar: tarfile.TarFile) -> list[tarfile.TarInfo]:
-    return [m for m in tar.getmembers() if m.name == "db" or m.name.startswith("db/")]
+class UnsafeSnapshot(ValueError):
+    """A dump member that is not a plain file or directory inside the dump."""
+
+
+def extract_db(tar: tarfile.TarFile, dest: Path) -> None:
+    """Write the dump's `db/` tree under `dest`: directories and regular files only."""
+    for member in tar.getmembers():
+        parts = PurePosixPath(member.name).parts
+        if member.name.startswith("/") or ".." in parts or not parts:
+            raise UnsafeSnapshot(f"snapshot member {member.name!r} escapes the snapshot")
+        if not (member.isfile() or member.isdir()):
+            raise UnsafeSnapshot(f"snapshot member {member.name!r} is not a file or directory")
+        if parts[0] != "db":
+            continue
+        target = dest.joinpath(*parts)
+        if member.isdir():
+            target.mkdir(parents=True, exist_ok=True)
+            continue
+        target.parent.mkdir(parents=True, exist_ok=True)
+        source = tar.extractfile(member)
+        assert source is not None  # a regular file
+        with source, open(target, "xb") as out:  # "x": a repeated name is refused too
+            shutil.copyfileobj(source, out)
 
 
 def _parse_position(raw: bytes) -> tuple[int, int]:
