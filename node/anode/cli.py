@@ -21,8 +21,15 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="anode", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
 
-    server = sub.add_parser("server", help="run one node from a config file")
-    server.add_argument("--config", help="TOML config file (see docs/config.md)")
+    server = sub.add_parser(
+        "server", help="run one node (from a config file and/or ANODE_* environment variables)"
+    )
+    server.add_argument(
+        "--config",
+        default=os.environ.get("ANODE_CONFIG") or None,
+        help="TOML config file (docs/config.md; default: $ANODE_CONFIG); without one the node "
+        "runs from ANODE_<SECTION>_<KEY> environment variables and defaults alone",
+    )
 
     local = sub.add_parser("local", help="quick start: a local cluster with printed credentials")
     local.add_argument("--data-dir", default="./data")
@@ -72,7 +79,8 @@ def main(argv: list[str] | None = None) -> int:
     madd.add_argument("id")
     madd.add_argument("address", help="the new node's Raft host:port")
     members.add_parser("drain", help="move a member's chunks away; repeat until 0").add_argument(
-        "id")
+        "id"
+    )
     mremove = members.add_parser("remove", help="remove a drained member")
     mremove.add_argument("id")
     mremove.add_argument("--force", action="store_true")
