@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import io
 import os
@@ -184,6 +185,40 @@ def test_multipart_with_sha256_composite_checksum(s3, bucket):
     raw = hashlib.sha256(hashlib.sha256(p1).digest() + hashlib.sha256(p2).digest()).digest()
     assert done["ChecksumSHA256"] == base64.b64encode(raw).decode() + "-2"
     assert s3.get_object(Bucket=bucket, Key="ck")["Body"].read() == p1 + p2
+
+
+@pytest.mark.parametrize(
+    ("algorithm", "checksum_type"),
+    [("CRC32", "FULL_OBJECT"), ("CRC32C", "COMPOSITE"), ("SHA256", "COMPOSITE")],
+)
+def test_complete_refuses_a_wrong_whole_object_checksum(s3, bucket, algorithm, checksum_type):
+    key = f"whole-{algorithm}"
+    upload = s3.create_multipart_upload(Bucket=bucket, Key=key, ChecksumAlgorithm=algorithm,
+                                        ChecksumType=checksum_type)["UploadId"]
+    part = s3.upload_part(Bucket=bucket, Key=key, UploadId=upload, PartNumber=1, Body=b"abc",
+                          ChecksumAlgorithm=algorithm)
+    field = f"Checksum{algorithm}"
+    parts = {"Parts": [{"PartNumber": 1, "ETag": part["ETag"], field: part[field]}]}
+    wrong = base64.b64encode(b"\0" * len(base64.b64decode(part[field]))).decode()
+    with pytest.raises(ClientError) as exc:
+        s3.complete_multipart_upload(Bucket=bucket, Key=key, UploadId=upload,
+                                     MultipartUpload=parts, **{field: wrong})
+    assert error_code(exc) == ("BadDigest", 400)
+    with pytest.raises(ClientError) as exc:
+        s3.head_object(Bucket=bucket, Key=key)
+    assert error_code(exc)[1] == 404  # nothing stored
+    with pytest.raises(ClientError) as exc:  # a checksum of an algorithm the upload lacks
+        s3.complete_multipart_upload(Bucket=bucket, Key=key, UploadId=upload,
+                                     MultipartUpload=parts, ChecksumCRC64NVME="AAAAAAAAAAA=")
+    assert error_code(exc) == ("InvalidRequest", 400)
+    done = s3.complete_multipart_upload(Bucket=bucket, Key=key, UploadId=upload,
+                                        MultipartUpload=parts)
+    right = done[field]
+    assert s3.head_object(Bucket=bucket, Key=key)["ContentLength"] == 3
+    # a retry of the completion with the right value answers like the first
+    again = s3.complete_multipart_upload(Bucket=bucket, Key=key, UploadId=upload,
+                                         MultipartUpload=parts, **{field: right})
+    assert again["ETag"] == done["ETag"]
 
 
 def test_delete_bucket_takes_its_uploads_in_progress_along(s3):

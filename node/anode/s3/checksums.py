@@ -115,6 +115,26 @@ def requested_algorithm(headers: Mapping[str, str]) -> str | None:
     return algorithms.pop() if algorithms else None
 
 
+def check_whole_object(headers: Mapping[str, str], computed: Mapping[str, str]) -> None:
+    """Refuse a CompleteMultipartUpload whose `x-amz-checksum-<algo>` header disagrees with the
+    checksum computed from the parts (a composite one may be sent with or without its `-N`)."""
+    for name, value in headers.items():
+        name = name.lower()
+        if not name.startswith(HEADER_PREFIX) or name in _NON_VALUE_HEADERS:
+            continue
+        algorithm = _algorithm_of_header(name)
+        if algorithm not in computed:
+            raise S3Error(
+                ErrorCode.InvalidRequest,
+                f"The upload was not created with the {algorithm} checksum algorithm",
+            )
+        if value.strip().partition("-")[0] != computed[algorithm].partition("-")[0]:
+            raise S3Error(
+                ErrorCode.BadDigest,
+                f"The {algorithm} you specified did not match the calculated checksum.",
+            )
+
+
 def _trailer_algorithm(value: str) -> str:
     names = [n.strip().lower() for n in value.split(",") if n.strip()]
     if len(names) != 1 or not names[0].startswith(HEADER_PREFIX):

@@ -15,6 +15,7 @@ from ...node import owner_id
 from .. import xml
 from ..checksums import (
     ALGORITHMS,
+    check_whole_object,
     combine_full_object,
     combine_multipart,
     header_name,
@@ -239,6 +240,8 @@ async def complete_multipart_upload(ctx: Context) -> web.Response:
                 checksums[algorithm] = combine_multipart(
                     algorithm, [p["cks"][algorithm] for p in listed]
                 )
+    if upload is not None:
+        check_whole_object(ctx.headers, checksums)
     result = await ctx.node.propose(
         CompleteUpload(
             bucket=ctx.bucket_name,
