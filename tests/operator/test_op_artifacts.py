@@ -7,6 +7,7 @@ Dockerfiles."""
 from __future__ import annotations
 
 import subprocess
+import tomllib
 from pathlib import Path
 
 import jsonschema
@@ -186,6 +187,55 @@ def test_dockerfiles_are_multistage_nonroot_with_healthcheck(dockerfile):
     assert ":latest" not in text
 
 
+def requirement_pins(lines: list[str]) -> dict[str, str]:
+    """``name==version`` lines (comments dropped) -> {normalized name: version}."""
+    pins = {}
+    for line in lines:
+        line = line.split("#")[0].strip()
+        if line:
+            name, version = line.split("==")
+            pins[name.strip().lower().replace("_", "-")] = version.strip()
+    return pins
+
+
+def test_image_constraints_pin_exactly_the_declared_dependencies():
+    """The images install from constraints.txt: every direct dependency of pyproject.toml with
+    the same version, and between the two images' Dockerfiles every one of them is installed."""
+    project = tomllib.loads((REPO / "pyproject.toml").read_text())["project"]
+    declared = requirement_pins(project["dependencies"])
+    locked = requirement_pins((REPO / "constraints.txt").read_text().splitlines())
+    assert {name: locked.get(name) for name in declared} == declared
+    installed = set()
+    for dockerfile in ("Dockerfile.node", "Dockerfile.operator"):
+        text = (REPO / dockerfile).read_text().replace("\\\n", " ")
+        (line,) = [ln for ln in text.splitlines() if "-c constraints.txt" in ln]
+        names = line.split("-c constraints.txt", 1)[1].split()
+        assert all(name in declared for name in names), (dockerfile, names)
+        installed |= set(names)
+    assert installed == set(declared)
+
+
+def test_node_image_starts_from_the_environment_alone():
+    """`docker run anode:dev` (no config file) works: the default command is plain `server`."""
+    text = (REPO / "Dockerfile.node").read_text()
+    assert 'CMD ["server"]' in text
+    assert "--config" not in text.split("ENTRYPOINT", 1)[1]
+
+
+def test_compose_quick_start_runs_three_nodes_with_volumes():
+    compose = yaml.safe_load((REPO / "docker-compose.yml").read_text())
+    services = compose["services"]
+    assert sorted(services) == ["node-0", "node-1", "node-2"]
+    peers = {"node-0=node-0:9090", "node-1=node-1:9090", "node-2=node-2:9090"}
+    for name, svc in services.items():
+        assert svc["hostname"] == name
+        assert set(svc["environment"]["ANODE_CLUSTER_PEERS"].split(",")) == peers
+        assert svc["volumes"] == [f"{name}:/var/lib/anode"]
+        assert svc["read_only"] is True and svc["build"]["dockerfile"] == "Dockerfile.node"
+    assert sorted(compose["volumes"]) == sorted(services)
+    assert "8080:8080" in services["node-0"]["ports"][0].replace("${ANODE_PORT_PREFIX:-8}", "8")
+
+
 def test_hadolint_can_fail(tmp_path: Path):
     bad = tmp_path / "Dockerfile"
     bad.write_text("FROM python\nRUN apt-get install curl\n")
@@ -193,7 +243,7 @@ def test_hadolint_can_fail(tmp_path: Path):
     assert out.returncode != 0
 
 
-@pytest.mark.parametrize("script", ["e2e/run.sh", ".ci/run"])
+@pytest.mark.parametrize("script", ["e2e/run.sh", "e2e/compose.sh", ".ci/run"])
 def test_shell_scripts_pass_shellcheck(script):
     out = subprocess.run(
         [str(shellcheck()), str(REPO / script)], capture_output=True, text=True, timeout=60
