@@ -103,6 +103,7 @@ class ClusterConfig:
     learner: bool | str = False
     repair_interval: Duration = Duration(30)
     scrub_interval: Duration = Duration(86400)
+    snapshot_entries: int = 5000  # Raft log entries kept before a metadata snapshot replaces them
 
 
 @dataclass
@@ -361,6 +362,8 @@ def validate(cfg: Config) -> None:
         raise ConfigError(f"cluster.peers: {e}") from None
     if (peers or cfg.is_learner) and len(cfg.cluster.secret) < 16:
         raise ConfigError("cluster.secret: a cluster needs a shared secret of 16+ characters")
+    if cfg.cluster.snapshot_entries < 10:
+        raise ConfigError("cluster.snapshot_entries: must be at least 10")
     if cfg.cluster.placement_groups < 1:
         raise ConfigError("cluster.placement_groups: must be at least 1")
     if bool(cfg.root.access_key) != bool(cfg.root.secret_key):

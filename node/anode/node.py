@@ -74,7 +74,7 @@ class Node:
                 listen_addr=config.node.cluster_addr,
                 peers=config.peer_addresses(), state_machine=self.meta.state_machine,
                 data_dir=data / "raft", secret=config.cluster.secret,
-                learner=config.is_learner)
+                learner=config.is_learner, compaction_entries=config.cluster.snapshot_entries)
             self.internode = InternodeClient(secret=config.cluster.secret)
             self.replicator = Replicator(
                 node_id=config.node.id, store=self.chunks, client=self.internode,

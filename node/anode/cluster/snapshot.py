@@ -106,6 +106,7 @@ class CheckpointSnapshots:
         the next start restores again from the same (already complete) dump file.
         """
         db = self._sm.db
+        self._sm.restore_epoch += 1  # readers now may see a part of the state: not judge by it
         db.delete_range(b"", _KEYSPACE_END)
         self._sm.on_write(None)  # after each write: readers' caches keep nothing older
         snapshot = Rdict(str(source), Options(raw_mode=True))
@@ -131,6 +132,7 @@ class CheckpointSnapshots:
             self._sm.on_write(None)
         finally:
             snapshot.close()
+            self._sm.restore_epoch += 1
 
 
 def _add_bytes(tar: tarfile.TarFile, name: str, data: bytes) -> None:

@@ -55,6 +55,14 @@ class StateMachine:
         # Told the keys of every committed write (None: possibly all of them) after they are in
         # the database: MetaStore's read cache listens.
         self.on_write: Callable[[Iterable[bytes] | None], None] = lambda keys: None
+        # Bumped when a snapshot starts replacing the database and again when it is complete:
+        # odd while readers may see a part of it (`consistent_since`).
+        self.restore_epoch = 0
+
+    def consistent_since(self, epoch: int) -> bool:
+        """Whether reads since `restore_epoch` was `epoch` saw whole states, no restore half
+        done (a user, bucket or object missing then proves nothing)."""
+        return epoch % 2 == 0 and self.restore_epoch == epoch
 
     # ---- entry points --------------------------------------------------------------------
 

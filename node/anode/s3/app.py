@@ -49,6 +49,7 @@ async def handle(request: web.Request) -> web.StreamResponse:
     request_id = request.get("anode.request_id") or _request_id()
     operation = "Unknown"
     ctx: Context | None = None
+    epoch = node.meta.state_machine.restore_epoch
     try:
         ctx = request.get(_CONTEXT) or await _admit(request, node, request_id)
         request[_CONTEXT] = ctx
@@ -58,10 +59,20 @@ async def handle(request: web.Request) -> web.StreamResponse:
             raise S3Error(ErrorCode.NotImplemented, f"{operation} is not implemented by Anode")
         response = await _refusals_fresh(ctx, lambda: handler(ctx))
         response.headers.update(ctx.response_headers)
+        if request.method in ("GET", "HEAD") and not response.prepared:
+            _require_whole_state(node, epoch)
     except S3Error as error:
+        if 400 <= error.status < 500 and not node.meta.state_machine.consistent_since(epoch):
+            error = _partial_state()
         response = error_response(error, request_id, resource=request.path)
     except Exception as exc:
-        response = error_response(_unexpected(exc, request), request_id, resource=request.path)
+        if _client_gone(request, exc):
+            log.info(
+                "client closed the connection during %s %s (%s)", request.method, request.path, exc
+            )
+            response = web.Response(status=499)  # reaches nobody; counted as nginx does
+        else:
+            response = error_response(_unexpected(exc, request), request_id, resource=request.path)
     if "Origin" in request.headers:
         response.headers.update(_cors(node, request, ctx))
     response.headers["x-amz-request-id"] = request_id
@@ -128,6 +139,8 @@ async def _admit(request: web.Request, node: Node, request_id: str) -> Context:
     """
     if not node.ready:
         raise S3Error(ErrorCode.ServiceUnavailable, f"Node not ready: {node.not_ready_reason}")
+    if node.meta.state_machine.restore_epoch % 2:
+        raise _partial_state()
     header_bytes = sum(len(k) + len(v) + 4 for k, v in request.raw_headers)
     if header_bytes > MAX_HEADER_BYTES:
         raise S3Error(ErrorCode.RequestHeaderSectionTooLarge)
@@ -195,6 +208,26 @@ def _authenticate(request: web.Request, node: Node, request_id: str, endpoint: E
     )
 
 
+def _partial_state() -> S3Error:
+    return S3Error(
+        ErrorCode.ServiceUnavailable,
+        "Node is installing a metadata snapshot from the leader; retry",
+    )
+
+
+def _require_whole_state(node: Node, epoch: int) -> None:
+    """A read answered while a snapshot was half installed may have missed what it looked for:
+    the caller retries rather than trusting it (and refusals are never decided on it)."""
+    if not node.meta.state_machine.consistent_since(epoch):
+        raise _partial_state()
+
+
+def _client_gone(request: web.Request, exc: Exception) -> bool:
+    """Whether `exc` is the client closing its connection (mid-stream, say), not a fault."""
+    transport = request.transport
+    return isinstance(exc, ConnectionError) and (transport is None or transport.is_closing())
+
+
 def _over_tls(request: web.Request) -> bool:
     """Whether this connection itself is TLS; forwarded-proto headers are anyone's to send."""
     transport = request.transport
@@ -239,6 +272,8 @@ def _unexpected(exc: Exception, request: web.Request) -> S3Error:
 def error_response(error: S3Error, request_id: str, *, resource: str) -> web.Response:
     status = error.status
     headers = {"Content-Type": "application/xml", **error.headers}
+    if status == 503:  # not ready, no quorum, catching up: soon again, never a verdict
+        headers.setdefault("Retry-After", "1")
     if status == 304:
         return web.Response(status=status, headers=headers)
     body = xml.document(
