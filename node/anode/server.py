@@ -19,7 +19,10 @@ log = logging.getLogger(__name__)
 
 # S3 allows 8 KB of headers; aiohttp's own limit (8190 bytes per line) would answer a bare 400
 # before we could send an S3 error, so let aiohttp accept more and `s3.app` enforce the limit.
-HTTP_LIMITS = {"max_line_size": 65536, "max_field_size": 65536, "max_headers": 256}
+# `auto_decompress` off: a body sent with `Content-Encoding: gzip` is the object's bytes, stored
+# and returned as sent (aiohttp would otherwise inflate it on the way in).
+HTTP_LIMITS = {"max_line_size": 65536, "max_field_size": 65536, "max_headers": 256,
+               "auto_decompress": False}
 
 
 async def serve(config: Config, *, started: asyncio.Event | None = None) -> None:

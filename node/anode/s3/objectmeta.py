@@ -69,9 +69,9 @@ def metadata_from_headers(headers: Mapping[str, str]) -> dict[str, Any]:
     standard = {h: headers[h] for h in STANDARD_HEADERS if h in headers}
     encoding = standard.get("Content-Encoding")
     if encoding is not None:  # aws-chunked is transfer framing, not the object's encoding
-        kept = [e.strip() for e in encoding.split(",") if e.strip().lower() != "aws-chunked"]
-        if kept:
-            standard["Content-Encoding"] = ",".join(kept)
+        kept = [e for e in encoding.split(",") if e.strip().lower() != "aws-chunked"]
+        if any(e.strip() for e in kept):  # the rest exactly as sent ("deflate, gzip")
+            standard["Content-Encoding"] = ",".join(kept).strip()
         else:
             del standard["Content-Encoding"]
     storage_class = headers.get("x-amz-storage-class", "STANDARD")

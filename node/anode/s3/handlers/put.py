@@ -27,11 +27,13 @@ async def receive_body(ctx: Context, *, max_size: int = MAX_PUT_SIZE,
     """Store the request body as durable, pinned chunks and verify every digest the client sent.
 
     The caller must `release(store, result.chunks)` once it has committed (or given up).
-    `length_required` False: a body whose length only its end tells (a POST form's file).
+    `length_required` False: a body whose length only its end tells (a POST form's file); a
+    `Transfer-Encoding: chunked` body (curl -T -, clients streaming from a pipe) is one too.
     `whole_object` (not a multipart part): a small body may come back inline.
     """
     headers = ctx.headers
-    if (length_required and "Content-Length" not in headers
+    chunked = "chunked" in headers.get("Transfer-Encoding", "").lower()
+    if (length_required and not chunked and "Content-Length" not in headers
             and "x-amz-decoded-content-length" not in headers):
         raise S3Error(ErrorCode.MissingContentLength)
     declared = headers.get("x-amz-decoded-content-length") or headers.get("Content-Length", "0")
