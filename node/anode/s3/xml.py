@@ -6,11 +6,15 @@ Responses are built as strings (faster than a DOM for the hot list paths) from n
 
 from __future__ import annotations
 
+import re
 import xml.etree.ElementTree as ET
 from collections.abc import Iterable
 from datetime import UTC, datetime
 from typing import Any
 from xml.sax.saxutils import escape
+
+from defusedxml import DefusedXmlException
+from defusedxml import ElementTree as DefusedET
 
 from .errors import ErrorCode, S3Error
 
@@ -34,7 +38,23 @@ def _render(name: str, value: Any, out: list[str]) -> None:
     elif isinstance(value, bool):
         out.append(f"<{name}>{'true' if value else 'false'}</{name}>")
     else:
-        out.append(f"<{name}>{escape(str(value))}</{name}>")
+        out.append(f"<{name}>{escape_text(str(value))}</{name}>")
+
+
+# Characters a key may hold that XML text cannot carry as they are: CR (a parser would read it
+# as LF) and those outside XML 1.0's Char production (raw, they make the whole document
+# ill-formed). AWS writes them as character references ("XML related object key constraints");
+# clients that need every key verbatim ask for encoding-type=url, as the SDKs do.
+_CHAR_REF = re.compile("[\x00-\x08\x0b\x0c\r\x0e-\x1f\ud800-\udfff\ufffe\uffff]")
+
+
+def _char_ref(match: re.Match[str]) -> str:
+    return f"&#x{ord(match[0]):X};"
+
+
+def escape_text(value: str) -> str:
+    """`value` as XML character data: markup escaped, the characters above as references."""
+    return _CHAR_REF.sub(_char_ref, escape(value))
 
 
 def document(root: str, children: Iterable[Node], *, namespace: bool = True) -> bytes:
@@ -55,15 +75,21 @@ def parse(body: bytes, root: str) -> ET.Element:
     """Parse a request body whose root element must be `root` (namespace optional)."""
     if not body.strip():
         raise S3Error(ErrorCode.MalformedXML)
-    if b"<!DOCTYPE" in body or b"<!ENTITY" in body:
-        raise S3Error(ErrorCode.MalformedXML, "DTDs are not allowed")
     try:
-        element = ET.fromstring(body)
+        element = parse_untrusted(body)
+    except DefusedXmlException:
+        raise S3Error(ErrorCode.MalformedXML, "DTDs and entities are not allowed") from None
     except ET.ParseError:
         raise S3Error(ErrorCode.MalformedXML) from None
     if local(element.tag) != root:
         raise S3Error(ErrorCode.MalformedXML)
     return element
+
+
+def parse_untrusted(body: bytes) -> ET.Element:
+    """Parse XML from a client: any DTD is refused (DefusedXmlException), whatever the document's
+    encoding, so no entity is ever declared, expanded or fetched. Malformed: ET.ParseError."""
+    return DefusedET.fromstring(body, forbid_dtd=True, forbid_entities=True, forbid_external=True)
 
 
 def local(tag: str) -> str:

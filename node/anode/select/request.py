@@ -9,6 +9,9 @@ from __future__ import annotations
 import xml.etree.ElementTree as ET
 from dataclasses import dataclass, field
 
+from defusedxml import DefusedXmlException
+from defusedxml import ElementTree as DefusedET
+
 from . import ast
 from .errors import SelectError
 from .sql_parser import parse
@@ -54,8 +57,10 @@ def parse_request(xml_body: bytes) -> SelectRequest:
     """Validate the request body; raises `SelectError` with the AWS code on any problem."""
     if not xml_body or not xml_body.strip():
         raise SelectError("EmptyRequestBody")
-    try:
-        root = ET.fromstring(_protect_carriage_returns(xml_body))
+    try:  # defusedxml: a DTD (so any entity) is refused, in whatever encoding it is written
+        root = DefusedET.fromstring(_protect_carriage_returns(xml_body), forbid_dtd=True)
+    except DefusedXmlException:
+        raise SelectError("MalformedXML", "DTDs and entities are not allowed") from None
     except ET.ParseError as exc:
         raise SelectError("MalformedXML", f"the request XML is not well formed: {exc}") from exc
     _strip_namespaces(root)
