@@ -6,41 +6,53 @@ import pickle
 
 import pysyncobj.pickle
 import pytest
-from cryptography.exceptions import InvalidTag
 
 from anode.cluster import wire
 
 
+def _open(frames: wire.SealedFrames, frame: bytes, **kwargs) -> tuple[int, bytes]:
+    header = frames.open_header(frame[: wire.HEADER_SIZE], **kwargs)
+    assert len(frame) == wire.HEADER_SIZE + header.length
+    return header.timestamp, frames.open_body(header, frame[wire.HEADER_SIZE :])
+
+
 def test_frames_round_trip_between_processes_sharing_the_secret():
     sender, receiver = wire.SealedFrames("s3cret"), wire.SealedFrames("s3cret")
-    token = sender.encrypt_at_time(b"append entries", 1234)
-    assert receiver.extract_timestamp(token) == 1234
-    assert receiver.decrypt(token) == b"append entries"
-    assert b"append entries" not in token
+    frame = sender.seal(b"append entries", 1234)
+    assert _open(receiver, frame) == (1234, b"append entries")
+    assert b"append entries" not in frame
 
 
 def test_frames_from_another_secret_or_tampered_are_refused():
     sender = wire.SealedFrames("s3cret")
-    token = sender.encrypt_at_time(b"vote for me", 7)
-    with pytest.raises(InvalidTag):
-        wire.SealedFrames("other").decrypt(token)
-    forged_time = token[:1] + (8).to_bytes(8, "big") + token[9:]  # the timestamp is sealed too
-    with pytest.raises(InvalidTag):
-        wire.SealedFrames("s3cret").decrypt(forged_time)
-    flipped = token[:-1] + bytes([token[-1] ^ 1])
-    with pytest.raises(InvalidTag):
-        wire.SealedFrames("s3cret").decrypt(flipped)
-    with pytest.raises(ValueError):
-        wire.SealedFrames("s3cret").extract_timestamp(b"gAAAAA" + token[6:])  # a Fernet token
+    frame = sender.seal(b"vote for me", 7)
+    with pytest.raises(wire.FrameError):  # the header already: nothing more is read
+        _open(wire.SealedFrames("other"), frame)
+    for at in (1, 5, 13, wire.HEADER_SIZE - 1, len(frame) - 1):  # length, time, salt, tags
+        forged = bytearray(frame)
+        forged[at] ^= 1
+        with pytest.raises(wire.FrameError):
+            _open(wire.SealedFrames("s3cret"), bytes(forged))
+
+
+def test_a_header_may_not_declare_more_than_the_limit():
+    big = wire.SealedFrames("s3cret", max_frame=1 << 20)
+    frame = big.seal(b"x" * 5000, 1)
+    assert _open(big, frame)[1] == b"x" * 5000
+    with pytest.raises(wire.FrameError):
+        _open(big, frame, max_length=4096)  # e.g. before a connection's first frame
+    with pytest.raises(wire.FrameError):
+        big.seal(b"x" * (1 << 20), 1)
+    with pytest.raises(wire.FrameError):  # a member with a lower limit refuses it
+        _open(wire.SealedFrames("s3cret", max_frame=4096), frame)
 
 
 def test_nonces_never_repeat_and_each_process_has_its_own_key():
     a, b = wire.SealedFrames("s3cret"), wire.SealedFrames("s3cret")
-    tokens = [a.encrypt_at_time(b"same", 1) for _ in range(100)]
-    assert len(set(tokens)) == 100
-    header = 1 + 8
-    assert a.encrypt_at_time(b"x", 1)[header:header + 16] != b.encrypt_at_time(b"x", 1)[
-        header:header + 16]
+    frames = [a.seal(b"same", 1) for _ in range(100)]
+    assert len(set(frames)) == 100
+    salt = slice(1 + 4 + 8, 1 + 4 + 8 + 16)
+    assert a.seal(b"x", 1)[salt] == a.seal(b"y", 2)[salt] != b.seal(b"x", 1)[salt]
 
 
 def test_tune_makes_pysyncobj_pickle_bytes_natively():

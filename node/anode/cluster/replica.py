@@ -11,17 +11,17 @@ from collections.abc import Callable
 from typing import Any
 
 from pysyncobj import SyncObj, SyncObjConf, replicated
-from pysyncobj.transport import TCPTransport
 
 from . import wire
 from .journal import DurableJournal
+from .tcp import GuardedTransport
 
 # apply(encoded_commands, log_index) -> results; called in the Raft thread in log order.
 Apply = Callable[[list[bytes], int], list[Any]]
 Register = Callable[[str, str, bool], None]
 
 
-class SyncingTransport(TCPTransport):
+class SyncingTransport(GuardedTransport):
     """TCP transport that makes the journal durable before any message leaves the node.
 
     Every message that states something about our log or term (an acknowledgement, a vote, the
@@ -50,7 +50,10 @@ class Replica(SyncObj):
         self._apply = apply
         self._register = register
         wire.tune()
-        self._frames = wire.SealedFrames(conf.password)  # before the transport asks for it
+        # before the transport asks for it; room for a full AppendEntries batch plus one more
+        # entry (half a batch at most), or one chunk of a snapshot
+        max_frame = 2 * conf.appendEntriesBatchSizeBytes + conf.logCompactionBatchSize + (1 << 20)
+        self._frames = wire.SealedFrames(conf.password, max_frame=max_frame)
         super().__init__(self_address, others, conf, transportClass=SyncingTransport)
         inner = self._SyncObj__raftLog
         if conf.journalFile is not None:
