@@ -12,7 +12,7 @@ import asyncio
 from collections.abc import AsyncIterator, Callable, Iterator
 from typing import Any, Protocol
 
-from .store import ChunkCorrupt, ChunkMissing, ChunkStore
+from .store import ChunkCorrupt, ChunkMissing, ChunkStore, cut
 
 PIECE = 1024 * 1024
 
@@ -33,6 +33,8 @@ def segments(chunks: list[list], start: int, end: int) -> Iterator[tuple[bytes, 
 
 
 class ChunkReader(Protocol):
+    """Bytes [offset, offset + length) of a chunk; a negative length reads to its end."""
+
     async def read(self, digest: bytes, offset: int, length: int, whole: bool) -> bytes: ...
 
     def read_sync(self, digest: bytes, offset: int, length: int, whole: bool) -> bytes: ...
@@ -67,7 +69,8 @@ class InlineFirst:
     """Chunks kept in the metadata (small objects' bodies) first, then `files`.
 
     Inline bytes come from RocksDB, whose blocks are checksummed, and are on every member (the
-    log replicated them), so they are neither re-hashed nor ever fetched from a peer.
+    log replicated them), so they are neither re-hashed nor ever fetched from a peer. `lookup`
+    may also answer from the small-chunk cache, which holds verified chunk files as well.
     """
 
     def __init__(self, lookup: Callable[[bytes], bytes | None], files: ChunkReader) -> None:
@@ -77,19 +80,19 @@ class InlineFirst:
     def read_sync(self, digest: bytes, offset: int, length: int, whole: bool) -> bytes:
         data = self.lookup(digest)
         if data is not None:
-            return data[offset : offset + length]
+            return cut(data, offset, length)
         return self.files.read_sync(digest, offset, length, whole)
 
     async def read(self, digest: bytes, offset: int, length: int, whole: bool) -> bytes:
         data = self.lookup(digest)
         if data is not None:
-            return data[offset : offset + length]
+            return cut(data, offset, length)
         return await self.files.read(digest, offset, length, whole)
 
     def read_local(self, digest: bytes, offset: int, length: int, whole: bool) -> bytes | None:
         data = self.lookup(digest)
         if data is not None:
-            return data[offset : offset + length]
+            return cut(data, offset, length)
         return self.files.read_local(digest, offset, length, whole)
 
 
@@ -98,8 +101,9 @@ def read_range_sync(source: ChunkReader, chunks: list[list], start: int, end: in
     return b"".join(source.read_sync(*seg) for seg in segments(chunks, start, end))
 
 
-def read_small_inline(source: ChunkReader, chunks: list[list], start: int, end: int
-                      ) -> bytes | None:
+def read_small_inline(
+    source: ChunkReader, chunks: list[list], start: int, end: int
+) -> bytes | None:
     """A small range read right in the event loop when every byte is on this node.
 
     For a few KiB from the page cache a worker-thread round trip costs more than the read

@@ -57,6 +57,12 @@ class SmallChunkCache:
                 self.used -= len(data)
 
 
+def cut(data: bytes, offset: int, length: int) -> bytes:
+    """`data[offset:offset + length]`, where a negative length means "to the end" (a plain
+    slice would drop the last byte: issue 11's unreadable encrypted objects)."""
+    return data[offset:] if length < 0 else data[offset : offset + length]
+
+
 class ChunkMissing(Exception):
     pass
 
