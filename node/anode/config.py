@@ -118,6 +118,9 @@ class StorageConfig:
     master_key: str = ""
     lifecycle_interval: Duration = Duration(3600)  # how often the leader applies lifecycle rules
     lifecycle_day_seconds: Duration = Duration(86400)  # a lifecycle "day" (short in tests)
+    # free space writes never take, and as much again in a file released when space runs out
+    # (space.py): deletes, expiry, collection and restarts keep working on a full volume
+    reserve: Size = Size(256 * 1024 * 1024)
 
 
 @dataclass

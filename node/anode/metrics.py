@@ -58,6 +58,21 @@ class _StorageCollector(Collector):
         yield GaugeMetricFamily(
             "anode_ready", "1 when the node serves requests", value=1 if self.node.ready else 0
         )
+        space = self.node.space.status()
+        yield GaugeMetricFamily("anode_volume_free_bytes", "Free bytes on the data volume",
+                                value=space["free_bytes"])
+        yield GaugeMetricFamily("anode_volume_reserve_bytes",
+                                "Free bytes writes never take (storage.reserve)",
+                                value=space["reserve_bytes"])
+        yield GaugeMetricFamily("anode_volume_reserve_file_bytes",
+                                "Bytes held in the reserve file (0: released, volume full)",
+                                value=space["reserve_file_bytes"])
+        yield GaugeMetricFamily("anode_volume_writable",
+                                "1 while writes are admitted (free space above the reserve)",
+                                value=1 if space["writable"] else 0)
+        yield CounterMetricFamily("anode_volume_writes_refused",
+                                  "Writes refused with 507 to keep the reserve",
+                                  value=space["writes_refused"])
         cache = self.node.footer_cache
         yield CounterMetricFamily("anode_parquet_footer_cache_hits", "Footer cache hits",
                                   value=cache.hits)

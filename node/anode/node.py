@@ -31,6 +31,7 @@ from .meta.store import MetaStore, open_db
 from .metrics import Metrics
 from .s3.errors import ErrorCode, S3Error
 from .select import FooterCache
+from .space import SpaceGuard
 
 log = logging.getLogger(__name__)
 
@@ -63,7 +64,9 @@ class Node:
         self.config = config
         data = config.data_dir
         data.mkdir(parents=True, exist_ok=True)
-        self.meta = MetaStore(open_db(data / "meta"))
+        self.space = SpaceGuard(data, reserve=config.storage.reserve)
+        self.space.rebalance()  # before RocksDB opens: replaying its WAL may need the room
+        self.meta = MetaStore(open_db(data / "meta", reserve=config.storage.reserve))
         self.chunks = ChunkStore(data / "chunks", cache_bytes=config.storage.chunk_cache)
         self.chunks.is_referenced = lambda digest: self.meta.chunk_refs(digest) > 0
         self.internode: InternodeClient | None = None
@@ -109,6 +112,7 @@ class Node:
     async def start(self) -> None:
         """Start local services; a clustered node then joins in the background (`ready` after)."""
         self.consensus.start()
+        self._spawn(self._watch_space(), "space")
         await self.collector.sweep_orphans(startup=True)
         if self.replicator is None:
             await self._become_ready()
@@ -152,6 +156,15 @@ class Node:
                     "lifecycle")
         self.ready = True
         self.not_ready_reason = ""
+
+    async def _watch_space(self, interval: float = 1.0) -> None:
+        """Release the reserve file when the volume runs out anyway; allocate it again later."""
+        while True:
+            try:
+                await asyncio.to_thread(self.space.rebalance)
+            except OSError:
+                log.exception("checking the data volume's free space failed")
+            await asyncio.sleep(interval)
 
     def _spawn(self, coro: Any, name: str) -> None:
         self._tasks.append(asyncio.create_task(coro, name=name))
@@ -248,6 +261,7 @@ class Node:
             "not_ready_reason": self._not_ready_reason(consensus),
             **consensus,
             "replication_factor": self.config.cluster.replication_factor,
+            "volume": self.space.status(),
             "storage": {
                 **stats,
                 "dedup_saved_bytes": stats["logical_bytes"] - stats["stored_bytes"],

@@ -84,6 +84,7 @@ advertise_host = "127.0.0.1"
 [storage]
 data_dir = "{self.data_dir}"
 {self.storage_options}
+{self._reserve()}
 
 [s3]
 {self.s3_options}
@@ -93,6 +94,10 @@ access_key = "{ACCESS_KEY}"
 secret_key = "{SECRET_KEY}"
 {self.extra_config}
 """
+
+    def _reserve(self) -> str:
+        """A small free-space reserve (and reserve file): many nodes share the test machine."""
+        return "" if "reserve" in self.storage_options else 'reserve = "16MiB"'
 
     def _tls_config(self) -> str:
         if not self.tls:

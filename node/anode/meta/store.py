@@ -19,10 +19,20 @@ from . import quota
 from .state import StateMachine, scan
 
 
-def open_db(path: Path) -> Rdict:
+def open_db(path: Path, *, reserve: int = 0) -> Rdict:
+    """Open (or create) a RocksDB. With `reserve` (the volume's free-space reserve, space.py),
+    memtables and level sizes are kept within it: a restart replays the WAL into a table file
+    of memtable size, and compactions rewrite at most a few of them, both out of the reserve.
+    The default 256 MiB reserve gives RocksDB's own defaults (64 MiB memtables)."""
     path.mkdir(parents=True, exist_ok=True)
     options = Options(raw_mode=True)
     options.create_if_missing(True)
+    if reserve:
+        memtable = min(64 << 20, max(1 << 20, reserve // 4))
+        options.set_write_buffer_size(memtable)
+        options.set_max_total_wal_size(2 * memtable)
+        options.set_target_file_size_base(memtable)
+        options.set_max_bytes_for_level_base(4 * memtable)
     return Rdict(str(path), options)
 
 

@@ -57,7 +57,8 @@ async def handle(request: web.Request) -> web.StreamResponse:
         handler = HANDLERS.get(operation)
         if handler is None:
             raise S3Error(ErrorCode.NotImplemented, f"{operation} is not implemented by Anode")
-        response = await _refusals_fresh(ctx, lambda: handler(ctx))
+        with node.space.admitted(_adds_bytes(ctx)):
+            response = await _refusals_fresh(ctx, lambda: handler(ctx))
         response.headers.update(ctx.response_headers)
         if request.method in ("GET", "HEAD") and not response.prepared:
             _require_whole_state(node, epoch)
@@ -97,6 +98,8 @@ async def expect_continue(request: web.Request) -> web.StreamResponse | None:
 
             async def may_write() -> None:
                 ctx.bucket()
+                with node.space.admitted(_adds_bytes(ctx)):
+                    pass
 
             await _refusals_fresh(ctx, may_write)
     except S3Error as error:
@@ -206,6 +209,25 @@ def _authenticate(request: web.Request, node: Node, request_id: str, endpoint: E
     return Context(
         http=request, endpoint=endpoint, node=node, user=user, auth=auth, request_id=request_id
     )
+
+
+# Writes that free space or only read: never refused for want of it.
+_FREES_SPACE = frozenset({"DeleteObjects", "SelectObjectContent", "PutBucketLifecycle"})
+_METADATA_BYTES = 64 * 1024
+
+
+def _adds_bytes(ctx: Context) -> int:
+    """What a request may add to the volume, for admission (0: it may always run)."""
+    request = ctx.http
+    if request.method not in ("PUT", "POST") or ctx.endpoint.operation in _FREES_SPACE:
+        return 0
+    declared = request.headers.get("x-amz-decoded-content-length") or request.content_length
+    if ctx.endpoint.operation in ("CopyObject", "UploadPartCopy") or declared is None:
+        declared = ctx.node.config.storage.chunk_size  # unknown: a chunk (the reserve is margin)
+    try:
+        return int(declared) + _METADATA_BYTES
+    except ValueError:
+        return _METADATA_BYTES
 
 
 def _partial_state() -> S3Error:
