@@ -100,7 +100,10 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def _serve(args: argparse.Namespace) -> int:
+    from .httplog import quiet_client_errors
     from .server import run
+
+    quiet_client_errors()
 
     env = dict(os.environ)
     try:
@@ -130,8 +133,12 @@ def _admin(args: argparse.Namespace) -> int:
         elif args.verb == "create":
             method, path = "POST", f"/{args.action}"
             body = (
-                {"name": args.name, "access_key": args.access_key, "secret_key": args.secret_key,
-                 **({"email": args.email} if args.email else {})}
+                {
+                    "name": args.name,
+                    "access_key": args.access_key,
+                    "secret_key": args.secret_key,
+                    **({"email": args.email} if args.email else {}),
+                }
                 if args.action == "users"
                 else {"name": args.name, "owner": args.owner}
             )
