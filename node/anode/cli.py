@@ -72,6 +72,12 @@ def main(argv: list[str] | None = None) -> int:
     bquota.add_argument("name")
     bquota.add_argument("--max-bytes", type=int)
     bquota.add_argument("--max-objects", type=int)
+    keys = (admin_sub.add_parser("kms", help="SSE-KMS keys").add_subparsers(dest="kind",
+                                                                           required=True)
+            .add_parser("keys").add_subparsers(dest="verb", required=True))
+    keys.add_parser("list")
+    for verb in ("create", "enable", "disable"):
+        keys.add_parser(verb).add_argument("name")
     members = admin_sub.add_parser("members", help="cluster membership (docs/admin-api.md)")
     members = members.add_subparsers(dest="verb", required=True)
     members.add_parser("list")
@@ -100,10 +106,7 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def _serve(args: argparse.Namespace) -> int:
-    from .httplog import quiet_client_errors
     from .server import run
-
-    quiet_client_errors()
 
     env = dict(os.environ)
     try:
@@ -123,22 +126,28 @@ def _serve(args: argparse.Namespace) -> int:
     return 0
 
 
+def _kms_request(args: argparse.Namespace) -> tuple[str, str, dict | None]:
+    if args.verb == "list":
+        return "GET", "/kms/keys", None
+    if args.verb == "create":
+        return "POST", "/kms/keys", {"name": args.name}
+    return "PUT", f"/kms/keys/{args.name}", {"enabled": args.verb == "enable"}
+
+
 def _admin(args: argparse.Namespace) -> int:
     method, path, body = "GET", "/" + args.action, None
     if args.action == "members":
         method, path, body = _members_request(args)
+    elif args.action == "kms":
+        method, path, body = _kms_request(args)
     elif args.action in ("users", "buckets"):
         if args.verb == "list":
             path = f"/{args.action}"
         elif args.verb == "create":
             method, path = "POST", f"/{args.action}"
             body = (
-                {
-                    "name": args.name,
-                    "access_key": args.access_key,
-                    "secret_key": args.secret_key,
-                    **({"email": args.email} if args.email else {}),
-                }
+                {"name": args.name, "access_key": args.access_key, "secret_key": args.secret_key,
+                 **({"email": args.email} if args.email else {})}
                 if args.action == "users"
                 else {"name": args.name, "owner": args.owner}
             )

@@ -1,4 +1,5 @@
-"""The admin API on :8081 (see docs/admin-api.md): probes, metrics, status, users and buckets.
+"""The admin API on :8081 (see docs/admin-api.md): probes, metrics, status, users, buckets,
+KMS keys.
 
 JSON in and out. Probes and metrics are open; everything else needs the root secret as a Bearer
 token, compared in constant time.
@@ -13,6 +14,7 @@ from typing import Any
 
 from aiohttp import web
 
+from .. import kms
 from ..meta.commands import CreateBucket, CreateUser, DeleteBucket, DeleteUser, SetBucketQuota
 from ..meta.layout import unpack
 from ..meta.quota import validate_limit
@@ -37,6 +39,9 @@ def make_admin_app(node: Node) -> web.Application:
     app.router.add_post("/buckets", create_bucket)
     app.router.add_delete("/buckets/{name}", delete_bucket)
     app.router.add_put("/buckets/{name}/quota", set_bucket_quota)
+    app.router.add_get("/kms/keys", list_kms_keys)
+    app.router.add_post("/kms/keys", create_kms_key)
+    app.router.add_put("/kms/keys/{name:.+}", update_kms_key)
     membership.register(app)
     return app
 
@@ -49,7 +54,7 @@ async def _errors(request: web.Request, handler: Any) -> web.StreamResponse:
     try:
         return await handler(request)
     except S3Error as e:
-        return error(e.status, e.message, e.code.name)
+        return error(e.status, e.message, e.code.aws_name)
     except ValueError as e:
         return error(400, str(e), "BadRequest")
 
@@ -142,6 +147,32 @@ async def create_user(request: web.Request) -> web.Response:
     return web.json_response(
         {**_public(record), "secret_key": record["secret_key"]}, status=200 if existed else 201
     )
+
+
+async def list_kms_keys(request: web.Request) -> web.Response:
+    node = request.app[NODE_KEY]
+    await node.read_barrier()
+    return web.json_response({"keys": [kms.public(node, k) for k in node.meta.kms_keys()]})
+
+
+async def create_kms_key(request: web.Request) -> web.Response:
+    """Create a named SSE-KMS key (200 and the existing key when the name is taken)."""
+    node = request.app[NODE_KEY]
+    name = (await _json(request)).get("name")
+    if not isinstance(name, str):
+        raise ValueError("'name' must be a string")
+    record, created = await kms.create(node, name)
+    return web.json_response(kms.public(node, record), status=201 if created else 200)
+
+
+async def update_kms_key(request: web.Request) -> web.Response:
+    """{"enabled": false} disables a key: objects under it can be neither written nor read."""
+    node = request.app[NODE_KEY]
+    enabled = (await _json(request)).get("enabled")
+    if not isinstance(enabled, bool):
+        raise ValueError("'enabled' must be true or false")
+    record = await kms.set_enabled(node, request.match_info["name"], enabled)
+    return web.json_response(kms.public(node, record))
 
 
 async def delete_user(request: web.Request) -> web.Response:

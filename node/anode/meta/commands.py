@@ -193,6 +193,22 @@ class InitMasterKey:
 
 
 @dataclass(frozen=True)
+class CreateKmsKey:
+    """Add a named SSE-KMS key whose material is already wrapped by the master key; a name that
+    exists keeps its key (the first proposal wins, as for InitMasterKey)."""
+
+    name: str
+    wrapped: bytes
+    created: float
+
+
+@dataclass(frozen=True)
+class SetKmsKeyEnabled:
+    name: str
+    enabled: bool
+
+
+@dataclass(frozen=True)
 class CreateUser:
     name: str
     access_key: str
@@ -252,6 +268,8 @@ Command = (
     | SetObjectLock
     | SetBucketTagging
     | InitMasterKey
+    | CreateKmsKey
+    | SetKmsKeyEnabled
     | CreateUser
     | DeleteUser
     | ForgetGarbage

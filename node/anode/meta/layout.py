@@ -148,6 +148,13 @@ def node_key(node_id: str) -> bytes:
     return NODE_PREFIX + node_id.encode()
 
 
+KMS_KEY_PREFIX = b"E/"  # SSE-KMS keys, wrapped by the master key (CreateKmsKey)
+
+
+def kms_key_key(name: str) -> bytes:
+    return KMS_KEY_PREFIX + name.encode()
+
+
 USAGE_PREFIX = b"Q/"
 
 

@@ -475,6 +475,23 @@ class StateMachine:
         tx.put(L.MASTER_KEY, cmd.key)
         return cmd.key
 
+    def _CreateKmsKey(self, tx: _Tx, cmd: c.CreateKmsKey) -> Any:
+        existing = tx.get(L.kms_key_key(cmd.name))
+        if existing is not None:
+            return existing
+        record = {"name": cmd.name, "wrapped": cmd.wrapped, "created": cmd.created,
+                  "enabled": True}
+        tx.put(L.kms_key_key(cmd.name), record)
+        return record
+
+    def _SetKmsKeyEnabled(self, tx: _Tx, cmd: c.SetKmsKeyEnabled) -> Any:
+        record = tx.get(L.kms_key_key(cmd.name))
+        if record is None:
+            return c.Rejected("KMS_NotFoundException", f"Invalid keyId {cmd.name}")
+        record = {**record, "enabled": cmd.enabled}
+        tx.put(L.kms_key_key(cmd.name), record)
+        return record
+
     # ---- users --------------------------------------------------------------------------
 
     def _CreateUser(self, tx: _Tx, cmd: c.CreateUser) -> Any:

@@ -222,6 +222,14 @@ class MetaStore:
         """The SSE-S3 master key the cluster agreed on (InitMasterKey), if any yet."""
         return self._get(L.MASTER_KEY)
 
+    def kms_key(self, name: str) -> dict[str, Any] | None:
+        """An SSE-KMS key's record (its material wrapped), if the cluster has one of that name."""
+        return self._get(L.kms_key_key(name))
+
+    def kms_keys(self) -> Iterator[dict[str, Any]]:
+        for _, raw in scan(self.db, L.KMS_KEY_PREFIX):
+            yield L.unpack(raw)
+
     def applied_index(self) -> int:
         return int(self.db.get(L.APPLIED_KEY) or b"0")
 

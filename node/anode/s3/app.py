@@ -301,7 +301,7 @@ def error_response(error: S3Error, request_id: str, *, resource: str) -> web.Res
     body = xml.document(
         "Error",
         [
-            ("Code", error.code.name),
+            ("Code", error.code.aws_name),
             ("Message", error.message),
             *[(name, value) for name, value in error.extra.items()],
             ("Resource", error.resource or resource),

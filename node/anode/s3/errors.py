@@ -162,10 +162,18 @@ class ErrorCode(enum.Enum):
         "The encryption request you specified is not valid. The valid value is AES256.",
     )
     BadRequest = (400, "Bad Request")
+    # SSE-KMS (AWS answers these S3 requests with KMS's own codes, prefixed "KMS.")
+    KMS_NotFoundException = (400, "Invalid keyId")
+    KMS_DisabledException = (400, "The KMS key is disabled")
 
     @property
     def status(self) -> int:
         return self.value[0]
+
+    @property
+    def aws_name(self) -> str:
+        """The code as S3 writes it (`KMS.NotFoundException` for `KMS_NotFoundException`)."""
+        return self.name.replace("KMS_", "KMS.", 1)
 
     @property
     def default_message(self) -> str:

@@ -1,25 +1,28 @@
-"""Server-side encryption as S3 requests express it: SSE-C headers, SSE-S3, bucket defaults.
+"""Server-side encryption as S3 requests express it: SSE-C, SSE-S3, SSE-KMS, bucket defaults.
 
 Turns request headers (and the stored version record) into an `Encryption`: which key domain an
 object's chunks are sealed in, the `sse` field its version record keeps, and the headers its
-answers carry. The sealing itself is `chunks/crypto.py`. A version record's `sse` is
-{"type": "S3"} or {"type": "C", "md5": <key MD5, b64>, "salt": <16 B>, "check": <HMAC>}:
-the customer's key itself is never stored, only a salted HMAC that recognises it.
+answers carry. The sealing itself is `chunks/crypto.py`, the keys `kms.py`. A version record's
+`sse` is {"type": "S3"}, {"type": "C", "md5": <key MD5, b64>, "salt": <16 B>, "check": <HMAC>}
+(the customer's key itself is never stored, only a salted HMAC that recognises it), or
+{"type": "KMS", "key": <key name>, "arn": <its ARN>, "ctx": <context as sent, b64 JSON>,
+"bk": <bucket key enabled>}.
 """
 
 from __future__ import annotations
 
 import base64
 import binascii
+import json
 import secrets
-import weakref
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+from .. import kms
 from ..chunks.crypto import ChunkCipher, DecryptingReader, key_check, md5, same_key
 from ..chunks.reader import ChunkReader
-from ..meta.commands import InitMasterKey
+from ..kms import master_key
 from .errors import ErrorCode, S3Error
 
 if TYPE_CHECKING:
@@ -31,16 +34,21 @@ COPY_SOURCE_CUSTOMER = "x-amz-copy-source-server-side-encryption-customer-"
 # The key itself is what must not cross in clear (a request without it fails its SSE checks).
 _CUSTOMER_KEYS = (CUSTOMER + "key", COPY_SOURCE_CUSTOMER + "key")
 SSE_HEADER = "x-amz-server-side-encryption"
+AWS_KMS = "aws:kms"
+KMS_KEY_HEADER = "x-amz-server-side-encryption-aws-kms-key-id"
+CONTEXT_HEADER = "x-amz-server-side-encryption-context"
+BUCKET_KEY_HEADER = "x-amz-server-side-encryption-bucket-key-enabled"
 _CUSTOMER_KEY_MESSAGE = "Requests specifying Server Side Encryption with Customer provided keys "
 
 
 @dataclass(frozen=True)
 class Encryption:
-    """The key domain of one object: SSE-C with the customer's key, or SSE-S3."""
+    """The key domain of one object: SSE-C with the customer's key, SSE-S3, or SSE-KMS."""
 
-    kind: str  # "C" or "S3"
+    kind: str  # "C", "S3" or "KMS"
     key: bytes
     key_md5: str = ""  # SSE-C: base64 MD5 of the key, as the client sent it
+    kms: dict[str, Any] = field(default_factory=dict)  # SSE-KMS: the record's key, arn, ctx, bk
 
     @property
     def cipher(self) -> ChunkCipher:
@@ -50,6 +58,8 @@ class Encryption:
         """The `sse` field of a version (or upload) record."""
         if self.kind == "S3":
             return {"type": "S3"}
+        if self.kind == "KMS":
+            return {"type": "KMS", **self.kms}
         salt = secrets.token_bytes(16)
         return {"type": "C", "md5": self.key_md5, "salt": salt, "check": key_check(self.key, salt)}
 
@@ -57,8 +67,8 @@ class Encryption:
         return other is not None and (self.kind, self.key) == (other.kind, other.key)
 
     def etag(self, md5_digest: bytes) -> str:
-        """SSE-C ETags are not the plaintext's MD5 (AWS); SSE-S3 ones are."""
-        return self.cipher.etag(md5_digest) if self.kind == "C" else f'"{md5_digest.hex()}"'
+        """SSE-C and SSE-KMS ETags are not the plaintext's MD5 (AWS); SSE-S3 ones are."""
+        return self.cipher.etag(md5_digest) if self.kind != "S3" else f'"{md5_digest.hex()}"'
 
 
 def customer_key(headers: Mapping[str, str], prefix: str = CUSTOMER) -> Encryption | None:
@@ -106,29 +116,6 @@ def require_secure_transport(headers: Mapping[str, str], *, secure: bool,
                       "secure connection.")
 
 
-_MASTER: weakref.WeakKeyDictionary[Any, bytes] = weakref.WeakKeyDictionary()
-
-
-async def master_key(node: Node) -> bytes:
-    """The SSE-S3 master key: `[storage] master_key`, else the one the metadata holds, which the
-    first node to need it generates and proposes (every replica then uses the winner)."""
-    if node in _MASTER:
-        return _MASTER[node]
-    if node.config.storage.master_key:
-        key = base64.b64decode(node.config.storage.master_key)
-    else:
-        key = node.meta.master_key() or await node.propose(
-            InitMasterKey(key=secrets.token_bytes(32)))
-    _MASTER[node] = key
-    return key
-
-
-def bucket_default(bucket: Mapping[str, Any]) -> str | None:
-    """The algorithm of the bucket's default encryption (PutBucketEncryption), if any."""
-    config = bucket.get("encryption")
-    return config.get("algorithm") if config else None
-
-
 async def for_write(node: Node, headers: Mapping[str, str],
                     bucket: Mapping[str, Any]) -> Encryption | None:
     """How a new object is encrypted: SSE-C headers, else `x-amz-server-side-encryption`,
@@ -141,14 +128,65 @@ async def for_write(node: Node, headers: Mapping[str, str],
                           "provided key is incompatible with the encryption method specified",
                           ArgumentName=SSE_HEADER, ArgumentValue=requested)
         return customer
-    if requested is not None and requested != AES256:
-        if requested.startswith("aws:kms"):
-            raise S3Error(ErrorCode.NotImplemented, "SSE-KMS is not supported by Anode")
+    if requested is not None and requested not in (AES256, AWS_KMS):
+        if requested.startswith(AWS_KMS):
+            raise S3Error(ErrorCode.NotImplemented, "DSSE-KMS is not supported by Anode")
         raise S3Error(ErrorCode.InvalidArgument, "The encryption method specified is not "
                       "supported", ArgumentName=SSE_HEADER, ArgumentValue=requested)
-    if requested is None and bucket_default(bucket) is None:
+    default = bucket.get("encryption") or {}
+    if requested is None and default.get("algorithm") == AWS_KMS:
+        requested = AWS_KMS
+    if requested != AWS_KMS:
+        for name in (KMS_KEY_HEADER, CONTEXT_HEADER):
+            if name in headers:
+                raise S3Error(ErrorCode.InvalidArgument, f"{name} is only applicable with "
+                              f"{SSE_HEADER}: {AWS_KMS}", ArgumentName=name)
+    if requested == AWS_KMS:
+        return await _kms_for_write(node, headers, default)
+    if requested is None and not default:
         return None
     return Encryption("S3", await master_key(node))
+
+
+async def _kms_for_write(node: Node, headers: Mapping[str, str],
+                         default: Mapping[str, Any]) -> Encryption:
+    key_id = headers.get(KMS_KEY_HEADER) or default.get("key") or kms.DEFAULT_KEY
+    name = kms.key_name(key_id)
+    context = headers.get(CONTEXT_HEADER)
+    bucket_key = headers.get(BUCKET_KEY_HEADER, "").strip().lower()
+    if bucket_key not in ("", "true", "false"):
+        raise S3Error(ErrorCode.InvalidArgument, "Invalid value for " + BUCKET_KEY_HEADER,
+                      ArgumentName=BUCKET_KEY_HEADER, ArgumentValue=bucket_key)
+    # Writes skip the read barrier; a key disabled a moment ago on another member must already
+    # refuse this one (AWS documents a delay here; a strongly consistent store has none).
+    await node.read_barrier()
+    record: dict[str, Any] = {"key": name, "arn": kms.arn(node, name)}
+    if context is not None:
+        record["ctx"] = context.strip()
+    if bucket_key == "true" or (not bucket_key and default.get("bucket_key")):
+        record["bk"] = True
+    return await _kms_encryption(node, record)
+
+
+async def _kms_encryption(node: Node, record: Mapping[str, Any]) -> Encryption:
+    material = await kms.material(node, record["key"])
+    return Encryption("KMS", kms.data_key(material, _context(record.get("ctx"))),
+                      kms=dict(record))
+
+
+def _context(value: str | None) -> bytes:
+    """The encryption context (base64 JSON of string pairs) in one canonical form."""
+    if not value:
+        return b""
+    try:
+        pairs = json.loads(base64.b64decode(value, validate=True))
+    except (binascii.Error, ValueError):
+        pairs = None
+    if not isinstance(pairs, dict) or not all(
+            isinstance(k, str) and isinstance(v, str) for k, v in pairs.items()):
+        raise S3Error(ErrorCode.InvalidArgument, "The encryption context is not base64 JSON "
+                      "of string pairs", ArgumentName=CONTEXT_HEADER)
+    return json.dumps(pairs, sort_keys=True, separators=(",", ":")).encode()
 
 
 async def for_read(node: Node, headers: Mapping[str, str], sse: Mapping[str, Any] | None, *,
@@ -160,6 +198,8 @@ async def for_read(node: Node, headers: Mapping[str, str], sse: Mapping[str, Any
         if customer is not None:
             raise S3Error(ErrorCode.InvalidRequest,
                           "The encryption parameters are not applicable to this object.")
+        if sse and sse.get("type") == "KMS":
+            return await _kms_encryption(node, {k: v for k, v in sse.items() if k != "type"})
         return Encryption("S3", await master_key(node)) if sse else None
     if customer is None:
         raise S3Error(ErrorCode.InvalidRequest, "The object was stored using a form of Server "
@@ -183,4 +223,11 @@ def response_headers(sse: Mapping[str, Any] | None) -> dict[str, str]:
         return {}
     if sse.get("type") == "C":
         return {CUSTOMER + "algorithm": AES256, CUSTOMER + "key-MD5": sse["md5"]}
+    if sse.get("type") == "KMS":
+        headers = {SSE_HEADER: AWS_KMS, KMS_KEY_HEADER: sse["arn"]}
+        if sse.get("ctx"):
+            headers[CONTEXT_HEADER] = sse["ctx"]
+        if sse.get("bk"):
+            headers[BUCKET_KEY_HEADER] = "true"
+        return headers
     return {SSE_HEADER: AES256}

@@ -79,7 +79,7 @@ async def delete_objects(ctx: Context) -> web.Response:
             error = [("Key", key)]
             if version_id is not None:
                 error.append(("VersionId", version_id))
-            errors.append(("Error", [*error, ("Code", e.code.name), ("Message", e.message)]))
+            errors.append(("Error", [*error, ("Code", e.code.aws_name), ("Message", e.message)]))
             continue
         items.append((key, version_id))
     if len(items) + len(errors) > MAX_DELETE_KEYS or (not items and not errors):

@@ -1,19 +1,20 @@
 """Bucket default encryption: Put/Get/DeleteBucketEncryption.
 
-The configuration lives in the bucket record (`encryption`: {"algorithm", "bucket_key"}), set
-with SetBucketConfig; `s3/sse.py` applies it to writes that name no encryption themselves.
-Only SSE-S3 (AES256) is offered: Anode has no KMS, so aws:kms answers NotImplemented.
+The configuration lives in the bucket record (`encryption`: {"algorithm", "bucket_key", and
+for aws:kms the "key" name or None for the default key}), set with SetBucketConfig; `s3/sse.py`
+applies it to writes that name no encryption themselves. DSSE-KMS answers NotImplemented.
 """
 
 from __future__ import annotations
 
 from aiohttp import web
 
+from ... import kms
 from ...meta.commands import SetBucketConfig
 from .. import xml
 from ..context import Context
 from ..errors import ErrorCode, S3Error
-from ..sse import AES256
+from ..sse import AES256, AWS_KMS
 
 ALGORITHMS = (AES256, "aws:kms", "aws:kms:dsse")
 
@@ -30,18 +31,21 @@ async def put_bucket_encryption(ctx: Context) -> web.Response:
     algorithm = xml.text(defaults[0], "SSEAlgorithm")
     if algorithm not in ALGORITHMS:
         raise S3Error(ErrorCode.MalformedXML)
-    if algorithm != AES256:
-        raise S3Error(ErrorCode.NotImplemented, "SSE-KMS is not supported by Anode")
-    if xml.text(defaults[0], "KMSMasterKeyID") is not None:
+    if algorithm not in (AES256, AWS_KMS):
+        raise S3Error(ErrorCode.NotImplemented, "DSSE-KMS is not supported by Anode")
+    key_id = xml.text(defaults[0], "KMSMasterKeyID")
+    if key_id is not None and algorithm != AWS_KMS:
         raise S3Error(ErrorCode.InvalidArgument,
                       "a KMSMasterKeyID is not applicable if the default sse algorithm is not "
                       "aws:kms or aws:kms:dsse")
     bucket_key = (xml.text(rules[0], "BucketKeyEnabled") or "false").strip().lower()
     if bucket_key not in ("true", "false"):
         raise S3Error(ErrorCode.MalformedXML)
-    await ctx.node.propose(SetBucketConfig(
-        bucket=ctx.bucket_name, name="encryption",
-        value={"algorithm": AES256, "bucket_key": bucket_key == "true"}))
+    value = {"algorithm": algorithm, "bucket_key": bucket_key == "true"}
+    if algorithm == AWS_KMS:
+        value["key"] = kms.key_name(key_id) if key_id else None
+    await ctx.node.propose(SetBucketConfig(bucket=ctx.bucket_name, name="encryption",
+                                           value=value))
     return web.Response()
 
 
@@ -50,8 +54,11 @@ async def get_bucket_encryption(ctx: Context) -> web.Response:
     if not config:
         raise S3Error(ErrorCode.ServerSideEncryptionConfigurationNotFoundError,
                       BucketName=ctx.bucket_name)
+    default = [("SSEAlgorithm", config["algorithm"])]
+    if config.get("key"):
+        default.append(("KMSMasterKeyID", kms.arn(ctx.node, config["key"])))
     body = xml.document("ServerSideEncryptionConfiguration", [("Rule", [
-        ("ApplyServerSideEncryptionByDefault", [("SSEAlgorithm", config["algorithm"])]),
+        ("ApplyServerSideEncryptionByDefault", default),
         ("BucketKeyEnabled", bool(config.get("bucket_key"))),
     ])])
     return web.Response(body=body, content_type="application/xml")
