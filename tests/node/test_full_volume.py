@@ -43,7 +43,8 @@ def full_node(volume: Path):
     proc = NodeProcess(
         volume,
         storage_options=f'reserve = "{RESERVE}"\ngc_grace = "1s"\n'
-        'gc_interval = "0.2s"\nchunk_size = "1MiB"',
+        'gc_interval = "0.2s"\nchunk_size = "1MiB"\n'
+        'lifecycle_interval = "0.3s"\nlifecycle_day_seconds = 1',
     )
     yield proc.start()
     proc.kill()
@@ -121,6 +122,40 @@ def test_full_volume_refuses_writes_frees_space_on_delete_and_restarts(full_node
     s3.put_object(Bucket="bkt", Key="after", Body=b"a" * MiB)
     acked["after"] = b"a" * MiB
     _all_readable(s3, "bkt", acked)
+
+
+def test_lifecycle_rule_set_on_a_full_volume_expires_and_frees_it(full_node):
+    """A lifecycle rule is admitted while writes are refused, and its expiry (with the
+    collector) frees the volume; objects outside the rule stay."""
+    s3 = full_node.client()
+    s3.create_bucket(Bucket="bkt")
+    keep: dict[str, bytes] = {}
+    for n in range(10):
+        keep[f"keep/{n}"] = os.urandom(MiB)
+        s3.put_object(Bucket="bkt", Key=f"keep/{n}", Body=keep[f"keep/{n}"])
+    expiring: dict[str, bytes] = {}
+    _fill(s3, "bkt", 1 * MiB, "tmp/", expiring, 80)
+    _fill(s3, "bkt", 30 * 1024, "tmp/small", expiring, 3000)
+    _fill(s3, "bkt", 100, "tmp/tiny", expiring, 5000)  # not even a tiny write fits now
+    assert len(expiring) > 20
+    rule = {
+        "ID": "tmp",
+        "Status": "Enabled",
+        "Filter": {"Prefix": "tmp/"},
+        "Expiration": {"Days": 1},
+    }
+    s3.put_bucket_lifecycle_configuration(Bucket="bkt", LifecycleConfiguration={"Rules": [rule]})
+    _wait(
+        lambda: s3.list_objects_v2(Bucket="bkt", Prefix="tmp/")["KeyCount"] == 0,
+        "the rule never expired the objects",
+        timeout=60,
+    )
+    _wait(
+        lambda: _volume(full_node)["free_bytes"] > RESERVE + 16 * MiB,
+        "expired objects were never collected",
+    )
+    _all_readable(s3, "bkt", keep)
+    s3.put_object(Bucket="bkt", Key="after", Body=b"a" * MiB)
 
 
 def test_volume_filled_by_someone_else_releases_the_reserve(full_node, volume):
