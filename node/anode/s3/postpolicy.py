@@ -82,8 +82,11 @@ def decode(policy_b64: str) -> Policy:
     return Policy(when, conditions, length_range)
 
 
-def signer(fields: Mapping[str, str], lookup: Callable[[str], str | None]) -> str:
-    """The access key that signed `fields["policy"]`, or the S3 error for a bad signature."""
+def signer(
+    fields: Mapping[str, str], lookup: Callable[[str], str | None], region: str | None = None
+) -> str:
+    """The access key that signed `fields["policy"]`, or the S3 error for a bad signature.
+    `region`, when given, is the only one a SigV4 credential may name."""
     policy = fields["policy"]
     if "x-amz-signature" in fields or "x-amz-algorithm" in fields:
         for name in ("x-amz-algorithm", "x-amz-credential", "x-amz-date", "x-amz-signature"):
@@ -101,11 +104,19 @@ def signer(fields: Mapping[str, str], lookup: Callable[[str], str | None]) -> st
             raise S3Error(ErrorCode.InvalidArgument, "Invalid credential",
                           ArgumentName="x-amz-credential",
                           ArgumentValue=fields["x-amz-credential"])
-        access_key, date, region, service, _ = parts
+        access_key, date, scope_region, service, _ = parts
+        if region is not None and scope_region != region:
+            raise S3Error(
+                ErrorCode.InvalidArgument,
+                f"the region '{scope_region}' is wrong; expecting '{region}'",
+                ArgumentName="x-amz-credential",
+                ArgumentValue=fields["x-amz-credential"],
+                Region=region,
+            )
         secret = lookup(access_key)
         if secret is None:
             raise S3Error(ErrorCode.InvalidAccessKeyId, AWSAccessKeyId=access_key)
-        key = signing_key(secret, date, region, service)
+        key = signing_key(secret, date, scope_region, service)
         expected = hmac.new(key, policy.encode(), hashlib.sha256).hexdigest()
         provided = fields["x-amz-signature"]
     else:

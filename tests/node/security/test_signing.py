@@ -270,3 +270,26 @@ def test_presigned_expiry_values(node, s3, bucket):
     answer = requests.get(request.url, timeout=30)
     assert answer.status_code == 403
     assert xml_field(answer.content, "Message") == "Request has expired"
+
+
+def test_post_policy_signed_for_another_region_is_refused(node, s3, bucket):
+    def form(region: str) -> tuple[str, dict]:
+        client = boto3.client(
+            "s3",
+            endpoint_url=node.s3_url,
+            region_name=region,
+            aws_access_key_id=node.access_key,
+            aws_secret_access_key=node.secret_key,
+            config=Config(signature_version="s3v4", s3={"addressing_style": "path"}),
+        )
+        answer = client.generate_presigned_post(Bucket=bucket, Key="form.bin")
+        return answer["url"], answer["fields"]
+
+    url, fields = form("eu-west-1")
+    answer = requests.post(url, data=fields, files={"file": b"x"}, timeout=30)
+    assert answer.status_code == 400, answer.text
+    assert xml_field(answer.content, "Code") == "InvalidArgument"
+    assert xml_field(answer.content, "Region") == "us-east-1"
+    url, fields = form("us-east-1")
+    assert requests.post(url, data=fields, files={"file": b"x"}, timeout=30).status_code == 204
+    assert s3.get_object(Bucket=bucket, Key="form.bin")["Body"].read() == b"x"

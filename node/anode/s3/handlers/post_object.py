@@ -161,7 +161,8 @@ async def post_object(ctx: Context) -> web.StreamResponse:
     length_range = None
     if "policy" in fields:
         policy = postpolicy.decode(fields["policy"])
-        access_key = postpolicy.signer(fields, ctx.node.secret_for)
+        region = ctx.node.config.node.region
+        access_key = postpolicy.signer(fields, ctx.node.secret_for, region)
         user = ctx.node.user_by_access_key(access_key)
         if user is None:
             raise S3Error(ErrorCode.InvalidAccessKeyId, AWSAccessKeyId=access_key)
