@@ -293,3 +293,33 @@ def test_post_policy_signed_for_another_region_is_refused(node, s3, bucket):
     url, fields = form("us-east-1")
     assert requests.post(url, data=fields, files={"file": b"x"}, timeout=30).status_code == 204
     assert s3.get_object(Bucket=bucket, Key="form.bin")["Body"].read() == b"x"
+
+
+def test_cli_presigned_urls_still_work(node, s3, bucket):
+    """The aws CLI's and s5cmd's presigned GETs (their own signers) pass every check above."""
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    from test_clients import client_env
+
+    s3.put_object(Bucket=bucket, Key="shared file.txt", Body=b"shared")
+    binaries = Path(sys.executable).parent
+    commands = [
+        [str(binaries / "aws"), "--endpoint-url", node.s3_url, "s3", "presign"],
+        [str(binaries / "s5cmd"), "--endpoint-url", node.s3_url, "presign"],
+    ]
+    for command in commands:
+        result = subprocess.run(
+            [*command, f"s3://{bucket}/shared file.txt"],
+            env=client_env(node),
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+        assert result.returncode == 0, result.stderr
+        url = result.stdout.strip()
+        answer = requests.get(url, timeout=30)
+        assert (answer.status_code, answer.content) == (200, b"shared"), (command, answer.text)
+        answer = requests.get(url, headers={"x-amz-acl": "public-read"}, timeout=30)
+        assert answer.status_code == 403, (command, answer.text)
