@@ -89,6 +89,11 @@ class NodeConfig:
     # PEM files; both set: S3 and admin listen with TLS (1.2+). Internode stays plain (HMAC).
     tls_cert_file: str = ""
     tls_key_file: str = ""
+    # every listener (S3, admin, internode): see http_guard.py
+    header_timeout: Duration = Duration(15)  # to send a request head, from its first byte
+    body_timeout: Duration = Duration(30)  # a request body may pause at most this long
+    idle_timeout: Duration = Duration(60)  # a connection without a request is closed
+    max_connections: int = 1024  # S3 port; the internode port half, the admin port 64
 
 
 @dataclass
@@ -350,6 +355,11 @@ def validate(cfg: Config) -> None:
             key = b""
         if len(key) != 32:
             raise ConfigError("storage.master_key: expected base64 of 32 random bytes")
+    for key in ("header_timeout", "body_timeout", "idle_timeout"):
+        if getattr(cfg.node, key) <= 0:
+            raise ConfigError(f"node.{key}: must be positive")
+    if cfg.node.max_connections < 1:
+        raise ConfigError("node.max_connections: must be at least 1")
     if bool(cfg.node.tls_cert_file) != bool(cfg.node.tls_key_file):
         raise ConfigError("node.tls_cert_file and node.tls_key_file: set both, or neither")
     if cfg.tls:

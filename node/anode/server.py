@@ -5,14 +5,17 @@ from __future__ import annotations
 import asyncio
 import logging
 import signal
+from dataclasses import replace
 
 from aiohttp import web
 
 from .admin.app import make_admin_app
 from .config import Config, parse_addr
+from .http_guard import GuardedSite, Limits, fd_budget
 from .internode.server import make_internode_app
 from .node import Node
 from .s3.app import make_app
+from .s3.errors import ErrorCode, S3Error
 from .tls import server_context
 
 log = logging.getLogger(__name__)
@@ -21,8 +24,24 @@ log = logging.getLogger(__name__)
 # before we could send an S3 error, so let aiohttp accept more and `s3.app` enforce the limit.
 # `auto_decompress` off: a body sent with `Content-Encoding: gzip` is the object's bytes, stored
 # and returned as sent (aiohttp would otherwise inflate it on the way in).
-HTTP_LIMITS = {"max_line_size": 65536, "max_field_size": 65536, "max_headers": 256,
-               "auto_decompress": False}
+HANDLER_ARGS = {"max_line_size": 65536, "max_field_size": 65536, "max_headers": 256,
+                "auto_decompress": False, "access_log": None}
+ADMIN_MAX_CONNECTIONS = 64
+
+
+def _listeners(config: Config, apps: list) -> list:
+    """(app, addr, TLS context, limits, body timeout error) for S3, admin and internode."""
+    node = config.node
+    base = Limits(header_timeout=node.header_timeout, body_timeout=node.body_timeout,
+                  idle_timeout=node.idle_timeout, max_connections=node.max_connections)
+    limits = [
+        replace(base, max_connections=fd_budget(node.max_connections, share=0.5)),
+        replace(base, max_connections=fd_budget(ADMIN_MAX_CONNECTIONS, share=0.1)),
+        replace(base, max_connections=fd_budget(node.max_connections // 2, share=0.25)),
+    ]
+    errors = [lambda: S3Error(ErrorCode.RequestTimeout), web.HTTPRequestTimeout,
+              web.HTTPRequestTimeout]
+    return [(*app, lim, err) for app, lim, err in zip(apps, limits, errors, strict=False)]
 
 
 async def serve(config: Config, *, started: asyncio.Event | None = None) -> None:
@@ -37,13 +56,14 @@ async def serve(config: Config, *, started: asyncio.Event | None = None) -> None
         if config.clustered:  # internode stays plain HTTP, authenticated with the secret
             internode = make_internode_app(chunks=node.chunks, secret=config.cluster.secret)
             apps.append((internode, config.node.data_addr, None))
-        for app, addr, context in apps:
-            runner = web.AppRunner(app, access_log=None, handle_signals=False, **HTTP_LIMITS)
+        for app, addr, context, limits, timeout_error in _listeners(config, apps):
+            runner = web.AppRunner(app, handle_signals=False, **HANDLER_ARGS)
             await runner.setup()
-            host, port = parse_addr(addr)
-            await web.TCPSite(runner, host, port, backlog=1024, reuse_address=True,
-                              ssl_context=context).start()
             runners.append(runner)
+            host, port = parse_addr(addr)
+            await GuardedSite(runner, host, port, limits=limits, handler_args=HANDLER_ARGS,
+                              timeout_error=timeout_error, backlog=1024,
+                              ssl_context=context).start()
         log.info(
             "node %s serving S3 on %s, admin on %s (%s)",
             config.node.id,
