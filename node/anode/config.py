@@ -11,13 +11,14 @@ import dataclasses
 import os
 import re
 import socket
+import ssl
 import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, get_type_hints
 
-from .tls import server_context
+from .tls import peer_context, server_context
 
 
 class ConfigError(ValueError):
@@ -86,9 +87,13 @@ class NodeConfig:
     advertise_host: str = ""
     domains: list[str] = field(default_factory=lambda: ["localhost"])
     region: str = "us-east-1"
-    # PEM files; both set: S3 and admin listen with TLS (1.2+). Internode stays plain (HMAC).
+    # PEM files; both set: S3, admin and (internode_tls) chunk transfer listen with TLS (1.2+)
     tls_cert_file: str = ""
     tls_key_file: str = ""
+    # chunk transfer between members over TLS: true, false, or "auto" (when the files are set)
+    internode_tls: bool | str = "auto"
+    # what a peer's certificate must chain to; default: tls_cert_file (one cert for all members)
+    tls_ca_file: str = ""
     # every listener (S3, admin, internode): see http_guard.py
     header_timeout: Duration = Duration(15)  # to send a request head, from its first byte
     body_timeout: Duration = Duration(30)  # a request body may pause at most this long
@@ -178,6 +183,17 @@ class Config:
     def scheme(self) -> str:
         """Of the S3 and admin URLs this node publishes."""
         return "https" if self.tls else "http"
+
+    @property
+    def internode_tls(self) -> bool:
+        """Whether members send each other chunks over TLS (`node.internode_tls` resolved)."""
+        mode = self.node.internode_tls
+        return self.tls if mode == "auto" else bool(mode)
+
+    @property
+    def peer_ca_file(self) -> str:
+        """What other members' certificates must chain to."""
+        return self.node.tls_ca_file or self.node.tls_cert_file
 
     @property
     def clustered(self) -> bool:
@@ -367,6 +383,13 @@ def validate(cfg: Config) -> None:
             server_context(cert_file=cfg.node.tls_cert_file, key_file=cfg.node.tls_key_file)
         except ValueError as e:
             raise ConfigError(str(e)) from None
+    if cfg.internode_tls and not cfg.tls:
+        raise ConfigError("node.internode_tls: needs node.tls_cert_file and tls_key_file")
+    if cfg.node.tls_ca_file:
+        try:
+            peer_context(cert_file=cfg.node.tls_ca_file)
+        except (OSError, ssl.SSLError) as e:
+            raise ConfigError(f"node.tls_ca_file: not a readable PEM certificate ({e})") from None
     if cfg.cluster.replication_factor < 1:
         raise ConfigError("cluster.replication_factor: must be at least 1")
     try:

@@ -32,6 +32,7 @@ from .metrics import Metrics
 from .s3.errors import ErrorCode, S3Error
 from .select import FooterCache
 from .space import SpaceGuard
+from .tls import peer_context
 
 log = logging.getLogger(__name__)
 
@@ -78,7 +79,9 @@ class Node:
                 peers=config.peer_addresses(), state_machine=self.meta.state_machine,
                 data_dir=data / "raft", secret=config.cluster.secret,
                 learner=config.is_learner, compaction_entries=config.cluster.snapshot_entries)
-            self.internode = InternodeClient(secret=config.cluster.secret)
+            self.internode = InternodeClient(
+                secret=config.cluster.secret,
+                ssl=peer_context(cert_file=config.peer_ca_file) if config.internode_tls else None)
             self.replicator = Replicator(
                 node_id=config.node.id, store=self.chunks, client=self.internode,
                 members=self.members, replication_factor=config.cluster.replication_factor)
@@ -129,7 +132,8 @@ class Node:
             node_id=node.id,
             s3_url=f"{self.config.scheme}://{self.config.advertised(node.s3_addr)}",
             admin_url=f"{self.config.scheme}://{self.config.advertised(node.admin_addr)}",
-            data_url="http://" + self.config.advertised(node.data_addr))
+            data_url=("https://" if self.config.internode_tls else "http://")
+            + self.config.advertised(node.data_addr))
         while True:
             try:
                 await self.propose(register)

@@ -53,9 +53,9 @@ async def serve(config: Config, *, started: asyncio.Event | None = None) -> None
                               key_file=config.node.tls_key_file) if config.tls else None)
         apps = [(make_app(node), config.node.s3_addr, tls),
                 (make_admin_app(node), config.node.admin_addr, tls)]
-        if config.clustered:  # internode stays plain HTTP, authenticated with the secret
+        if config.clustered:  # authenticated with the secret; TLS too with `internode_tls`
             internode = make_internode_app(chunks=node.chunks, secret=config.cluster.secret)
-            apps.append((internode, config.node.data_addr, None))
+            apps.append((internode, config.node.data_addr, tls if config.internode_tls else None))
         for app, addr, context, limits, timeout_error in _listeners(config, apps):
             runner = web.AppRunner(app, handle_signals=False, **HANDLER_ARGS)
             await runner.setup()

@@ -1,11 +1,12 @@
-"""TLS for the node's S3 and admin listeners (`[node] tls_cert_file` / `tls_key_file`).
+"""TLS for the node's listeners (`[node] tls_cert_file` / `tls_key_file`) and its peers.
 
-One certificate serves both listeners. Internode traffic (Raft, chunk transfer) stays plain HTTP:
-it is authenticated with the cluster secret (HMAC), not encrypted (docs/config.md says so).
-The one node-to-node call on the admin port, forwarding a membership call to the leader, trusts
-exactly the node's own certificate file (leaf or chain) as its anchor: every member of a cluster
-serves the same certificate (the operator mounts one Secret into every pod), and peers are
-reached by addresses a certificate rarely names, so the chain is checked and the host name is not.
+One certificate serves S3, admin and, with `[node] internode_tls` (on by default with TLS), the
+internode chunk API. Raft traffic is not TLS: its frames are sealed (AES-256-GCM) with the
+cluster secret (`cluster/wire.py`). A node calling another member (chunk transfer, forwarding a
+membership call to the leader) trusts `[node] tls_ca_file`, by default its own certificate file
+(leaf or chain) as the anchor: every member of a cluster serves the same certificate (the
+operator mounts one Secret into every pod), and peers are reached by addresses a certificate
+rarely names, so the chain is checked and the host name is not.
 """
 
 from __future__ import annotations

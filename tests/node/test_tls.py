@@ -1,6 +1,6 @@
 """TLS on the S3 and admin listeners: start-up validation, a real node serving boto3 over
 HTTPS with a self-signed certificate it must verify, and a TLS cluster whose members forward
-admin calls to the leader over HTTPS while internode traffic stays plain."""
+admin calls to the leader over HTTPS (chunk transfer over TLS: security/test_internode_tls.py)."""
 
 from __future__ import annotations
 

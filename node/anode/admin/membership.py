@@ -71,7 +71,7 @@ async def _forward(request: web.Request, base: str) -> web.Response:
     body = await request.read()
     timeout = aiohttp.ClientTimeout(total=120)
     config = request.app[NODE_KEY].config
-    tls = peer_context(cert_file=config.node.tls_cert_file) if config.tls else None
+    tls = peer_context(cert_file=config.peer_ca_file) if config.tls else None
     async with aiohttp.ClientSession(timeout=timeout) as http, http.request(
             request.method, base + request.rel_url.raw_path_qs, data=body or None,
             headers=headers, ssl=tls if base.startswith("https:") else None) as response:

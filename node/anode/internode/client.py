@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import ssl as ssl_module
 
 import aiohttp
 
@@ -15,17 +16,20 @@ class PeerError(Exception):
 
 
 class InternodeClient:
-    def __init__(self, *, secret: str, timeout: float = 5.0) -> None:
+    def __init__(self, *, secret: str, timeout: float = 5.0,
+                 ssl: ssl_module.SSLContext | None = None) -> None:
         # A hung peer (SIGSTOP, swap storm) accepts connections but never answers: bound every
         # call so a write falls back to the next holder instead of waiting for it.
         self._secret = secret
+        self._ssl = ssl  # for https peers: what their certificates must chain to
         self._timeout = aiohttp.ClientTimeout(total=timeout, sock_connect=2.0)
         self._session: aiohttp.ClientSession | None = None
 
     def _http(self) -> aiohttp.ClientSession:
         if self._session is None or self._session.closed:
             self._session = aiohttp.ClientSession(
-                timeout=self._timeout, connector=aiohttp.TCPConnector(limit=64))
+                timeout=self._timeout,
+                connector=aiohttp.TCPConnector(limit=64, ssl=self._ssl or True))
         return self._session
 
     async def _call(self, method: str, base: str, path: str, *, params: dict | None = None,
