@@ -239,7 +239,7 @@ class FramedConnection:
                     if self._state == CONNECTION_STATE.DISCONNECTED:
                         return
             except FrameError as e:
-                log.warning("raft connection dropped: %s", e)
+                log.info("raft connection dropped: %s", e)
                 self.disconnect()
                 return
 
