@@ -70,6 +70,7 @@ class Node:
         self.meta = MetaStore(open_db(data / "meta", reserve=config.storage.reserve))
         self.chunks = ChunkStore(data / "chunks", cache_bytes=config.storage.chunk_cache)
         self.chunks.is_referenced = lambda digest: self.meta.chunk_refs(digest) > 0
+        self.chunks.room_for = self.space.writable
         self.internode: InternodeClient | None = None
         self.replicator: Replicator | None = None
         if config.clustered:

@@ -4,14 +4,16 @@ On a small tmpfs of the test's own (root only)."""
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import subprocess
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from anode_procs import NodeProcess
+from anode_procs import ClusterProcesses, NodeProcess
 from botocore.exceptions import ClientError
 
 from anode.space import reserve_action
@@ -20,11 +22,11 @@ MiB = 1024 * 1024
 RESERVE = 8 * MiB
 
 
-@pytest.fixture
-def volume(tmp_path: Path):
+@contextlib.contextmanager
+def small_tmpfs(mount: Path) -> Iterator[Path]:
+    """A 64 MiB tmpfs at `mount`, unmounted afterwards; skips the test where it cannot be."""
     if os.geteuid() != 0:
         pytest.skip("mounting a tmpfs needs root")
-    mount = tmp_path / "vol"
     mount.mkdir()
     done = subprocess.run(
         ["mount", "-t", "tmpfs", "-o", "size=64m", "tmpfs", str(mount)],
@@ -33,8 +35,16 @@ def volume(tmp_path: Path):
     )
     if done.returncode != 0:
         pytest.skip(f"cannot mount a tmpfs here: {done.stderr.strip()}")
-    yield mount
-    subprocess.run(["umount", "-l", str(mount)], check=False)
+    try:
+        yield mount
+    finally:
+        subprocess.run(["umount", "-l", str(mount)], check=False)
+
+
+@pytest.fixture
+def volume(tmp_path: Path):
+    with small_tmpfs(tmp_path / "vol") as mount:
+        yield mount
 
 
 @pytest.fixture
@@ -189,6 +199,39 @@ def test_volume_filled_by_someone_else_releases_the_reserve(full_node, volume):
         "the reserve was not allocated again",
     )
     s3.put_object(Bucket="bkt", Key="yes", Body=b"y" * MiB)
+
+
+def test_cluster_member_with_a_full_volume_keeps_its_reserve(tmp_path):
+    """One member's volume fills with chunk copies from its peers: it refuses further copies
+    before its reserve (the metadata log still needs room there), keeps serving everything
+    acknowledged, and restarts after kill -9."""
+    with small_tmpfs(tmp_path / "n3"):
+        cluster = ClusterProcesses(
+            tmp_path,
+            3,
+            storage_options=f'reserve = "{RESERVE}"\nchunk_size = "1MiB"',
+        )
+        try:
+            cluster.start()
+            small = cluster.nodes[2]
+            s3 = cluster.nodes[0].client(connect_timeout=5, read_timeout=60)
+            s3.create_bucket(Bucket="bkt")
+            acked: dict[str, bytes] = {}
+            for n in range(80):  # 80 MiB of copies for a 64 MiB volume
+                key, body = f"k{n}", os.urandom(MiB)
+                code = _code(s3.put_object, Bucket="bkt", Key=key, Body=body)
+                assert code in ("OK", "ServiceUnavailable"), code
+                if code == "OK":
+                    acked[key] = body
+            vol = _volume(small)
+            assert vol["reserve_file_bytes"] == RESERVE and vol["free_bytes"] >= RESERVE // 2, vol
+            assert len(acked) > 40
+            _all_readable(small.client(connect_timeout=5, read_timeout=60), "bkt", acked)
+            small.kill()
+            small.start(timeout=60)
+            _all_readable(small.client(connect_timeout=5, read_timeout=60), "bkt", acked)
+        finally:
+            cluster.kill()
 
 
 def test_reserve_file_rules():

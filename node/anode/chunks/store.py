@@ -13,6 +13,7 @@ belongs to the event loop.
 from __future__ import annotations
 
 import contextlib
+import errno
 import hashlib
 import os
 import threading
@@ -92,6 +93,9 @@ class ChunkStore:
         # Whether committed metadata refers to a chunk; the node wires in the metadata's answer.
         # The default never lets an abandoned write delete anything.
         self.is_referenced: Callable[[bytes], bool] = lambda digest: True
+        # Whether the volume has room for this many more bytes outside its reserve (space.py):
+        # copies from peers and repairs must not eat the room deletes and the metadata need.
+        self.room_for: Callable[[int], bool] = lambda size: True
 
     def path(self, digest: bytes) -> Path:
         hexdigest = digest.hex()
@@ -116,6 +120,8 @@ class ChunkStore:
 
     def write(self, digest: bytes, data: bytes) -> None:
         """Store a whole chunk received from elsewhere (a peer or a repair), durably."""
+        if not self.room_for(len(data)):
+            raise OSError(errno.ENOSPC, "data volume at its reserve (storage.reserve)")
         temp, fd = self.new_temp()
         try:
             view = memoryview(data)

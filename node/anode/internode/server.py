@@ -11,6 +11,7 @@
 from __future__ import annotations
 
 import asyncio
+import errno
 import hashlib
 import re
 from typing import Any
@@ -78,8 +79,13 @@ async def put_chunk(request: web.Request) -> web.Response:
     store = request.app[STORE_KEY]
     digest = _digest(request)
     data = await request.read()
-    if not await asyncio.to_thread(_store_verified, store, digest, data):
-        return web.json_response({"error": "body does not hash to the chunk id"}, status=400)
+    try:
+        if not await asyncio.to_thread(_store_verified, store, digest, data):
+            return web.json_response({"error": "body does not hash to the chunk id"}, status=400)
+    except OSError as e:
+        if e.errno != errno.ENOSPC:
+            raise
+        return web.json_response({"error": f"no room for the chunk: {e}"}, status=507)
     return web.Response(status=201)
 
 
