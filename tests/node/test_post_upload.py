@@ -12,6 +12,7 @@ import urllib.error
 import urllib.request
 import uuid
 import xml.etree.ElementTree as ET
+import zlib
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -241,6 +242,25 @@ def test_a_field_the_policy_does_not_mention_is_refused(s3, bucket):
     assert b"Extra input fields" in body
     ignored = {**fields, "x-ignore-anything": "ok"}
     assert post(url, ignored)[0] == 204
+
+
+@pytest.mark.parametrize("algorithm", ["CRC32", "SHA256"])
+def test_a_checksum_field_is_verified_and_stored(s3, bucket, algorithm):
+    url, fields = presigned(s3, bucket, f"ck-{algorithm}")
+    data = b"checked form upload"
+    digest = (hashlib.sha256(data).digest() if algorithm == "SHA256"
+              else zlib.crc32(data).to_bytes(4, "big"))
+    field = f"x-amz-checksum-{algorithm.lower()}"
+    wrong = base64.b64encode(bytes(len(digest))).decode()
+    status, _, body = post(url, {**fields, field: wrong}, data)
+    assert (status, code_of(body)) == (400, "BadDigest")
+    with pytest.raises(ClientError) as exc:
+        s3.head_object(Bucket=bucket, Key=f"ck-{algorithm}")
+    assert error_code(exc)[1] == 404
+    right = base64.b64encode(digest).decode()
+    assert post(url, {**fields, field: right}, data)[0] == 204
+    head = s3.head_object(Bucket=bucket, Key=f"ck-{algorithm}", ChecksumMode="ENABLED")
+    assert head[f"Checksum{algorithm}"] == right
 
 
 def test_content_length_range_is_enforced(s3, bucket):

@@ -191,8 +191,9 @@ def check(policy: Policy, fields: Mapping[str, str], *, bucket: str, now: dateti
     if "bucket" not in checked:
         raise _denied('Invalid according to Policy: Policy Condition failed: '
                       f'["eq", "$bucket", "{bucket}"]')
+    # x-amz-checksum-* is verified against the file itself, so a policy need not name it (AWS)
     extra = [name for name in fields if name not in checked and name not in EXEMPT_FIELDS
-             and not name.startswith("x-ignore-")]
+             and not name.startswith(("x-ignore-", "x-amz-checksum-"))]
     if extra:
         raise _denied(f"Invalid according to Policy: Extra input fields: {extra[0]}")
 
