@@ -8,6 +8,8 @@ file descriptors. A `GuardedSite` serves a runner like `web.TCPSite`, with:
 * `body_timeout`: while a handler waits for a body, the client must send something this often
   (the handler's read then fails with `timeout_error`, answered as such, and the connection is
   closed); a handler that is busy and not reading (reading paused) is not the client's fault;
+* the same `body_timeout` for a response the client stops reading: once writing has been
+  paused (the socket's buffers full) that long, the connection is aborted;
 * `idle_timeout`: a connection with no request (fresh, or kept alive) is closed (aiohttp's
   keep-alive timer, which also runs from the connection's start);
 * `max_connections`: beyond it, the connection idle the longest is closed to make room, or,
@@ -62,6 +64,7 @@ class _Connection(RequestHandler):
         self.last_data = self.since
         self.head_deadline: float | None = None
         self.timed_out = False
+        self.write_paused: float | None = None  # since when the client has not been reading
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         super().connection_made(transport)
@@ -77,6 +80,14 @@ class _Connection(RequestHandler):
         if self.request is None and self.head_deadline is None and not body_pending:
             self.head_deadline = now + self.guard.limits.header_timeout
         super().data_received(data)
+
+    def pause_writing(self) -> None:
+        super().pause_writing()
+        self.write_paused = time.monotonic()
+
+    def resume_writing(self) -> None:
+        super().resume_writing()
+        self.write_paused = None
 
     async def _handle_request(self, request: BaseRequest, *args: Any) -> Any:
         self.request = self.last_request = request
@@ -97,6 +108,13 @@ class _Connection(RequestHandler):
     def check(self, now: float) -> None:
         transport = self.transport
         if transport is None:
+            return
+        if (
+            self.write_paused is not None
+            and now - self.write_paused > self.guard.limits.body_timeout
+        ):
+            log.info("client not reading for %.0f s: connection aborted", now - self.write_paused)
+            transport.abort()  # close() would wait for the buffer to drain
             return
         if self.request is None:
             if self.head_deadline is not None and now > self.head_deadline:

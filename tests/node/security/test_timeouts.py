@@ -95,19 +95,19 @@ def test_idle_connections_are_closed_on_every_port(node):
             s.close()
 
 
-def _signed_put_head(node: NodeProcess, key: str, length: int) -> bytes:
+def _signed_head(node: NodeProcess, method: str, key: str, headers: dict[str, str]) -> bytes:
     url = f"{node.s3_url}/slow/{key}"
-    headers = {"Content-Length": str(length), "x-amz-content-sha256": "UNSIGNED-PAYLOAD"}
-    request = AWSRequest(method="PUT", url=url, headers=headers)
+    headers = {"x-amz-content-sha256": "UNSIGNED-PAYLOAD", **headers}
+    request = AWSRequest(method=method, url=url, headers=headers)
     S3SigV4Auth(Credentials(node.access_key, node.secret_key), "s3", "us-east-1").add_auth(request)
-    lines = [f"PUT /slow/{key} HTTP/1.1", f"Host: 127.0.0.1:{node.s3_port}"]
+    lines = [f"{method} /slow/{key} HTTP/1.1", f"Host: 127.0.0.1:{node.s3_port}"]
     lines += [f"{k}: {v}" for k, v in request.headers.items()]
     return ("\r\n".join(lines) + "\r\n\r\n").encode()
 
 
 def test_a_body_that_stops_coming_is_answered_request_timeout(node):
     with _connect(node.s3_port) as s:
-        s.sendall(_signed_put_head(node, "big", 5 * 10**9) + b"x" * 1000)
+        s.sendall(_signed_head(node, "PUT", "big", {"Content-Length": "5000000000"}) + b"x" * 1000)
         closed, answer = _closed(s, BODY + GRACE)
     assert closed, "a PUT that stopped sending kept its connection"
     assert answer.startswith(b"HTTP/1.1 400"), answer[:200]
@@ -115,6 +115,28 @@ def test_a_body_that_stops_coming_is_answered_request_timeout(node):
     s3 = node.client()
     assert s3.list_objects_v2(Bucket="slow").get("KeyCount") == 0  # nothing partial stored
     s3.put_object(Bucket="slow", Key="after", Body=b"fine")  # the node is well
+
+
+def test_a_client_that_stops_reading_a_response_is_cut_off(node):
+    size = 32 << 20  # far more than the socket buffers on both ends hold
+    node.client().put_object(Bucket="slow", Key="large", Body=b"y" * size)
+    with _connect(node.s3_port) as s:
+        s.sendall(_signed_head(node, "GET", "large", {}))
+        time.sleep(BODY + GRACE)  # reading nothing
+        received, deadline = 0, time.monotonic() + 30
+        s.settimeout(1)
+        while received < size and time.monotonic() < deadline:
+            try:
+                data = s.recv(1 << 20)
+            except TimeoutError:
+                continue
+            except ConnectionResetError:
+                break
+            if not data:
+                break
+            received += len(data)
+    assert received < size, "the node kept a connection whose client stopped reading"
+    assert node.client().head_object(Bucket="slow", Key="large")["ContentLength"] == size
 
 
 def test_idle_sockets_beyond_the_limit_do_not_lock_clients_out(node):
