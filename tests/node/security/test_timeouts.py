@@ -19,7 +19,7 @@ from botocore.auth import S3SigV4Auth
 from botocore.awsrequest import AWSRequest
 from botocore.credentials import Credentials
 
-HEADER, BODY, IDLE = 2.0, 2.0, 3.0
+HEADER, BODY, IDLE = 2.0, 2.0, 5.0
 FD_LIMIT = 256  # the S3 port then keeps at most (256 - 128) / 2 = 64 connections
 GRACE = 6.0  # the node checks every half second; the machine may be busy
 
