@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, get_type_hints
 
+from .audit.record import CATEGORIES as AUDIT_CATEGORIES
 from .tls import peer_context, server_context
 
 
@@ -148,6 +149,21 @@ class S3Config:
 
 
 @dataclass
+class AuditConfig:
+    """One JSON line per S3 and admin request (audit/): to a rotated file, stdout, a webhook."""
+
+    enabled: bool = False
+    categories: list[str] = field(default_factory=lambda: list(AUDIT_CATEGORIES))
+    file: str = "audit.log"  # relative: in storage.data_dir; empty: no file
+    max_size: Size = Size(100 * 1024 * 1024)  # the file is rotated at this size
+    backups: int = 5  # rotated files kept (audit.log.1 ... audit.log.N)
+    stdout: bool = False  # also to the process's stdout (a container's logs)
+    webhook_url: str = ""  # also POSTed there in batches (newline-delimited JSON)
+    webhook_queue: int = 10000  # records waiting for the webhook; beyond, dropped and counted
+    webhook_timeout: Duration = Duration(5)
+
+
+@dataclass
 class RootConfig:
     access_key: str = ""
     secret_key: str = ""
@@ -169,6 +185,7 @@ class Config:
     parquet: ParquetConfig = field(default_factory=ParquetConfig)
     s3: S3Config = field(default_factory=S3Config)
     root: RootConfig = field(default_factory=RootConfig)
+    audit: AuditConfig = field(default_factory=AuditConfig)
     users: list[UserConfig] = field(default_factory=list)
 
     @property
@@ -236,6 +253,7 @@ _SECTIONS = {
     "parquet": ParquetConfig,
     "s3": S3Config,
     "root": RootConfig,
+    "audit": AuditConfig,
 }
 
 
@@ -402,6 +420,7 @@ def validate(cfg: Config) -> None:
         raise ConfigError("cluster.snapshot_entries: must be at least 10")
     if cfg.cluster.placement_groups < 1:
         raise ConfigError("cluster.placement_groups: must be at least 1")
+    _validate_audit(cfg.audit)
     if bool(cfg.root.access_key) != bool(cfg.root.secret_key):
         raise ConfigError("root: set both access_key and secret_key, or neither")
     seen: set[str] = {cfg.root.access_key} if cfg.root.access_key else set()
@@ -412,6 +431,21 @@ def validate(cfg: Config) -> None:
         if user.access_key in seen:
             raise ConfigError(f"users[{i}].access_key: duplicate access key {user.access_key!r}")
         seen.add(user.access_key)
+
+
+def _validate_audit(audit: AuditConfig) -> None:
+    unknown = set(audit.categories) - set(AUDIT_CATEGORIES)
+    if unknown:
+        raise ConfigError(f"audit.categories: unknown {sorted(unknown)} "
+                          f"(known: {', '.join(AUDIT_CATEGORIES)})")
+    if audit.enabled and not (audit.file or audit.stdout or audit.webhook_url):
+        raise ConfigError("audit.enabled: set audit.file, audit.stdout or audit.webhook_url")
+    if audit.webhook_url and not re.match(r"https?://", audit.webhook_url):
+        raise ConfigError("audit.webhook_url: expected an http:// or https:// URL")
+    if audit.max_size < 1024 or audit.backups < 0:
+        raise ConfigError("audit.max_size: at least 1KiB; audit.backups: 0 or more")
+    if audit.webhook_queue < 1 or audit.webhook_timeout <= 0:
+        raise ConfigError("audit.webhook_queue and webhook_timeout: must be positive")
 
 
 def as_dict(cfg: Config) -> dict[str, Any]:

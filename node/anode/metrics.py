@@ -112,6 +112,18 @@ class Metrics:
             "Chunk files deleted by the collector",
             registry=self.registry,
         )
+        self.audit_records = Counter(
+            "anode_audit_records", "Audit records written, by category", ["category"],
+            registry=self.registry,
+        )
+        self.audit_dropped = Counter(
+            "anode_audit_dropped_records",
+            "Audit records the webhook did not get (queue full, or the POST failed)",
+            ["reason"],
+            registry=self.registry,
+        )
+        for reason in ("queue_full", "send_failed"):
+            self.audit_dropped.labels(reason)
         self.registry.register(_StorageCollector(node))
         self._children: dict[tuple[str, int], tuple[Any, Any]] = {}
 

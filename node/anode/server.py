@@ -10,6 +10,8 @@ from dataclasses import replace
 from aiohttp import web
 
 from .admin.app import make_admin_app
+from .audit.access import AUDIT_KEY, AuditAccessLogger, attach
+from .audit.sink import AuditLog
 from .config import Config, parse_addr
 from .http_guard import GuardedSite, Limits, fd_budget
 from .internode.server import make_internode_app
@@ -46,22 +48,29 @@ def _listeners(config: Config, apps: list) -> list:
 
 async def serve(config: Config, *, started: asyncio.Event | None = None) -> None:
     node = Node(config)
+    audit = AuditLog(config.audit, data_dir=config.data_dir, node_id=config.node.id,
+                     metrics=node.metrics)
     await node.start()
+    audited_args = {**HANDLER_ARGS, "access_log": audit.logger,
+                    "access_log_class": AuditAccessLogger}
     runners = []
     try:
         tls = (server_context(cert_file=config.node.tls_cert_file,
                               key_file=config.node.tls_key_file) if config.tls else None)
         apps = [(make_app(node), config.node.s3_addr, tls),
                 (make_admin_app(node), config.node.admin_addr, tls)]
+        for (app, _, _), api in zip(apps, ("s3", "admin"), strict=True):
+            attach(app, audit, node, api)
         if config.clustered:  # authenticated with the secret; TLS too with `internode_tls`
             internode = make_internode_app(chunks=node.chunks, secret=config.cluster.secret)
             apps.append((internode, config.node.data_addr, tls if config.internode_tls else None))
         for app, addr, context, limits, timeout_error in _listeners(config, apps):
-            runner = web.AppRunner(app, handle_signals=False, **HANDLER_ARGS)
+            args = audited_args if audit.enabled and AUDIT_KEY in app else HANDLER_ARGS
+            runner = web.AppRunner(app, handle_signals=False, **args)
             await runner.setup()
             runners.append(runner)
             host, port = parse_addr(addr)
-            await GuardedSite(runner, host, port, limits=limits, handler_args=HANDLER_ARGS,
+            await GuardedSite(runner, host, port, limits=limits, handler_args=args,
                               timeout_error=timeout_error, backlog=1024,
                               ssl_context=context).start()
         log.info(
@@ -83,6 +92,7 @@ async def serve(config: Config, *, started: asyncio.Event | None = None) -> None
         node.ready = False
         for runner in reversed(runners):
             await runner.cleanup()
+        await audit.close()
         await node.stop()
 
 

@@ -16,6 +16,7 @@ from typing import TypeVar
 
 from aiohttp import web
 
+from ..audit.record import ERROR_CODE
 from ..node import Node
 from . import sigv2, sse, xml
 from .context import Context
@@ -309,7 +310,9 @@ def error_response(error: S3Error, request_id: str, *, resource: str) -> web.Res
         ],
         namespace=False,
     )
-    return web.Response(status=status, body=body, headers=headers)
+    response = web.Response(status=status, body=body, headers=headers)
+    response[ERROR_CODE] = error.code.aws_name  # for the audit record
+    return response
 
 
 def _request_id() -> str:
