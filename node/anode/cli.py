@@ -52,6 +52,8 @@ def main(argv: list[str] | None = None) -> int:
     admin_sub = admin.add_subparsers(dest="action", required=True)
     for name in ("status", "health", "ready", "metrics"):
         admin_sub.add_parser(name)
+    admin_sub.add_parser("damaged", help="damaged chunks here and the objects they belong to")
+    admin_sub.add_parser("scrub", help="re-hash every chunk on this node now; list damaged ones")
     users = admin_sub.add_parser("users").add_subparsers(dest="verb", required=True)
     users.add_parser("list")
     create = users.add_parser("create")
@@ -140,6 +142,8 @@ def _admin(args: argparse.Namespace) -> int:
         method, path, body = _members_request(args)
     elif args.action == "kms":
         method, path, body = _kms_request(args)
+    elif args.action == "scrub":
+        method = "POST"
     elif args.action in ("users", "buckets"):
         if args.verb == "list":
             path = f"/{args.action}"

@@ -73,6 +73,11 @@ class _StorageCollector(Collector):
         yield CounterMetricFamily("anode_volume_writes_refused",
                                   "Writes refused with 507 to keep the reserve",
                                   value=space["writes_refused"])
+        scrubber = self.node.scrubber
+        yield GaugeMetricFamily("anode_damaged_chunks", "Chunks damaged here with no good copy "
+                                "found yet (`anode admin damaged`)", value=len(scrubber.damaged))
+        yield CounterMetricFamily("anode_corrupt_chunks_found", "Chunk copies found damaged here "
+                                  "(by reads or the scrubber)", value=scrubber.corrupt_found)
         cache = self.node.footer_cache
         yield CounterMetricFamily("anode_parquet_footer_cache_hits", "Footer cache hits",
                                   value=cache.hits)

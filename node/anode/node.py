@@ -19,6 +19,7 @@ from . import __version__
 from .chunks.gc import Collector
 from .chunks.reader import ChunkReader, InlineFirst, LocalChunks
 from .chunks.replication import InsufficientReplicas, Member, Replicator
+from .chunks.scrub import Scrubber
 from .chunks.store import ChunkStore
 from .cluster.errors import NoQuorum
 from .cluster.raft import RaftConsensus
@@ -91,6 +92,9 @@ class Node:
             self.consensus = LocalConsensus(self.meta.state_machine, node_id=config.node.id)
             self.chunk_reader = LocalChunks(self.chunks)
         self.chunk_reader = InlineFirst(self._inline_chunk, self.chunk_reader)
+        # Damaged chunks: replaced from another holder at once, or listed for the admin.
+        self.scrubber = Scrubber(self.chunks, self.replicator.fetch_copy if self.replicator
+                                 else None)
         # Ingest calls this for each chunk it stores; None on a single node (nothing to copy).
         self.replicate = self._replicate if self.replicator is not None else None
         self.collector = Collector(
@@ -117,6 +121,7 @@ class Node:
         """Start local services; a clustered node then joins in the background (`ready` after)."""
         self.consensus.start()
         self._spawn(self._watch_space(), "space")
+        self.scrubber.attach(asyncio.get_running_loop())
         await self.collector.sweep_orphans(startup=True)
         if self.replicator is None:
             await self._become_ready()
@@ -145,8 +150,7 @@ class Node:
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(self.replicator.probed.wait(), 5.0)
         self._spawn(self.replicator.run(referenced=self.meta.referenced_chunks,
-                                        repair_interval=self.config.cluster.repair_interval,
-                                        scrub_interval=self.config.cluster.scrub_interval),
+                                        repair_interval=self.config.cluster.repair_interval),
                     "repair")
         await self._become_ready()
 
@@ -157,6 +161,7 @@ class Node:
                 owner_id=owner_id(user.name), created=time.time(), managed="config",
                 email=user.email))
         self._spawn(self.collector.run(interval=self.config.storage.gc_interval), "collector")
+        self._spawn(self.scrubber.run(interval=self.config.cluster.scrub_interval), "scrubber")
         self._spawn(self.lifecycle.run(interval=self.config.storage.lifecycle_interval),
                     "lifecycle")
         self.ready = True
@@ -272,6 +277,8 @@ class Node:
                 "dedup_saved_bytes": stats["logical_bytes"] - stats["stored_bytes"],
                 "gc_deleted_chunks": self.collector.deleted,
                 "lifecycle_expired": self.lifecycle.expired,  # by this node, while leader
+                "corrupt_chunks_found": self.scrubber.corrupt_found,
+                "damaged_chunks": len(self.scrubber.damaged),  # `anode admin damaged` lists them
             },
             "uptime_seconds": round(time.time() - self.started, 3),
         }

@@ -13,6 +13,7 @@ from anode_procs import free_port
 
 from anode.chunks.placement import holders, rank
 from anode.chunks.replication import InsufficientReplicas, Member, Replicator
+from anode.chunks.scrub import Scrubber
 from anode.chunks.store import ChunkStore
 from anode.internode import auth
 from anode.internode.client import InternodeClient
@@ -102,8 +103,9 @@ async def test_reads_skip_a_corrupt_copy_and_repair_restores_it(tmp_path):
         path = cluster.stores["n1"].path(digest)
         path.write_bytes(b"rot" + path.read_bytes()[3:])
         assert await cluster.replicators["n1"].read(digest, 0, -1, True) == data
-        assert await cluster.replicators["n1"].scrub_round() == 1
-        assert cluster.stores["n1"].read_verified(digest) == data
+        scrubber = Scrubber(cluster.stores["n1"], cluster.replicators["n1"].fetch_copy)
+        assert await scrubber.scrub_round() == 1
+        assert cluster.stores["n1"].read_verified(digest) == data and not scrubber.damaged
         cluster.stores["n2"].delete(digest)
         await cluster.replicators["n2"].repair_round([digest])
         assert cluster.stores["n2"].read_verified(digest) == data

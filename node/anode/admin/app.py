@@ -21,7 +21,7 @@ from ..meta.quota import validate_limit
 from ..node import ROOT_USER, Node, owner_id
 from ..s3.errors import S3Error
 from ..s3.handlers.bucket import validate_bucket_name
-from . import membership
+from . import integrity, membership
 from .common import NODE_KEY, error
 
 
@@ -43,6 +43,7 @@ def make_admin_app(node: Node) -> web.Application:
     app.router.add_post("/kms/keys", create_kms_key)
     app.router.add_put("/kms/keys/{name:.+}", update_kms_key)
     membership.register(app)
+    integrity.register(app)
     return app
 
 

@@ -2,8 +2,8 @@
 
 Where a chunk's bytes come from is a `ChunkReader`: this node's disk (`LocalChunks`) or, in a
 cluster, any healthy holder (`replication.Replicator`). Whole chunks are verified against their
-SHA-256 as they are read; partial chunks (range reads) are not, since that would mean reading the
-whole chunk (the scrubber re-hashes them).
+SHA-256 as they are read, partial ones against their segment table (`store.read_part`): no
+reader returns bytes that were not verified.
 """
 
 from __future__ import annotations
@@ -53,16 +53,27 @@ class LocalChunks:
     def read_sync(self, digest: bytes, offset: int, length: int, whole: bool) -> bytes:
         if whole:
             return self.store.read_verified(digest)
-        return self.store.read(digest, offset, length)
+        data = self.store.read_part(digest, offset, length)
+        assert data is not None
+        return data
 
     async def read(self, digest: bytes, offset: int, length: int, whole: bool) -> bytes:
         return await asyncio.to_thread(self.read_sync, digest, offset, length, whole)
 
     def read_local(self, digest: bytes, offset: int, length: int, whole: bool) -> bytes | None:
-        try:
-            return self.read_sync(digest, offset, length, whole)
-        except (ChunkMissing, ChunkCorrupt):
-            return None
+        return read_quick(self.store, digest, offset, length, whole)
+
+
+def read_quick(store: ChunkStore, digest: bytes, offset: int, length: int, whole: bool
+               ) -> bytes | None:
+    """A cheap verified read for the event loop, or None (damaged, missing, or a chunk whose
+    part would need a whole verification first: work for a worker thread)."""
+    try:
+        if whole:
+            return store.read_verified(digest)
+        return store.read_part(digest, offset, length, quick=True)
+    except (ChunkMissing, ChunkCorrupt):
+        return None
 
 
 class InlineFirst:

@@ -4,11 +4,14 @@
   (rendezvous ranking over live members, skipping dead ones) in parallel; every holder fsyncs
   before it answers, so when this returns the copies exist and the metadata may be committed.
 - `read(...)`: this node's copy if it has a good one, else the holders in ranking order, each
-  answer verified against the chunk's SHA-256 (a whole chunk) before it is used.
+  answer verified before it is used (a whole chunk against its SHA-256 here; a part by the
+  holder, against its segment table). A local copy that fails verification is replaced at once
+  (`scrub.Scrubber`, through `fetch_copy`).
 - `repair_round()`: pull-based. Every node walks the referenced chunks; for those it should hold
   and lacks (or holds corrupt), it fetches a copy; copies it holds but should not are dropped once
   all the rightful holders have theirs. Run on every node, this restores the replication factor
-  after a node is lost, drained or replaced, with no coordinator.
+  after a node is lost, drained or replaced, with no coordinator. Damaged copies are the
+  scrubber's (`scrub.py`): found by reads and by its rounds, replaced with `fetch_copy`.
 """
 
 from __future__ import annotations
@@ -16,12 +19,12 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import logging
-import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
 from ..internode.client import InternodeClient, PeerError
 from .placement import rank
+from .reader import LocalChunks
 from .store import ChunkCorrupt, ChunkMissing, ChunkStore
 
 log = logging.getLogger(__name__)
@@ -43,6 +46,7 @@ class Replicator:
                  members: Callable[[], list[Member]], replication_factor: int) -> None:
         self.node_id = node_id
         self.store = store
+        self.local = LocalChunks(store)
         self.client = client
         self.members = members
         self.replication_factor = replication_factor
@@ -51,7 +55,6 @@ class Replicator:
         self._loop: asyncio.AbstractEventLoop | None = None
         self.repaired = 0
         self.dropped = 0
-        self.corrupt_found = 0
 
     # ---- membership view ------------------------------------------------------------------
 
@@ -118,14 +121,14 @@ class Replicator:
 
     async def read(self, digest: bytes, offset: int, length: int, whole: bool) -> bytes:
         try:
-            return await asyncio.to_thread(self._read_local, digest, offset, length, whole)
+            return await asyncio.to_thread(self.local.read_sync, digest, offset, length, whole)
         except (ChunkMissing, ChunkCorrupt):
             return await self._read_remote(digest, offset, length, whole)
 
     def read_sync(self, digest: bytes, offset: int, length: int, whole: bool) -> bytes:
         """For worker threads (S3 Select, small GETs): remote reads hop to the event loop."""
         try:
-            return self._read_local(digest, offset, length, whole)
+            return self.local.read_sync(digest, offset, length, whole)
         except (ChunkMissing, ChunkCorrupt):
             assert self._loop is not None, "monitor() must be running"
             future = asyncio.run_coroutine_threadsafe(
@@ -133,15 +136,7 @@ class Replicator:
             return future.result(timeout=60)
 
     def read_local(self, digest: bytes, offset: int, length: int, whole: bool) -> bytes | None:
-        try:
-            return self._read_local(digest, offset, length, whole)
-        except (ChunkMissing, ChunkCorrupt):
-            return None
-
-    def _read_local(self, digest: bytes, offset: int, length: int, whole: bool) -> bytes:
-        if whole:
-            return self.store.read_verified(digest)
-        return self.store.read(digest, offset, length)
+        return self.local.read_local(digest, offset, length, whole)
 
     def _sources(self, digest: bytes) -> list[Member]:
         members = self._by_id()
@@ -157,8 +152,11 @@ class Replicator:
                     if hashlib.sha256(data).digest() != digest:
                         log.warning("corrupt copy of %s on %s", digest.hex()[:12], member.id)
                         continue
-                else:
+                else:  # the holder verifies a part before it answers (409 if it cannot)
                     data = await self.client.get_chunk(member.data_url, digest, offset, length)
+                    if length >= 0 and len(data) != length:
+                        log.warning("short copy of %s on %s", digest.hex()[:12], member.id)
+                        continue
                 return data
             except PeerError:
                 continue
@@ -174,21 +172,27 @@ class Replicator:
             wanted = self.placement(digest)
             here = await asyncio.to_thread(self.store.exists, digest)
             if self.node_id in wanted and not here:
-                await self._fetch_copy(digest)
+                await self.fetch_copy(digest)
                 continue
             surplus = here and self.node_id not in wanted and await self._all_hold(digest, wanted)
             if surplus and not self.store.pins.get(digest):  # no await between check and unlink
                 self.store.delete(digest)
                 self.dropped += 1
 
-    async def _fetch_copy(self, digest: bytes) -> None:
+    async def fetch_copy(self, digest: bytes) -> bool:
+        """Store here a verified copy from another holder (over a damaged one, if any)."""
         try:
             data = await self._read_remote(digest, 0, -1, True)
         except ChunkMissing:
             log.error("chunk %s has no readable copy on any member", digest.hex())
-            return
-        await asyncio.to_thread(self.store.write, digest, data)
+            return False
+        try:
+            await asyncio.to_thread(self.store.write, digest, data)
+        except OSError as e:  # a full volume (its reserve): the next round tries again
+            log.error("chunk %s: cannot store a copy here: %s", digest.hex(), e)
+            return False
         self.repaired += 1
+        return True
 
     async def _all_hold(self, digest: bytes, wanted: list[str]) -> bool:
         members = self._by_id()
@@ -221,32 +225,11 @@ class Replicator:
                 break
         return missing
 
-    async def scrub_round(self, *, pause: float = 0.0) -> int:
-        """Re-hash every local chunk; replace corrupt ones from a healthy copy."""
-        bad = 0
-        for digest, _ in await asyncio.to_thread(lambda: list(self.store.all_chunks())):
-            try:
-                await asyncio.to_thread(self.store.read_verified, digest, cached=False)
-            except ChunkCorrupt:
-                bad += 1
-                self.corrupt_found += 1
-                log.warning("scrubber: chunk %s corrupt here; fetching a good copy", digest.hex())
-                await self._fetch_copy(digest)
-            except ChunkMissing:
-                continue
-            if pause:
-                await asyncio.sleep(pause)
-        return bad
-
-    async def run(self, *, referenced: Callable[[], Iterable[bytes]], repair_interval: float,
-                  scrub_interval: float) -> None:
-        last_scrub = time.monotonic()
+    async def run(self, *, referenced: Callable[[], Iterable[bytes]],
+                  repair_interval: float) -> None:
         while True:
             await asyncio.sleep(repair_interval)
             try:
                 await self.repair_round(list(referenced()))
-                if time.monotonic() - last_scrub >= scrub_interval:
-                    last_scrub = time.monotonic()
-                    await self.scrub_round()
             except Exception:  # the repairer must outlive a bad round
                 log.exception("repair round failed")

@@ -1,7 +1,13 @@
 """Content-addressed chunk files on this node's volume: the one place that knows their layout.
 
-    <data_dir>/chunks/<first 2 hex digits>/<sha256 hex>   a chunk, named by its SHA-256
-    <data_dir>/chunks/tmp/<random>.tmp                    a chunk being written
+    <data_dir>/chunks/<first 2 hex digits>/<sha256 hex>       a chunk, named by its SHA-256
+    <data_dir>/chunks/<first 2 hex digits>/<sha256 hex>.seg   its segment table (`segtable.py`)
+    <data_dir>/chunks/tmp/<random>.tmp                        a chunk being written
+
+Nothing is served unverified: a whole chunk is checked against its id, a part of one against the
+segment table, which the first partial read makes from a whole verified read (so chunks written
+before tables existed need no upgrade step). A failed check calls `on_corrupt`, which the node
+wires to an immediate repair (a cluster) or to the list of damaged chunks `anode admin` shows.
 
 A chunk becomes visible only by an atomic rename of a fully written, fsynced temp file, followed
 by an fsync of its directory, so a crash leaves either no file or a complete one. A rename onto an
@@ -22,7 +28,10 @@ from collections import Counter, OrderedDict
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
+from . import segtable
+
 SMALL_CHUNK = 64 * 1024
+TABLE_CACHE = 8 * 1024 * 1024  # ~4000 tables of 4 MiB chunks
 
 
 class SmallChunkCache:
@@ -90,6 +99,9 @@ class ChunkStore:
         # Chunks an unfinished write depends on; the collector skips them. Event loop only.
         self.pins: Counter[bytes] = Counter()
         self.small_cache = SmallChunkCache(max_bytes=cache_bytes)
+        self.tables = SmallChunkCache(max_bytes=TABLE_CACHE)  # digest -> verified table bytes
+        # Told of every chunk that failed verification here (from worker threads).
+        self.on_corrupt: Callable[[bytes], None] = lambda digest: None
         # Whether committed metadata refers to a chunk; the node wires in the metadata's answer.
         # The default never lets an abandoned write delete anything.
         self.is_referenced: Callable[[bytes], bool] = lambda digest: True
@@ -100,6 +112,9 @@ class ChunkStore:
     def path(self, digest: bytes) -> Path:
         hexdigest = digest.hex()
         return self.root / hexdigest[:2] / hexdigest
+
+    def table_path(self, digest: bytes) -> Path:
+        return self.path(digest).with_suffix(".seg")
 
     # ---- writing (worker threads) ----------------------------------------------------------
 
@@ -159,10 +174,67 @@ class ChunkStore:
                 return hit
         data = self.read(digest)
         if hashlib.sha256(data).digest() != digest:
-            raise ChunkCorrupt(digest.hex())
+            self._corrupt(digest)
         if len(data) <= SMALL_CHUNK:
             self.small_cache.put(digest, data)
         return data
+
+    def read_part(self, digest: bytes, offset: int, length: int, *, quick: bool = False
+                  ) -> bytes | None:
+        """Bytes [offset, offset + length) of a chunk (a negative length: to its end), verified.
+
+        Reads and hashes only the 64 KiB segments the range covers, against the chunk's segment
+        table; the first partial read of a chunk without a table verifies it whole and makes
+        one, unless `quick` (the event loop's reads), which then answers None. Raises
+        ChunkCorrupt (a damaged or truncated file) or ChunkMissing."""
+        cached = self.small_cache.get(digest)
+        if cached is not None:
+            return cut(cached, offset, length)
+        table = self._table(digest)
+        if table is None:
+            if quick:
+                return None
+            data = self.read_verified(digest)
+            self._save_table(digest, data)
+            return cut(data, offset, length)
+        if not 0 <= offset <= table.size:
+            raise ChunkCorrupt(f"{digest.hex()}: offset beyond the chunk's {table.size} bytes")
+        # Like a file read, a range past the end is cut at the (verified) end of the chunk.
+        length = table.size - offset if length < 0 else min(length, table.size - offset)
+        if not length:
+            return b""
+        start, end = table.span(offset, length)
+        data = self.read(digest, start, end - start)
+        if not table.verifies(start, data):
+            self._corrupt(digest)
+        return data[offset - start : offset - start + length]
+
+    def _corrupt(self, digest: bytes) -> None:
+        self.on_corrupt(digest)
+        raise ChunkCorrupt(digest.hex())
+
+    def _table(self, digest: bytes) -> segtable.SegmentTable | None:
+        blob = self.tables.get(digest)
+        if blob is None:
+            try:
+                blob = self.table_path(digest).read_bytes()
+            except FileNotFoundError:
+                return None
+        table = segtable.parse(digest, blob)
+        if table is not None:
+            self.tables.put(digest, blob)
+        return table
+
+    def _save_table(self, digest: bytes, data: bytes) -> None:
+        """Keep the table of verified bytes. Not fsynced: a lost or torn table is remade."""
+        blob = segtable.build(digest, data)
+        self.tables.put(digest, blob)
+        temp = self.tmp / f"{uuid.uuid4().hex}.seg"
+        try:
+            temp.write_bytes(blob)
+            os.rename(temp, self.table_path(digest))
+        except OSError:  # a full disk, say: the next read verifies the whole chunk again
+            temp.unlink(missing_ok=True)
 
     def exists(self, digest: bytes) -> bool:
         return self.path(digest).exists()
@@ -171,6 +243,7 @@ class ChunkStore:
 
     def delete(self, digest: bytes) -> None:
         self.small_cache.drop(digest)
+        self.table_path(digest).unlink(missing_ok=True)  # first: never a table without a chunk
         self.path(digest).unlink(missing_ok=True)
 
     def _chunk_entries(self) -> Iterator[os.DirEntry[str]]:

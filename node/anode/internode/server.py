@@ -1,7 +1,7 @@
 """The internode data API: other nodes put, get, probe and delete chunks held by this node.
 
     PUT    /chunks/<sha256 hex>                     store (re-hashed; refused if it does not match)
-    GET    /chunks/<sha256 hex>?offset=&length=     read (whole chunks are verified first)
+    GET    /chunks/<sha256 hex>?offset=&length=     read (verified first; 409 if damaged here)
     HEAD   /chunks/<sha256 hex>                     exists?
     DELETE /chunks/<sha256 hex>                     drop this node's copy (repair, decommission)
     GET    /chunks?after=<hex>&limit=<n>            list held chunks, for repair and rebalancing
@@ -101,7 +101,7 @@ async def get_chunk(request: web.Request) -> web.StreamResponse:
         if offset == 0 and length < 0:
             data = await asyncio.to_thread(store.read_verified, digest)
         else:
-            data = await asyncio.to_thread(store.read, digest, offset, length)
+            data = await asyncio.to_thread(store.read_part, digest, offset, length)
     except ChunkMissing:
         return web.Response(status=404)
     except ChunkCorrupt:

@@ -94,8 +94,15 @@ async def get_object(ctx: Context) -> web.StreamResponse:
     first = await anext(pieces)  # fail with an S3 error, not a cut connection, if we can
     await response.prepare(ctx.http)
     await response.write(first)
-    async for piece in pieces:
-        await response.write(piece)
+    try:
+        async for piece in pieces:
+            await response.write(piece)
+    except Exception:
+        # The status and Content-Length are out: the one honest answer left is a cut
+        # connection (the client sees a short body), never an error document in the body.
+        if ctx.http.transport is not None:
+            ctx.http.transport.abort()
+        raise
     await response.write_eof()
     return response
 
