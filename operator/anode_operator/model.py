@@ -81,6 +81,8 @@ class ClusterSpec:
     parquet_cache_enabled: bool = True
     parquet_cache_size: str = "256MiB"
     upgrade_pod_ready_timeout: str = "10m"
+    audit_enabled: bool = False  # the node's audit log on its container's stdout (pod logs)
+    audit_webhook: str = ""  # and POSTed there too
 
 
 @dataclass(frozen=True)
@@ -143,6 +145,8 @@ def parse_cluster_spec(spec: dict[str, Any] | None) -> ClusterSpec:
         upgrade_pod_ready_timeout=_get(
             s, "upgradePolicy", "podReadyTimeout", default=base.upgrade_pod_ready_timeout
         ),
+        audit_enabled=bool(_get(s, "audit", "enabled", default=False)),
+        audit_webhook=str(_get(s, "audit", "webhook", default="")),
     )
 
 

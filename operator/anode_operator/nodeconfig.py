@@ -48,7 +48,7 @@ def node_config(cluster: Cluster, *, voters: list[int]) -> dict[str, dict[str, A
         f"{naming.peer_host(cluster.name, cluster.namespace, i)}:{c.INTERNODE_PORT}"
         for i in voters
     ]
-    return {
+    config: dict[str, dict[str, Any]] = {
         "node": {
             "s3_addr": f"0.0.0.0:{c.S3_PORT}",
             "admin_addr": f"0.0.0.0:{c.ADMIN_PORT}",
@@ -73,6 +73,11 @@ def node_config(cluster: Cluster, *, voters: list[int]) -> dict[str, dict[str, A
             "cache_size": spec.parquet_cache_size,
         },
     }
+    if spec.audit_enabled:  # sidecar-free: records on stdout are the pod's logs; no file on the PVC
+        config["audit"] = {"enabled": True, "stdout": True, "file": ""}
+        if spec.audit_webhook:
+            config["audit"]["webhook_url"] = spec.audit_webhook
+    return config
 
 
 def render_toml(cluster: Cluster, *, voters: list[int]) -> str:

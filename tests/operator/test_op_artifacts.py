@@ -268,3 +268,15 @@ def test_e2e_kind_config_and_script_refer_to_real_files():
         "kind delete cluster",
     ):
         assert step in script, step
+
+
+def test_helm_chart_passes_the_audit_settings_to_the_cluster():
+    webhook = "http://collector.logs.svc:8080/audit"
+    docs = template(
+        "cluster.create=true", "cluster.audit.enabled=true", f"cluster.audit.webhook={webhook}"
+    )
+    (cluster,) = [d for d in docs if d["kind"] == "AnodeCluster"]
+    assert cluster["spec"]["audit"] == {"enabled": True, "webhook": webhook}
+    validate(cluster)
+    (plain,) = [d for d in template("cluster.create=true") if d["kind"] == "AnodeCluster"]
+    assert "audit" not in plain["spec"]

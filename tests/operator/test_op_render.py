@@ -295,3 +295,22 @@ def test_service_monitor_verifies_the_clusters_certificate_under_tls():
     }
     plain = by_kind(render(make_cluster(metrics=metrics), capabilities=caps))["ServiceMonitor"]
     assert "tlsConfig" not in plain["spec"]["endpoints"][0]
+
+
+def test_audit_spec_puts_the_audit_log_on_the_pods_stdout(tmp_path):
+    """`spec.audit` renders an [audit] section the node's own loader accepts: records on stdout
+    (the pod's logs, no sidecar), none on the volume, and the webhook if one is named."""
+    from anode.config import load_config
+
+    env = {"ANODE_NODE_ID": "demo-0", "ANODE_CLUSTER_SECRET": "s" * 32}
+    path = tmp_path / "anode.toml"
+    audit = {"enabled": True, "webhook": "https://collector.logs.svc:8443/audit"}
+    cm = by_kind(render(make_cluster(audit=audit)))["ConfigMap"]
+    path.write_text(cm["data"]["anode.toml"])
+    loaded = load_config(path, env=env).audit
+    got = (loaded.enabled, loaded.stdout, loaded.file, loaded.webhook_url)
+    assert got == (True, True, "", audit["webhook"])
+    plain = by_kind(render(make_cluster()))["ConfigMap"]
+    assert "audit" not in tomllib.loads(plain["data"]["anode.toml"])
+    path.write_text(plain["data"]["anode.toml"])
+    assert load_config(path, env=env).audit.enabled is False
