@@ -1,4 +1,5 @@
-"""The segment table of a chunk (pure logic): what a partial read verifies against."""
+"""The segment table of a chunk: what a partial read verifies against (the logic, then the
+store's table files on a real directory)."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ import os
 import pytest
 
 from anode.chunks.segtable import SEGMENT, build, parse
+from anode.chunks.store import ChunkCorrupt, ChunkStore
 
 
 def test_a_table_verifies_exactly_the_segments_it_was_made_from():
@@ -43,3 +45,31 @@ def test_a_damaged_or_foreign_table_is_refused(size):
         damaged[i] ^= 0x40
         assert parse(digest, bytes(damaged)) is None
     assert parse(digest, blob[:-1]) is None and parse(digest, b"") is None
+
+
+def test_the_store_makes_remakes_and_drops_tables(tmp_path):
+    store = ChunkStore(tmp_path / "chunks")
+    data = os.urandom(5 * SEGMENT + 3)
+    digest = hashlib.sha256(data).digest()
+    store.write(digest, data)
+    table = store.table_path(digest)
+    assert not table.exists()
+    assert store.read_part(digest, SEGMENT + 7, 100) == data[SEGMENT + 7 : SEGMENT + 107]
+    assert table.exists()  # made by the first partial read
+    store.tables.drop(digest)
+    table.write_bytes(b"\x00" + table.read_bytes()[1:])  # damaged: ignored and remade
+    assert store.read_part(digest, 4 * SEGMENT, -1) == data[4 * SEGMENT :]
+    assert parse(digest, table.read_bytes()) is not None
+    assert store.read_part(digest, 0, 10, quick=True) == data[:10]
+    other = ChunkStore(tmp_path / "chunks")  # a restarted node: no table in memory
+    with open(store.path(digest), "r+b") as f:
+        f.seek(2 * SEGMENT)
+        f.write(b"X")
+    found: list[bytes] = []
+    other.on_corrupt = found.append
+    assert other.read_part(digest, 0, 100) == data[:100]  # other segments still verify
+    with pytest.raises(ChunkCorrupt):
+        other.read_part(digest, 2 * SEGMENT - 1, 2)
+    assert found == [digest]
+    store.path(digest).unlink()  # as if the collector won a race with a reader
+    assert store.drop_stray_tables() == 1 and not table.exists()

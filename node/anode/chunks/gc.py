@@ -54,8 +54,11 @@ class Collector:
             first = self._first_seen.setdefault(digest, now)
             if self.meta.chunk_refs(digest) > 0:
                 forget.append(digest)  # referenced again: no longer garbage
-            elif (now - first >= self.grace and self._collectable(digest)
-                  and not self._recently_written(digest)):
+            elif (
+                now - first >= self.grace
+                and self._collectable(digest)
+                and not self._recently_written(digest)
+            ):
                 self.chunks.delete(digest)  # no await between the check and the unlink
                 deleted += 1
                 forget.append(digest)
@@ -77,6 +80,7 @@ class Collector:
                 deleted += 1
             if i % 1000 == 999:
                 await asyncio.sleep(0)
+        await asyncio.to_thread(self.chunks.drop_stray_tables)
         temps: list[tuple[Path, float]] = await asyncio.to_thread(
             lambda: list(self.chunks.temp_files())
         )

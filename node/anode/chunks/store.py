@@ -179,8 +179,9 @@ class ChunkStore:
             self.small_cache.put(digest, data)
         return data
 
-    def read_part(self, digest: bytes, offset: int, length: int, *, quick: bool = False
-                  ) -> bytes | None:
+    def read_part(
+        self, digest: bytes, offset: int, length: int, *, quick: bool = False
+    ) -> bytes | None:
         """Bytes [offset, offset + length) of a chunk (a negative length: to its end), verified.
 
         Reads and hashes only the 64 KiB segments the range covers, against the chunk's segment
@@ -250,6 +251,18 @@ class ChunkStore:
         for i in range(256):
             with os.scandir(self.root / f"{i:02x}") as entries:
                 yield from (entry for entry in entries if len(entry.name) == 64)
+
+    def drop_stray_tables(self) -> int:
+        """Delete segment tables whose chunk is gone (a read made one while the collector
+        removed the chunk). Harmless meanwhile: a table is a function of the chunk id."""
+        dropped = 0
+        for i in range(256):
+            with os.scandir(self.root / f"{i:02x}") as entries:
+                for entry in entries:
+                    if entry.name.endswith(".seg") and not os.path.exists(entry.path[:-4]):
+                        Path(entry.path).unlink(missing_ok=True)
+                        dropped += 1
+        return dropped
 
     def all_chunks(self) -> Iterator[tuple[bytes, float]]:
         """(digest, mtime) of every chunk file; for the orphan sweep."""
