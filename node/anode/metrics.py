@@ -9,6 +9,9 @@ from prometheus_client import CollectorRegistry, Counter, Histogram, generate_la
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 from prometheus_client.registry import Collector
 
+from .audit.record import CATEGORIES as AUDIT_CATEGORIES
+from .metrics_cluster import ClusterCollector
+
 if TYPE_CHECKING:
     from .node import Node
 
@@ -129,7 +132,10 @@ class Metrics:
         )
         for reason in ("queue_full", "send_failed"):
             self.audit_dropped.labels(reason)
+        for category in AUDIT_CATEGORIES:
+            self.audit_records.labels(category)
         self.registry.register(_StorageCollector(node))
+        self.registry.register(ClusterCollector(node))
         self._children: dict[tuple[str, int], tuple[Any, Any]] = {}
 
     def observe(self, operation: str, status: int, seconds: float) -> None:

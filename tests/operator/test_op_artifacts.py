@@ -6,6 +6,7 @@ Dockerfiles."""
 
 from __future__ import annotations
 
+import json
 import subprocess
 import tomllib
 from pathlib import Path
@@ -280,3 +281,14 @@ def test_helm_chart_passes_the_audit_settings_to_the_cluster():
     validate(cluster)
     (plain,) = [d for d in template("cluster.create=true") if d["kind"] == "AnodeCluster"]
     assert "audit" not in plain["spec"]
+
+
+def test_helm_chart_ships_the_grafana_dashboard_when_enabled():
+    dashboard = (CHART / "dashboards" / "anode.json").read_text()
+    docs = template("dashboards.enabled=true", "dashboards.annotations.grafana_folder=Storage")
+    (cm,) = [d for d in docs if d["kind"] == "ConfigMap"]
+    validate(cm)
+    assert cm["metadata"]["labels"]["grafana_dashboard"] == "1"
+    assert cm["metadata"]["annotations"] == {"grafana_folder": "Storage"}
+    assert json.loads(cm["data"]["anode.json"]) == json.loads(dashboard)
+    assert not [d for d in template() if d["kind"] == "ConfigMap"]

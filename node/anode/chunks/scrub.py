@@ -29,6 +29,8 @@ class Scrubber:
         self.fetch = fetch
         self.damaged: dict[bytes, float] = {}  # digest -> when first found, not repaired
         self.corrupt_found = 0
+        self.rounds = 0  # scrub rounds completed (metrics)
+        self.verified = 0  # chunks re-hashed and found good (metrics)
         self._loop: asyncio.AbstractEventLoop | None = None
         self._running: dict[bytes, asyncio.Future[bool]] = {}
 
@@ -75,12 +77,15 @@ class Scrubber:
                 continue
             except ChunkMissing:
                 pass
+            else:
+                self.verified += 1
             self.damaged.pop(digest, None)
             if pause:
                 await asyncio.sleep(pause)
         for digest in list(self.damaged):
             if not await asyncio.to_thread(self.store.exists, digest):
                 self.damaged.pop(digest, None)  # collected: nothing refers to it any more
+        self.rounds += 1
         return bad
 
     async def run(self, *, interval: float) -> None:

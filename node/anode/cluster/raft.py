@@ -85,6 +85,8 @@ class RaftConsensus:
         self._stopping = threading.Event()
         self._calls: queue.SimpleQueue[Callable[[], None]] = queue.SimpleQueue()
         self._status: dict[str, Any] = {}
+        self.leader_changes = 0  # new leaders seen (the first included), for metrics
+        self._last_leader: str | None = None
         self._membership = asyncio.Lock()
         self._snapshots = CheckpointSnapshots(state_machine=state_machine, work_dir=data_dir)
         # pysyncobj splits an entry larger than its AppendEntries limit into chunks, and that
@@ -174,7 +176,12 @@ class RaftConsensus:
                 now = time.monotonic()
                 if now >= next_status:  # ticks can run thousands of times a second under load
                     next_status = now + _STATUS_EVERY
-                    self._status = self._collect_status(replica)
+                    status = self._collect_status(replica)
+                    leader = status["leader_address"]
+                    if leader is not None and leader != self._last_leader:
+                        self._last_leader = leader
+                        self.leader_changes += 1
+                    self._status = status
                     if self._learner and self.address in {n.address for n in replica.otherNodes}:
                         replica = self._promote(replica)
         finally:

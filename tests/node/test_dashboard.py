@@ -1,0 +1,162 @@
+"""The Grafana dashboard (charts/anode/dashboards/anode.json) asks only for metrics a real node
+exports: every metric name in every PromQL expression is in /metrics of one node, or of a
+3-node cluster member for the few only a cluster has. And the metrics it needs that the node
+added for it (Raft leadership, repair, scrub) follow real events."""
+
+from __future__ import annotations
+
+import json
+import re
+import time
+import urllib.request
+from pathlib import Path
+from typing import Any
+
+from anode_procs import ClusterFront, ClusterProcesses
+
+DASHBOARD = Path(__file__).parents[2] / "charts" / "anode" / "dashboards" / "anode.json"
+CLUSTER_ONLY = {"anode_chunks_repaired_total", "anode_chunk_copies_dropped_total"}
+_NOT_METRICS = {
+    "by", "without", "on", "ignoring", "group_left", "group_right", "and", "or", "unless",
+    "bool", "offset", "inf", "nan",
+}  # fmt: skip
+
+
+def metric_names(expr: str) -> set[str]:
+    """Metric names in a PromQL expression: identifiers that are not functions, keywords,
+    label names (in matchers and groupings), durations, strings or $variables."""
+    expr = re.sub(r'"(?:[^"\\]|\\.)*"', '""', expr)
+    expr = re.sub(r"\{[^}]*\}", "", expr)
+    expr = re.sub(r"\[[^\]]*\]", "", expr)
+    expr = re.sub(r"\b(by|without|on|ignoring|group_left|group_right)\s*\([^)]*\)", "", expr)
+    names = re.findall(r"(?<![\w:$.])([A-Za-z_:][\w:]*)\b(?!\s*\()", expr)
+    return {n for n in names if n.lower() not in _NOT_METRICS}
+
+
+def dashboard_exprs() -> list[str]:
+    doc = json.loads(DASHBOARD.read_text())
+    exprs = [t["expr"] for p in doc["panels"] for t in p.get("targets", [])]
+    for variable in doc["templating"]["list"]:
+        query = variable.get("query")
+        query = query.get("query") if isinstance(query, dict) else query
+        if variable["type"] == "query":  # label_values(metric, label)
+            exprs.append(re.fullmatch(r"label_values\((\w+), *\w+\)", query).group(1))
+    return exprs
+
+
+def dashboard_metrics() -> set[str]:
+    return set().union(*(metric_names(e) for e in dashboard_exprs()))
+
+
+def exported(admin_url: str) -> set[str]:
+    with urllib.request.urlopen(admin_url + "/metrics", timeout=10) as r:
+        text = r.read().decode()
+    return {
+        re.split(r"[{ ]", line, maxsplit=1)[0] for line in text.splitlines() if line[:1] not in "#"
+    }
+
+
+def scrape(admin_url: str) -> dict[str, float]:
+    with urllib.request.urlopen(admin_url + "/metrics", timeout=10) as r:
+        lines = r.read().decode().splitlines()
+    return {ln.rsplit(" ", 1)[0]: float(ln.rsplit(" ", 1)[1]) for ln in lines if ln[:1] != "#"}
+
+
+def test_metric_names_are_extracted_from_promql() -> None:
+    expr = (
+        'histogram_quantile(0.99, sum by (le, operation) (rate(anode_x_bucket{instance=~"$i", '
+        'status=~"5.."}[$__rate_interval]))) / clamp_min(max(anode_y) - anode_z offset 5m, 1e-9)'
+    )
+    assert metric_names(expr) == {"anode_x_bucket", "anode_y", "anode_z"}
+
+
+def test_the_dashboard_covers_what_the_issue_asks_for() -> None:
+    names = dashboard_metrics()
+    assert all(n.startswith("anode_") for n in names), names
+    wanted = {
+        "anode_s3_requests_total", "anode_s3_request_duration_seconds_bucket",
+        "anode_s3_bytes_in_total", "anode_s3_bytes_out_total", "anode_raft_term",
+        "anode_raft_commit_index", "anode_raft_applied_index", "anode_raft_leader_changes_total",
+        "anode_chunks_repaired_total", "anode_scrubbed_chunks_total", "anode_dedup_saved_bytes",
+        "anode_stored_bytes", "anode_logical_bytes", "anode_volume_free_bytes",
+    }  # fmt: skip
+    assert wanted <= names
+    doc = json.loads(DASHBOARD.read_text())
+    assert any(v["name"] == "instance" for v in doc["templating"]["list"])
+    per_member = [t["expr"] for p in doc["panels"] for t in p.get("targets", [])]
+    assert all('instance=~"$instance"' in e for e in per_member)
+
+
+def test_every_dashboard_metric_is_exported(node: Any) -> None:
+    """Runs against one node and a 3-node cluster (the `node` fixture's two params)."""
+    s3 = node.client()
+    s3.list_buckets()  # the request counters and histograms have samples
+    clustered = isinstance(node, ClusterFront)
+    admin_url = node.cluster.nodes[0].admin_url if clustered else node.admin_url
+    have = exported(admin_url)
+    wanted = dashboard_metrics()
+    if clustered:
+        assert wanted <= have, sorted(wanted - have)
+    else:
+        assert wanted - CLUSTER_ONLY <= have, sorted(wanted - CLUSTER_ONLY - have)
+        assert not CLUSTER_ONLY & have  # a single node has no copies to repair
+
+
+def test_a_missing_metric_would_be_caught(node: Any) -> None:
+    clustered = isinstance(node, ClusterFront)
+    admin_url = node.cluster.nodes[0].admin_url if clustered else node.admin_url
+    assert "anode_no_such_metric" not in exported(admin_url)
+    assert "anode_s3_requests_total" in exported(admin_url)
+
+
+def wait_for(predicate: Any, timeout: float = 60) -> Any:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            value = predicate()
+        except OSError:
+            value = None
+        if value:
+            return value
+        time.sleep(0.2)
+    raise TimeoutError("condition not reached")
+
+
+def test_raft_repair_and_scrub_metrics_follow_real_events(tmp_path: Path) -> None:
+    cluster = ClusterProcesses(
+        tmp_path, extra_cluster='repair_interval = "1s"\nscrub_interval = "1s"'
+    ).start()
+    try:
+        s3 = cluster.client()
+        s3.create_bucket(Bucket="dash")
+        s3.put_object(Bucket="dash", Key="before", Body=b"b" * 300_000)
+        leader = cluster.leader()
+        survivors = [n for n in cluster.nodes if n is not leader]
+        before = {n.node_id: scrape(n.admin_url) for n in survivors}
+        for n in survivors:
+            m = before[n.node_id]
+            assert m["anode_raft_leader_changes_total"] >= 1 and m["anode_raft_is_leader"] == 0
+            assert m["anode_raft_commit_index"] >= m["anode_raft_applied_index"] > 0
+            assert m["anode_raft_members"] == 3 and m["anode_raft_healthy_members"] == 3
+        # scrub rounds re-hash the chunk every second
+        wait_for(lambda: scrape(survivors[0].admin_url)["anode_scrubbed_chunks_total"] >= 1)
+        leader.kill()
+        new = wait_for(
+            lambda: [n for n in survivors if scrape(n.admin_url)["anode_raft_is_leader"]]
+        )
+        assert len(new) == 1
+        for n in survivors:
+            after = wait_for(
+                lambda n=n: (
+                    (m := scrape(n.admin_url))["anode_raft_leader_changes_total"]
+                    > before[n.node_id]["anode_raft_leader_changes_total"]
+                    and m
+                )
+            )
+            assert after["anode_raft_term"] > before[n.node_id]["anode_raft_term"]
+        s3 = cluster.client()
+        s3.put_object(Bucket="dash", Key="while-down", Body=b"w" * 300_000)
+        leader.start()  # it lacks the copy written while it was down: its repair fetches it
+        wait_for(lambda: scrape(leader.admin_url)["anode_chunks_repaired_total"] >= 1, 90)
+    finally:
+        cluster.kill()
