@@ -15,7 +15,7 @@ import random
 import shutil
 
 import pytest
-from anode_procs import NodeProcess
+from anode_procs import ClusterProcesses, NodeProcess
 from botocore.exceptions import ClientError
 from s3util import error_code
 
@@ -290,3 +290,50 @@ def complete(store: Store, bucket: str, key: str, uid: str, mode: str, etags: li
         **read_args(mode),
         MultipartUpload={"Parts": [{"PartNumber": n, "ETag": e} for n, e in enumerate(etags, 1)]},
     )
+
+
+@pytest.fixture(scope="module")
+def cluster_s3(tmp_path_factory: pytest.TempPathFactory):
+    """A 3-node cluster (RF 3) whose client sends each request to a random member."""
+    root = tmp_path_factory.mktemp("sse-matrix-cluster")
+    cluster = ClusterProcesses(root, 3, storage_options=f"chunk_size = {CHUNK}").start()
+    s3 = cluster.client()
+    s3.create_bucket(Bucket="cluster")
+    yield s3
+    cluster.stop()
+    shutil.rmtree(root, ignore_errors=True)
+
+
+@pytest.mark.parametrize("size", [1, INLINE + 1, SEALED_CACHED, CACHED + 1, CHUNK + 1])
+@pytest.mark.parametrize("mode", ["none", "sse-s3", "sse-c-a", "sse-c-b"])
+def test_equal_bodies_on_a_cluster(cluster_s3, mode, size):
+    """The cluster's read path (any member, local copy or a peer's) under the same matrix."""
+    data = body(size)
+    for key in ("one", "two"):
+        cluster_s3.put_object(
+            Bucket="cluster", Key=f"{mode}-{size}-{key}", Body=data, **put_args(mode)
+        )
+    for _ in range(3):  # random members: cached, uncached, local or not
+        for key in ("one", "two"):
+            got = cluster_s3.get_object(
+                Bucket="cluster", Key=f"{mode}-{size}-{key}", **read_args(mode)
+            )
+            assert got["Body"].read() == data
+            ranged = cluster_s3.get_object(
+                Bucket="cluster",
+                Key=f"{mode}-{size}-{key}",
+                Range=f"bytes={size // 2}-{size - 1}",
+                **read_args(mode),
+            )
+            assert ranged["Body"].read() == data[size // 2 :]
+    copy, target = f"{mode}-{size}-copy", "sse-c-b" if mode != "sse-c-b" else "none"
+    cluster_s3.copy_object(
+        Bucket="cluster",
+        Key=copy,
+        CopySource={"Bucket": "cluster", "Key": f"{mode}-{size}-one"},
+        **source_args(mode),
+        **put_args(target),
+    )
+    for _ in range(2):
+        got = cluster_s3.get_object(Bucket="cluster", Key=copy, **read_args(target))
+        assert got["Body"].read() == data
