@@ -143,6 +143,12 @@ class ParquetConfig:
 
 
 @dataclass
+class SelectConfig:
+    max_query_cpu: Duration = Duration(120)  # CPU time one S3 Select query may use
+    workers: int = 2  # threads running S3 Select queries (more queries wait their turn)
+
+
+@dataclass
 class S3Config:
     # AWS refuses SSE-C keys over plain HTTP; only for tests and TLS-terminating proxies
     sse_c_allow_insecure: bool = False
@@ -183,6 +189,7 @@ class Config:
     cluster: ClusterConfig = field(default_factory=ClusterConfig)
     storage: StorageConfig = field(default_factory=StorageConfig)
     parquet: ParquetConfig = field(default_factory=ParquetConfig)
+    select: SelectConfig = field(default_factory=SelectConfig)
     s3: S3Config = field(default_factory=S3Config)
     root: RootConfig = field(default_factory=RootConfig)
     audit: AuditConfig = field(default_factory=AuditConfig)
@@ -251,6 +258,7 @@ _SECTIONS = {
     "cluster": ClusterConfig,
     "storage": StorageConfig,
     "parquet": ParquetConfig,
+    "select": SelectConfig,
     "s3": S3Config,
     "root": RootConfig,
     "audit": AuditConfig,
@@ -382,6 +390,8 @@ def validate(cfg: Config) -> None:
         raise ConfigError("storage.inline_max: must be at most 256KiB")
     if cfg.storage.lifecycle_day_seconds <= 0 or cfg.storage.lifecycle_interval <= 0:
         raise ConfigError("storage.lifecycle_interval and lifecycle_day_seconds: must be positive")
+    if cfg.select.max_query_cpu <= 0 or cfg.select.workers < 1:
+        raise ConfigError("select.max_query_cpu and select.workers: must be positive")
     if cfg.storage.master_key:
         try:
             key = base64.b64decode(cfg.storage.master_key, validate=True)

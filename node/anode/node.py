@@ -12,6 +12,7 @@ import functools
 import hashlib
 import logging
 import time
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
 
@@ -108,6 +109,8 @@ class Node:
             is_leader=lambda: self.consensus.status().get("role") == "leader")
         parquet = config.parquet
         self.footer_cache = FooterCache(int(parquet.cache_size) if parquet.enable_cache else 0)
+        # S3 Select's own threads: queries never hold the ones chunk reads need
+        self.select_executor = ThreadPoolExecutor(config.select.workers, "select")
         self.metrics = Metrics(self)
         self.root = User(ROOT_USER, config.root.access_key, config.root.secret_key)
         self.started = time.time()
@@ -184,6 +187,7 @@ class Node:
         for task in self._tasks:
             task.cancel()
         await asyncio.gather(*self._tasks, return_exceptions=True)
+        self.select_executor.shutdown(wait=False, cancel_futures=True)
         await self.consensus.close()
         if self.internode is not None:
             await self.internode.close()

@@ -1,8 +1,10 @@
 """Runs a parsed SelectRequest against one object and yields the event-stream response.
 
 The event loop only shuffles bytes: each step (read a batch, filter, project, serialize) runs in
-a worker thread via `asyncio.to_thread`, one bounded batch at a time, so a large scan neither
-blocks other requests nor holds more than one batch in memory.
+a worker thread of the node's Select executor (its own, so queries never take the threads chunk
+reads need), one bounded batch at a time, so a large scan neither blocks other requests nor
+holds more than one batch in memory. A `CpuBudget` ends a query that computes too long with
+BusyResources (hostile LIKE patterns, huge expressions over large records).
 """
 
 from __future__ import annotations
@@ -10,9 +12,11 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import AsyncIterator, Callable, Iterator
+from concurrent.futures import Executor
 from typing import Any
 
 from . import ast, eventstream
+from .budget import CpuBudget
 from .errors import SelectError
 from .evaluate import compile_expr
 from .footer_cache import FooterCache
@@ -24,6 +28,8 @@ from .values import is_absent, to_number, truthy
 
 PROGRESS_INTERVAL = 1.0  # seconds between Progress events (when requested)
 KEEPALIVE_INTERVAL = 5.0  # seconds without output before a Cont event
+DEFAULT_CPU_SECONDS = 120.0  # select.max_query_cpu
+_CHECK_ROWS = 63  # records evaluated between budget checks, minus one (a mask)
 
 
 async def run_select(
@@ -33,6 +39,8 @@ async def run_select(
     footer_cache: FooterCache,
     pushdown: bool = True,
     column_pruning: bool = True,
+    executor: Executor | None = None,
+    cpu_seconds: float = DEFAULT_CPU_SECONDS,
 ) -> AsyncIterator[bytes]:
     """Yield encoded event-stream messages: Records*, Cont*, Progress*, Stats, End.
 
@@ -41,14 +49,30 @@ async def run_select(
     event-stream error message and the stream ends.
     """
     counters = ByteCounters()
+    budget = CpuBudget(cpu_seconds)
+    loop = asyncio.get_running_loop()
+
+    def run(fn: Callable[..., Any], *args: Any) -> Any:
+        with budget.step():
+            return fn(*args)
+
     started = False
     try:
-        execution = await asyncio.to_thread(
-            _Execution, request, source, footer_cache, counters, pushdown, column_pruning
+        execution = await loop.run_in_executor(
+            executor,
+            run,
+            _Execution,
+            request,
+            source,
+            footer_cache,
+            counters,
+            pushdown,
+            column_pruning,
+            budget,
         )
         last_output = last_progress = time.monotonic()
         while True:
-            payload, done = await asyncio.to_thread(execution.step)
+            payload, done = await loop.run_in_executor(executor, run, execution.step)
             now = time.monotonic()
             if payload:
                 started = True
@@ -89,8 +113,10 @@ class _Execution:
         counters: ByteCounters,
         pushdown: bool,
         column_pruning: bool,
+        budget: CpuBudget,
     ) -> None:
         query = request.query
+        self.check = check = budget.check
         self.query = query
         self.returned = 0
         self.emitted = 0
@@ -110,12 +136,12 @@ class _Execution:
             self.batches = csv_batches(request, source, counters)
         else:
             self.batches = json_batches(request, source, counters)
-        self.where = compile_expr(query.where) if query.where is not None else None
+        self.where = compile_expr(query.where, check=check) if query.where is not None else None
         self.write = make_writer(
             request.output_format, request.csv_output, request.json_record_delimiter
         )
-        self.aggregates: Aggregation | None = Aggregation(query) if query.aggregate else None
-        self.project = None if query.aggregate else _projector(query)
+        self.aggregates: Aggregation | None = Aggregation(query, check) if query.aggregate else None
+        self.project = None if query.aggregate else _projector(query, check)
         self.vectorized = False
         if self.scan is not None and self.aggregates is not None and pushdown:
             columns = self.scan.vectorizable(self.aggregates.nodes)
@@ -135,10 +161,12 @@ class _Execution:
             else:
                 self.aggregates.update(batch, where)
             return b"", False
-        project = self.project
+        project, check = self.project, self.check
         assert project is not None
         out: list[str] = []
-        for row in batch:
+        for i, row in enumerate(batch):
+            if not i & _CHECK_ROWS:
+                check()
             if where is not None and not truthy(where(row)):
                 continue
             if limit is not None and self.emitted >= limit:
@@ -169,11 +197,12 @@ def output_name(item: ast.SelectItem, position: int) -> str:
     return f"_{position + 1}"
 
 
-def _projector(query: ast.Query) -> Callable[[Any], Any]:
+def _projector(query: ast.Query, check: Callable[[], None]) -> Callable[[Any], Any]:
     if not query.items:
         return lambda row: row
     columns = [
-        (output_name(item, i), compile_expr(item.expr)) for i, item in enumerate(query.items)
+        (output_name(item, i), compile_expr(item.expr, check=check))
+        for i, item in enumerate(query.items)
     ]
     return lambda row: [(name, fn(row)) for name, fn in columns]
 
@@ -181,20 +210,26 @@ def _projector(query: ast.Query) -> Callable[[Any], Any]:
 class Aggregation:
     """Accumulators for the aggregate calls of a query without GROUP BY."""
 
-    def __init__(self, query: ast.Query) -> None:
+    def __init__(self, query: ast.Query, check: Callable[[], None]) -> None:
         self.query = query
+        self.check = check
         self.nodes: list[ast.Aggregate] = [
             node
             for item in query.items
             for node in ast.walk(item.expr)
             if isinstance(node, ast.Aggregate)
         ]
-        self.args = [compile_expr(n.arg) if n.arg is not None else None for n in self.nodes]
+        self.args = [
+            compile_expr(n.arg, check=check) if n.arg is not None else None for n in self.nodes
+        ]
         self.count = [0] * len(self.nodes)
         self.acc: list[Any] = [None] * len(self.nodes)
 
     def update(self, batch: list[Any], where: Callable[[Any], Any] | None) -> None:
-        for row in batch:
+        check = self.check
+        for n, row in enumerate(batch):
+            if not n & _CHECK_ROWS:
+                check()
             if where is not None and not truthy(where(row)):
                 continue
             for i, node in enumerate(self.nodes):

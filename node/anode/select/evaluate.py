@@ -8,10 +8,11 @@ objects, Parquet rows); `lookup` hides the difference.
 from __future__ import annotations
 
 import datetime as dt
-import re
+import math
 from collections.abc import Callable
 from typing import Any
 
+from ..wildcard import Wildcard, compile_wildcard
 from . import ast
 from .ast import MISSING
 from .errors import SelectError
@@ -29,6 +30,9 @@ from .values import (
 )
 
 Fn = Callable[[Any], Any]
+# Integers may outgrow 64 bits (CSV fields can hold any number) but not without end: repeated
+# multiplication would otherwise build numbers whose next product takes seconds of C time.
+MAX_INT_BITS = 4096
 
 
 class CsvHeader:
@@ -85,19 +89,26 @@ def lookup(value: Any, step: ast.PathStep) -> Any:
     return MISSING
 
 
-def compile_expr(node: ast.Node, aggregates: dict[int, Any] | None = None) -> Fn:
+def compile_expr(
+    node: ast.Node,
+    aggregates: dict[int, Any] | None = None,
+    *,
+    check: Callable[[], None] | None = None,
+) -> Fn:
     """Turn ``node`` into ``fn(record) -> value``.
 
     ``aggregates`` maps ``id(Aggregate node)`` to its final value for the post-aggregation
-    projection; Aggregate nodes are not otherwise evaluable per record.
+    projection; Aggregate nodes are not otherwise evaluable per record. ``check`` (the query's
+    CPU budget) is called during long evaluations.
     """
-    c = _Compiler(aggregates)
+    c = _Compiler(aggregates, check)
     return c.compile(node)
 
 
 class _Compiler:
-    def __init__(self, aggregates: dict[int, Any] | None) -> None:
+    def __init__(self, aggregates: dict[int, Any] | None, check: Callable[[], None] | None) -> None:
         self.aggregates = aggregates
+        self.check = check
 
     def compile(self, node: ast.Node) -> Fn:
         method = getattr(self, "c_" + type(node).__name__)
@@ -219,7 +230,15 @@ class _Compiler:
                 raise SelectError(
                     "EvaluatorInvalidArguments", f"cannot apply {op} to {a!r} and {b!r}"
                 )
-            return arith(na, nb)
+            try:
+                result = arith(na, nb)
+            except OverflowError:  # an integer too large for a float
+                raise SelectError("IntegerOverflow", f"{op} overflows") from None
+            if type(result) is int and result.bit_length() > MAX_INT_BITS:
+                raise SelectError(
+                    "IntegerOverflow", f"{op} gives an integer over {MAX_INT_BITS} bits"
+                )
+            return result
 
         return arithmetic
 
@@ -259,25 +278,25 @@ class _Compiler:
     def c_Like(self, node: ast.Like) -> Fn:
         operand, pattern = self.compile(node.operand), self.compile(node.pattern)
         escape = self.compile(node.escape) if node.escape is not None else (lambda row: None)
-        negated = node.negated
+        negated, check = node.negated, self.check
         constant = isinstance(node.pattern, ast.Literal) and (
             node.escape is None or isinstance(node.escape, ast.Literal)
         )
-        cached = like_regex(pattern(None), escape(None)) if constant else None
+        cached = like_pattern(pattern(None), escape(None)) if constant else None
 
         def like(row: Any) -> Any:
             value = operand(row)
             if is_absent(value):
                 return None
-            regex = cached
-            if regex is None:
+            matcher = cached
+            if matcher is None:
                 pat = pattern(row)
                 if is_absent(pat):
                     return None
-                regex = like_regex(pat, escape(row))
+                matcher = like_pattern(pat, escape(row))
             if not isinstance(value, str):
                 value = to_text(value)
-            return (regex.match(value) is not None) != negated
+            return matcher.matches(value, check) != negated
 
         return like
 
@@ -353,9 +372,10 @@ def _mod(a: Any, b: Any) -> Any:
     if isinstance(a, int) and isinstance(b, int):
         r = abs(a) % abs(b)
         return r if a >= 0 else -r
-    import math
-
-    return math.fmod(a, b)
+    try:
+        return math.fmod(a, b)
+    except ValueError:  # infinity % x
+        return math.nan
 
 
 _ARITHMETIC: dict[str, Callable[[Any, Any], Any]] = {
@@ -366,37 +386,20 @@ _ARITHMETIC: dict[str, Callable[[Any, Any], Any]] = {
     "%": _mod,
 }
 
-_LIKE_CACHE: dict[tuple[str, str | None], re.Pattern[str]] = {}
 
-
-def like_regex(pattern: Any, escape: Any) -> re.Pattern[str]:
-    """Translate a LIKE pattern (``%``, ``_``, optional one-character ESCAPE) to a regex."""
+def like_pattern(pattern: Any, escape: Any) -> Wildcard:
+    """Compile a LIKE pattern (``%``, ``_``, optional one-character ESCAPE) for the shared
+    non-backtracking matcher."""
     if not isinstance(pattern, str) or (escape is not None and not isinstance(escape, str)):
         raise SelectError("LikeInvalidInputs", "LIKE pattern and escape must be strings")
-    key = (pattern, escape)
-    cached = _LIKE_CACHE.get(key)
-    if cached is not None:
-        return cached
     if escape is not None and len(escape) != 1:
         raise SelectError("EvaluatorLikePatternInvalidEscapeSequence", "ESCAPE must be 1 char")
-    out: list[str] = []
-    i = 0
-    while i < len(pattern):
-        ch = pattern[i]
-        if escape is not None and ch == escape:
-            if i + 1 >= len(pattern) or pattern[i + 1] not in ("%", "_", escape):
-                raise SelectError(
-                    "EvaluatorLikePatternInvalidEscapeSequence", f"bad escape in {pattern!r}"
-                )
-            out.append(re.escape(pattern[i + 1]))
-            i += 2
-            continue
-        out.append(".*" if ch == "%" else "." if ch == "_" else re.escape(ch))
-        i += 1
-    regex = re.compile("".join(out) + r"\Z", re.DOTALL)
-    if len(_LIKE_CACHE) < 1024:
-        _LIKE_CACHE[key] = regex
-    return regex
+    try:
+        return compile_wildcard(pattern, many="%", one="_", escape=escape)
+    except ValueError as exc:
+        raise SelectError(
+            "EvaluatorLikePatternInvalidEscapeSequence", f"bad escape in {pattern!r}"
+        ) from exc
 
 
 # -- scalar functions (NULL/MISSING in -> NULL out unless noted) --------------------------------
@@ -419,7 +422,10 @@ def _int_arg(value: Any, fn: str) -> int:
     num = to_number(value)
     if num is None:
         raise SelectError("IncorrectSqlFunctionArgumentType", f"{fn} expects a number")
-    return int(num)
+    try:
+        return int(num)
+    except (OverflowError, ValueError):  # infinity, NaN
+        raise SelectError("IllegalSqlFunctionArgument", f"{fn} needs a finite number") from None
 
 
 def _substring(text: Any, start: Any, length: Any = None) -> Any:
@@ -478,6 +484,15 @@ def _date_add(part: str, amount: Any, value: Any) -> Any:
         return None
     ts = _ts_arg(value, "DATE_ADD")
     n = _int_arg(amount, "DATE_ADD")
+    try:
+        return _add(part, n, ts)
+    except (OverflowError, ValueError):  # past year 9999 (or before year 1)
+        raise SelectError(
+            "IllegalSqlFunctionArgument", f"DATE_ADD({part}, ...) leaves the timestamp range"
+        ) from None
+
+
+def _add(part: str, n: int, ts: dt.datetime) -> dt.datetime:
     if part in ("YEAR", "MONTH"):
         months = ts.month - 1 + n * (12 if part == "YEAR" else 1)
         year, month = ts.year + months // 12, months % 12 + 1

@@ -27,7 +27,7 @@ import pyarrow.parquet as pq
 
 from . import ast
 from .errors import SelectError
-from .evaluate import like_regex
+from .evaluate import like_pattern
 from .inputs import BATCH_RECORDS, ByteCounters, RangeSource, navigate
 
 
@@ -345,7 +345,7 @@ def arrow_filter(
     ):
         column = resolve_column(node.operand.steps[0], names)
         if column is not None and pa.types.is_string(schema.field(column).type):
-            like_regex(node.pattern.value, None)  # validates the pattern
+            like_pattern(node.pattern.value, None)  # validates the pattern
             return pc.match_like(pc.field(column), node.pattern.value)
     return None
 

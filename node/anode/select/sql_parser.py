@@ -14,6 +14,12 @@ from .errors import SelectError
 from .sql_lexer import Token, tokenize
 
 MAX_EXPRESSION_BYTES = 256 * 1024  # AWS: the SQL expression may be at most 256 KB
+# Parsing, compiling and evaluating recurse once per level of an expression, so its depth must
+# stay well inside Python's recursion limit (1000 frames): at most MAX_NESTING levels of
+# parentheses, calls, CASE, NOT and signs, and MAX_DEPTH levels in all (chains like
+# `a OR b OR c ...` add a level per operator). Deeper: 400 UnsupportedSqlStructure, not a 500.
+MAX_NESTING = 100
+MAX_DEPTH = 250
 
 AGGREGATES = frozenset({"COUNT", "SUM", "AVG", "MIN", "MAX"})
 # name -> (min args, max args); None = unbounded
@@ -64,6 +70,7 @@ class _Parser:
     def __init__(self, tokens: list[Token]) -> None:
         self.tokens = tokens
         self.i = 0
+        self.nesting = 0
 
     # -- token helpers -------------------------------------------------------------------------
     @property
@@ -135,6 +142,11 @@ class _Parser:
             raise SelectError("UnsupportedSqlOperation", f"{self.tok.value} is not supported")
         if self.tok.kind != "EOF":
             raise self.error("ParseUnexpectedToken", "unexpected token")
+        for root in [*(item.expr for item in items), where]:
+            if root is not None and _depth(root) > MAX_DEPTH:
+                raise SelectError(
+                    "UnsupportedSqlStructure", f"expressions nest at most {MAX_DEPTH} levels"
+                )
         return _check_aggregates(
             ast.Query(
                 items=() if star else tuple(items),
@@ -244,6 +256,17 @@ class _Parser:
 
     # -- expressions ---------------------------------------------------------------------------
     def expr(self, min_bp: int) -> ast.Node:
+        if self.nesting >= MAX_NESTING:
+            raise self.error(
+                "UnsupportedSqlStructure", f"expressions nest at most {MAX_NESTING} levels"
+            )
+        self.nesting += 1
+        try:
+            return self._expr(min_bp)
+        finally:
+            self.nesting -= 1
+
+    def _expr(self, min_bp: int) -> ast.Node:
         left = self.prefix()
         while True:
             tok = self.tok
@@ -503,6 +526,16 @@ def _path_outside_aggregate(node: ast.Node) -> bool:
     if isinstance(node, ast.Path):
         return True
     return any(_path_outside_aggregate(child) for child in _children(node))
+
+
+def _depth(root: ast.Node) -> int:
+    """Levels of the tree under ``root``, counted without recursing."""
+    deepest, stack = 0, [(root, 1)]
+    while stack:
+        node, depth = stack.pop()
+        deepest = max(deepest, depth)
+        stack.extend((child, depth + 1) for child in _children(node))
+    return deepest
 
 
 def _children(node: ast.Node) -> list[ast.Node]:

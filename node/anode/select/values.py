@@ -35,7 +35,10 @@ def to_number(value: Any) -> int | float | None:
     if isinstance(value, str):
         text = value.strip()
         if _INT_RE.match(text):
-            return int(text)
+            try:
+                return int(text)
+            except ValueError:  # more digits than Python converts (4300): a float's range
+                return float(text)
         if _FLOAT_RE.match(text):
             return float(text)
         low = text.lower()

@@ -8,13 +8,14 @@ import urllib.request
 
 
 class HealthProbe:
-    """GET the admin `/health` of a node back to back in a thread during a `with` block.
+    """GET the admin `/health` of a node (or ``url``) back to back in a thread during a `with`
+    block.
 
     The admin API shares the S3 API's event loop, so `worst` (the slowest answer, seconds; a
     failed request counts with its duration) is how long other clients were kept waiting."""
 
-    def __init__(self, node, interval: float = 0.05) -> None:
-        self.url = node.admin_url + "/health"
+    def __init__(self, node, url: str | None = None, interval: float = 0.05) -> None:
+        self.url = url or node.admin_url + "/health"
         self.interval = interval
         self.latencies: list[float] = []
         self.failures = 0

@@ -47,6 +47,8 @@ async def select_object_content(ctx: Context) -> web.StreamResponse:
             footer_cache=ctx.node.footer_cache,
             pushdown=parquet.enable_predicate_pushdown,
             column_pruning=parquet.enable_column_pruning,
+            executor=ctx.node.select_executor,
+            cpu_seconds=ctx.node.config.select.max_query_cpu,
         )
         first = await anext(messages)  # a failure here is still a plain XML error
     except SelectError as error:
