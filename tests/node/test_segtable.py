@@ -15,7 +15,9 @@ from anode.chunks.store import ChunkCorrupt, ChunkStore
 def test_a_table_verifies_exactly_the_segments_it_was_made_from():
     data = os.urandom(3 * SEGMENT + 100)
     digest = hashlib.sha256(data).digest()
-    table = parse(digest, build(digest, data))
+    blob = build(digest, data)
+    assert blob is not None and build(hashlib.sha256(b"x").digest(), data) is None
+    table = parse(digest, blob)
     assert table is not None and table.size == len(data)
     for offset, length in (
         (0, 1),
@@ -38,7 +40,7 @@ def test_a_damaged_or_foreign_table_is_refused(size):
     data = os.urandom(size)
     digest = hashlib.sha256(data).digest()
     blob = build(digest, data)
-    assert parse(digest, blob) is not None
+    assert blob is not None and parse(digest, blob) is not None
     assert parse(hashlib.sha256(b"other").digest(), blob) is None  # another chunk's
     for i in (0, 35, len(blob) // 2, len(blob) - 1):
         damaged = bytearray(blob)

@@ -44,13 +44,38 @@ class SegmentTable:
         return True
 
 
-def build(digest: bytes, data: bytes) -> bytes:
-    """The table of a chunk whose bytes `data` were verified against `digest`."""
-    view = memoryview(data)
-    parts = [digest, len(data).to_bytes(8, "big")]
-    parts += [hashlib.sha256(view[i : i + SEGMENT]).digest() for i in range(0, len(data), SEGMENT)]
-    body = b"".join(parts)
-    return body + hashlib.sha256(body).digest()
+class Builder:
+    """A chunk's SHA-256 and segment table in one pass over its bytes, in pieces of any size
+    that is a multiple of SEGMENT (the last one excepted): bounded memory for any chunk size."""
+
+    def __init__(self) -> None:
+        self.whole = hashlib.sha256()
+        self.hashes: list[bytes] = []
+        self.size = 0
+
+    def update(self, piece: bytes) -> None:
+        if self.size % SEGMENT:
+            raise ValueError("only the last piece may end inside a segment")
+        self.whole.update(piece)
+        view = memoryview(piece)
+        self.hashes += [
+            hashlib.sha256(view[i : i + SEGMENT]).digest() for i in range(0, len(piece), SEGMENT)
+        ]
+        self.size += len(piece)
+
+    def table(self, digest: bytes) -> bytes | None:
+        """The table, if the bytes seen hash to `digest`; None if they do not (damage)."""
+        if self.whole.digest() != digest:
+            return None
+        body = b"".join([digest, self.size.to_bytes(8, "big"), *self.hashes])
+        return body + hashlib.sha256(body).digest()
+
+
+def build(digest: bytes, data: bytes) -> bytes | None:
+    """The table of a chunk's bytes, None if they are not the chunk `digest`."""
+    builder = Builder()
+    builder.update(data)
+    return builder.table(digest)
 
 
 def parse(digest: bytes, blob: bytes) -> SegmentTable | None:

@@ -32,6 +32,7 @@ from . import segtable
 
 SMALL_CHUNK = 64 * 1024
 TABLE_CACHE = 8 * 1024 * 1024  # ~4000 tables of 4 MiB chunks
+TABLE_PIECE = 1024 * 1024  # a multiple of segtable.SEGMENT
 
 
 class SmallChunkCache:
@@ -193,11 +194,7 @@ class ChunkStore:
             return cut(cached, offset, length)
         table = self._table(digest)
         if table is None:
-            if quick:
-                return None
-            data = self.read_verified(digest)
-            self._save_table(digest, data)
-            return cut(data, offset, length)
+            return None if quick else self._first_part(digest, offset, length)
         if not 0 <= offset <= table.size:
             raise ChunkCorrupt(f"{digest.hex()}: offset beyond the chunk's {table.size} bytes")
         # Like a file read, a range past the end is cut at the (verified) end of the chunk.
@@ -226,9 +223,34 @@ class ChunkStore:
             self.tables.put(digest, blob)
         return table
 
-    def _save_table(self, digest: bytes, data: bytes) -> None:
-        """Keep the table of verified bytes. Not fsynced: a lost or torn table is remade."""
-        blob = segtable.build(digest, data)
+    def _first_part(self, digest: bytes, offset: int, length: int) -> bytes:
+        """A partial read of a chunk without a table: verify it whole, a piece at a time
+        (bounded memory whatever the chunk size), make its table, keep only the range."""
+        builder = segtable.Builder()
+        end = None if length < 0 else offset + length
+        kept: list[bytes] = []
+        first = b""
+        try:
+            with open(self.path(digest), "rb") as f:
+                while piece := f.read(TABLE_PIECE):
+                    first = first or piece
+                    lo = builder.size
+                    if offset < lo + len(piece) and (end is None or end > lo):
+                        kept.append(piece[max(offset - lo, 0) : None if end is None else end - lo])
+                    builder.update(piece)
+        except FileNotFoundError:
+            raise ChunkMissing(digest.hex()) from None
+        blob = builder.table(digest)
+        if blob is None:
+            self._corrupt(digest)
+        assert blob is not None
+        if builder.size <= SMALL_CHUNK:  # one piece, the whole chunk: cached like any read
+            self.small_cache.put(digest, first)
+        self._save_table(digest, blob)
+        return b"".join(kept)
+
+    def _save_table(self, digest: bytes, blob: bytes) -> None:
+        """Keep a table. Not fsynced: a lost or torn table is remade by the next read."""
         self.tables.put(digest, blob)
         temp = self.tmp / f"{uuid.uuid4().hex}.seg"
         try:
