@@ -279,6 +279,7 @@ def test_every_operation_family_has_exactly_one_record(audited: NodeProcess) -> 
         if r["operation"] == "GetObject" and r["status"] == 200 and r["key"] == "a/k"
     )
     assert get["bytes_out"] == 1000
+    assert put["bytes_out"] == 0  # headers only
     refused = next(r for r in by_op.values() if r["error"] == "SignatureDoesNotMatch")
     assert refused["access_key"] == ACCESS_KEY  # the key claimed, for tracing failed attempts
 
@@ -315,6 +316,10 @@ def test_multipart_and_versions_are_recorded(audited: NodeProcess) -> None:
         assert [(r["operation"], r["status"], r["key"]) for r in found] == [
             (operation, 200, None if operation == "ListObjectVersions" else "big")
         ]
+    big = s3.get_object(Bucket=bucket, Key="big")  # streamed: headers change after it started
+    assert len(big["Body"].read()) == 5 * 1024 * 1024
+    (read,) = records_of(log, big["ResponseMetadata"]["RequestId"])
+    assert read["bytes_out"] == 5 * 1024 * 1024 and read["version_id"] == done["VersionId"]
     (uploaded,) = records_of(log, part["ResponseMetadata"]["RequestId"])
     assert uploaded["bytes_in"] == 5 * 1024 * 1024
     (completed,) = records_of(log, done["ResponseMetadata"]["RequestId"])
@@ -542,3 +547,34 @@ def test_a_blackholed_webhook_does_not_slow_requests(tmp_path: Path) -> None:
         hole.close()
         for conn in accepted:
             conn.close()
+
+
+def test_each_cluster_member_records_the_requests_it_served(tmp_path: Path) -> None:
+    from anode_procs import ClusterProcesses
+
+    cluster = ClusterProcesses(tmp_path)
+    for member in cluster.nodes:
+        member.extra_config = AUDIT
+    cluster.start()
+    try:
+        served: dict[str, list[str]] = {}
+        cluster.nodes[0].client().create_bucket(Bucket="audit-cluster")
+        for member in cluster.nodes:
+            s3 = member.client()
+            answers = [s3.put_object(Bucket="audit-cluster", Key=member.node_id, Body=b"m")]
+            answers.append(s3.get_object(Bucket="audit-cluster", Key=member.node_id))
+            try:
+                s3.get_object(Bucket="audit-cluster", Key="missing")
+            except ClientError as e:
+                answers.append(e.response)
+            served[member.node_id] = [a["ResponseMetadata"]["RequestId"] for a in answers]
+        for member in cluster.nodes:
+            log = member.data_dir / "audit.log"
+            for request_id in served[member.node_id]:
+                (record,) = records_of(log, request_id)
+                assert record["node"] == member.node_id and record["principal"] == "root"
+            others = {rid for node_id, ids in served.items() if node_id != member.node_id
+                      for rid in ids}  # fmt: skip
+            assert not others & {r["request_id"] for r in read_records(log)}
+    finally:
+        cluster.stop()

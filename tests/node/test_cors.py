@@ -152,3 +152,14 @@ def test_cors_headers_on_refused_requests(node, s3, cors_bucket):
     status, headers, _ = http("GET", f"{node.s3_url}/{cors_bucket}/private",
                               {"Origin": "a.suffix"})
     assert status == 403 and headers["Access-Control-Allow-Origin"] == "a.suffix"
+
+
+def test_streamed_answers_carry_cors_headers_and_the_request_id(node, s3, cors_bucket):
+    """A large GET is streamed: its headers go out before the handler returns, and must already
+    hold the CORS headers and the request id."""
+    body = b"s" * (2 * 1024 * 1024)
+    s3.put_object(Bucket=cors_bucket, Key="big", Body=body, ACL="public-read")
+    status, headers, got = http("GET", f"{node.s3_url}/{cors_bucket}/big", {"Origin": "a.suffix"})
+    assert status == 200 and got == body
+    assert headers["Access-Control-Allow-Origin"] == "a.suffix"
+    assert len(headers["x-amz-request-id"]) == 16 and headers["Server"] == "Anode"

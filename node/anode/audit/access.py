@@ -31,6 +31,7 @@ from .sink import AuditLog
 
 log = logging.getLogger(__name__)
 _S3_CONTEXT = "anode.context"  # s3.app's Context of an admitted request
+_HEAD_BYTES = "anode.audit.head_bytes"
 _ADMIN_OPEN = frozenset({"/health", "/ready", "/metrics"})  # probes: no data, no settings
 
 
@@ -51,6 +52,7 @@ AUDIT_KEY = web.AppKey("audit", tuple)  # (AuditLog, Node, api name, Describe)
 
 def attach(app: web.Application, audit: AuditLog, node: Node, api: str) -> None:
     app[AUDIT_KEY] = (audit, node, api, describe_s3 if api == "s3" else describe_admin)
+    app.on_response_prepare.append(_measure_head)
 
 
 class AuditAccessLogger(AbstractAccessLogger):
@@ -150,10 +152,18 @@ def describe_admin(
 
 
 def _body_bytes_sent(request: web.BaseRequest, response: web.StreamResponse) -> int:
-    """What aiohttp wrote, less the status line and headers (serialized as it does)."""
-    if request.method == "HEAD" or not response.prepared:
+    """What aiohttp wrote, less the status line and headers as they went out (`_measure_head`)."""
+    head = response.get(_HEAD_BYTES)
+    if request.method == "HEAD" or head is None:
         return 0
+    return max(0, response.body_length - head)
+
+
+async def _measure_head(request: web.Request, response: web.StreamResponse) -> None:
+    """What goes out before the body: the response head, serialized as aiohttp does (the last
+    prepare hook, so these are the headers sent), and anything written before it."""
     version = request.version
     head = len(f"HTTP/{version.major}.{version.minor} {response.status} {response.reason}\r\n")
     head += sum(len(k.encode()) + len(v.encode()) + 4 for k, v in response.headers.items()) + 2
-    return max(0, response.body_length - head)
+    before = getattr(request.writer, "output_size", 0)  # an interim `100 Continue`
+    response[_HEAD_BYTES] = before + head

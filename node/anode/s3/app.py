@@ -41,13 +41,14 @@ def make_app(node: Node) -> web.Application:
     app[NODE_KEY] = node
     app.router.add_route("*", r"/{tail:[\s\S]*}", handle, expect_handler=expect_continue)
     app.on_response_prepare.append(_add_expiration)
+    app.on_response_prepare.append(_answer_headers)
     return app
 
 
 async def handle(request: web.Request) -> web.StreamResponse:
     node = request.app[NODE_KEY]
     started = time.perf_counter()
-    request_id = request.get("anode.request_id") or _request_id()
+    request_id = request["anode.request_id"] = request.get("anode.request_id") or _request_id()
     operation = "Unknown"
     ctx: Context | None = None
     epoch = node.meta.state_machine.restore_epoch
@@ -75,11 +76,6 @@ async def handle(request: web.Request) -> web.StreamResponse:
             response = web.Response(status=499)  # reaches nobody; counted as nginx does
         else:
             response = error_response(_unexpected(exc, request), request_id, resource=request.path)
-    if "Origin" in request.headers:
-        response.headers.update(_cors(node, request, ctx))
-    response.headers["x-amz-request-id"] = request_id
-    response.headers["x-amz-id-2"] = request_id
-    response.headers["Server"] = "Anode"
     node.metrics.observe(operation, response.status, time.perf_counter() - started)
     return response
 
@@ -267,6 +263,18 @@ async def _add_expiration(request: web.Request, response: web.StreamResponse) ->
         and 200 <= response.status < 300
     ):
         response.headers.update(expiration_header(ctx))
+
+
+async def _answer_headers(request: web.Request, response: web.StreamResponse) -> None:
+    """Request id and CORS headers on every answer, as its headers go out: a streamed GET's
+    are sent before its handler returns."""
+    if "Origin" in request.headers:
+        response.headers.update(_cors(request.app[NODE_KEY], request, request.get(_CONTEXT)))
+    request_id = request.get("anode.request_id")
+    if request_id:
+        response.headers["x-amz-request-id"] = request_id
+        response.headers["x-amz-id-2"] = request_id
+    response.headers["Server"] = "Anode"
 
 
 def _cors(node: Node, request: web.Request, ctx: Context | None) -> dict[str, str]:
