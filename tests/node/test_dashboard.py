@@ -5,16 +5,21 @@ added for it (Raft leadership, repair, scrub) follow real events."""
 
 from __future__ import annotations
 
+import contextlib
 import json
 import re
+import shutil
+import subprocess
 import time
+import urllib.parse
 import urllib.request
 from pathlib import Path
 from typing import Any
 
 import promql_parser
 import pytest
-from anode_procs import ClusterFront, ClusterProcesses
+from anode_procs import ClusterFront, ClusterProcesses, free_port
+from botocore.exceptions import ClientError
 
 DASHBOARD = Path(__file__).parents[2] / "charts" / "anode" / "dashboards" / "anode.json"
 CLUSTER_ONLY = {"anode_chunks_repaired_total", "anode_chunk_copies_dropped_total"}
@@ -177,3 +182,61 @@ def test_raft_repair_and_scrub_metrics_follow_real_events(tmp_path: Path) -> Non
         wait_for(lambda: scrape(leader.admin_url)["anode_chunks_repaired_total"] >= 1, 90)
     finally:
         cluster.kill()
+
+
+def test_every_panel_has_data_from_a_live_cluster_in_prometheus(tmp_path: Path) -> None:
+    """Prometheus (Debian's `prometheus`, when installed) scrapes a 3-node cluster under some
+    traffic, and every panel query of the dashboard evaluates, without error, to data."""
+    binary = shutil.which("prometheus")
+    if binary is None:
+        pytest.skip("no prometheus binary (apt-get install prometheus)")
+    cluster = ClusterProcesses(
+        tmp_path / "c", extra_cluster='repair_interval = "1s"\nscrub_interval = "1s"'
+    ).start()
+    port = free_port()
+    targets = ", ".join(f'"127.0.0.1:{n.admin_port}"' for n in cluster.nodes)
+    config = tmp_path / "prometheus.yml"
+    config.write_text(
+        "global: {scrape_interval: 1s, evaluation_interval: 1s}\n"
+        f"scrape_configs:\n  - job_name: anode\n    static_configs: [{{targets: [{targets}]}}]\n"
+    )
+    with open(tmp_path / "prometheus.log", "wb") as log:
+        prometheus = subprocess.Popen(
+            [binary, f"--config.file={config}", f"--storage.tsdb.path={tmp_path / 'tsdb'}",
+             f"--web.listen-address=127.0.0.1:{port}"],
+            stdout=log, stderr=subprocess.STDOUT,
+        )  # fmt: skip
+    try:
+        s3 = cluster.client()
+        s3.create_bucket(Bucket="panels")
+        started = time.monotonic()
+        i = 0
+        while time.monotonic() - started < 20:  # traffic over several scrapes
+            s3.put_object(Bucket="panels", Key=f"k{i % 5}", Body=b"p" * 100_000)
+            s3.get_object(Bucket="panels", Key=f"k{i % 5}")["Body"].read()
+            with contextlib.suppress(ClientError):
+                s3.head_object(Bucket="panels", Key="missing")
+            i += 1
+            time.sleep(0.2)
+        api = f"http://127.0.0.1:{port}/api/v1/query?query="
+        empty, shown = [], []
+        for title, expr in panel_queries():
+            query = expr.replace("$__rate_interval", "15s").replace("$instance", ".*")
+            with urllib.request.urlopen(api + urllib.parse.quote(query), timeout=10) as r:
+                answer = json.loads(r.read())
+            assert answer["status"] == "success", (title, answer)
+            result = answer["data"]["result"]
+            if not result:
+                empty.append(title)
+            shown.append(f"{title}: {len(result)} series, e.g. {result[:1]}")
+        (tmp_path / "panels.txt").write_text("\n".join(shown) + "\n")
+        assert not empty, empty
+    finally:
+        prometheus.terminate()
+        prometheus.wait(timeout=30)
+        cluster.stop()
+
+
+def panel_queries() -> list[tuple[str, str]]:
+    doc = json.loads(DASHBOARD.read_text())
+    return [(p["title"], t["expr"]) for p in doc["panels"] for t in p.get("targets", [])]
