@@ -69,7 +69,7 @@ def lookup(value: Any, step: ast.PathStep) -> Any:
             if idx is not None:
                 return value.fields[idx] if idx < len(value.fields) else MISSING
         name = step.name
-        if name.startswith("_") and name[1:].isdigit():
+        if name.startswith("_") and name[1:].isascii() and name[1:].isdigit() and len(name) < 12:
             pos = int(name[1:]) - 1
             return value.fields[pos] if 0 <= pos < len(value.fields) else MISSING
         return MISSING

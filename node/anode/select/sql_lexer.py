@@ -54,7 +54,7 @@ def tokenize(text: str) -> list[Token]:
             else:
                 tokens.append(Token("IDENT", word, i))
             i = j
-        elif ch.isdigit() or (ch == "." and i + 1 < n and text[i + 1].isdigit()):
+        elif _digit(ch) or (ch == "." and i + 1 < n and _digit(text[i + 1])):
             i = _number(text, i, tokens)
         elif ch == "'":
             value, i = _quoted(text, i, "'")
@@ -87,28 +87,36 @@ def tokenize(text: str) -> list[Token]:
 
 def _number(text: str, i: int, tokens: list[Token]) -> int:
     j, n = i, len(text)
-    while j < n and text[j].isdigit():
+    while j < n and _digit(text[j]):
         j += 1
     is_float = False
     if j < n and text[j] == ".":
         is_float = True
         j += 1
-        while j < n and text[j].isdigit():
+        while j < n and _digit(text[j]):
             j += 1
     if j < n and text[j] in "eE":
         k = j + 1
         if k < n and text[k] in "+-":
             k += 1
-        if k < n and text[k].isdigit():
+        if k < n and _digit(text[k]):
             is_float = True
             j = k
-            while j < n and text[j].isdigit():
+            while j < n and _digit(text[j]):
                 j += 1
     if j < n and (text[j].isalpha() or text[j] == "_"):
         raise SelectError("LexerInvalidLiteral", f"invalid number literal at {i}")
     raw = text[i:j]
-    tokens.append(Token("NUMBER", float(raw) if is_float else int(raw), i))
+    try:
+        tokens.append(Token("NUMBER", float(raw) if is_float else int(raw), i))
+    except ValueError:  # over Python's 4300-digit conversion limit
+        raise SelectError("LexerInvalidLiteral", f"number literal too long at {i}") from None
     return j
+
+
+def _digit(ch: str) -> bool:
+    """ASCII digits only: str.isdigit() also takes '²' and other scripts' digits."""
+    return "0" <= ch <= "9"
 
 
 def _quoted(text: str, i: int, quote: str) -> tuple[str, int]:
