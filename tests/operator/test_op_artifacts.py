@@ -244,10 +244,20 @@ def test_hadolint_can_fail(tmp_path: Path):
     assert out.returncode != 0
 
 
-@pytest.mark.parametrize("script", ["e2e/run.sh", "e2e/compose.sh", ".ci/run"])
+@pytest.mark.parametrize(
+    "script",
+    [
+        "e2e/run.sh",
+        "e2e/compose.sh",
+        ".ci/run",
+        "hack/k8s/build.sh",
+        "hack/k8s/up.sh",
+        "hack/k8s/down.sh",
+    ],
+)
 def test_shell_scripts_pass_shellcheck(script):
-    out = subprocess.run(
-        [str(shellcheck()), str(REPO / script)], capture_output=True, text=True, timeout=60
+    out = subprocess.run(  # -x: also check the files a script sources (hack/k8s/lib.sh)
+        [str(shellcheck()), "-x", script], capture_output=True, text=True, timeout=60, cwd=REPO
     )
     assert out.returncode == 0, out.stdout + out.stderr
 

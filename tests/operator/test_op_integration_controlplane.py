@@ -19,8 +19,6 @@ from kubernetes.client.exceptions import ApiException
 
 pytestmark = pytest.mark.timeout(240)
 
-KUBECTL = Path(os.environ.get("ANODE_K8S_HOME", "/var/tmp/anode-k8s")) / "bin" / "kubectl"
-
 
 def cluster_body(name: str, **spec) -> dict:
     return {
@@ -47,18 +45,6 @@ def delete(kube_env, namespace: str, plural: str, name: str) -> None:
     kubernetes.client.CustomObjectsApi(kube_env.api).delete_namespaced_custom_object(
         "anode.dev", "v1alpha1", namespace, plural, name
     )
-
-
-def kubectl(kube_env, *args: str) -> str:
-    out = subprocess.run(
-        [str(KUBECTL), *args],
-        env={**os.environ, "KUBECONFIG": kube_env.kubeconfig},
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
-    assert out.returncode == 0, out.stderr
-    return out.stdout
 
 
 @pytest.fixture(scope="module")
@@ -143,11 +129,11 @@ def test_status_conditions_and_kopf_bookkeeping_live_in_status(kube_env, demo):
 
 
 def test_printer_columns(kube_env, demo):
-    out = kubectl(kube_env, "get", "anodeclusters", "-n", demo, "-o", "wide")
+    out = kube_env.kubectl("get", "anodeclusters", "-n", demo, "-o", "wide").stdout
     header = out.splitlines()[0].split()
     assert header == ["NAME", "REPLICAS", "READY", "PHASE", "LEADER", "ENDPOINT", "AGE"]
     assert "http://demo.cp-demo.svc:8080" in out
-    short = kubectl(kube_env, "get", "anc", "-n", demo)
+    short = kube_env.kubectl("get", "anc", "-n", demo).stdout
     assert short.splitlines()[1].split()[:4] == ["demo", "3", "0", "Creating"]
 
 
@@ -173,7 +159,7 @@ def test_generated_credentials_are_stable(kube_env, demo):
 
 def test_scale_up_waits_for_ready_pods_and_never_jumps(kube_env, demo):
     apps = kubernetes.client.AppsV1Api(kube_env.api)
-    kubectl(kube_env, "scale", "anodecluster/demo", "-n", demo, "--replicas=5")  # scale subresource
+    kube_env.kubectl("scale", "anodecluster/demo", "-n", demo, "--replicas=5")  # scale subresource
     assert kube_env.custom("anodeclusters", demo, "demo")["spec"]["replicas"] == 5
 
     def holding():
@@ -426,11 +412,11 @@ def test_bucket_on_unreachable_cluster_gives_up_after_grace(kube_env, operator_p
 
 
 def test_kubectl_apply_of_crds_and_manifests_is_accepted(kube_env):
-    out = kubectl(kube_env, "apply", "-f", "crds/", "-f", "manifests/")
+    out = kube_env.kubectl("apply", "-f", "crds/", "-f", "manifests/").stdout
     assert "deployment.apps/anode-operator" in out
     apps = kubernetes.client.AppsV1Api(kube_env.api)
     assert apps.read_namespaced_deployment("anode-operator", "anode-system").spec.replicas == 2
-    out = kubectl(kube_env, "apply", "--dry-run=server", "-f", "manifests/examples/")
+    out = kube_env.kubectl("apply", "--dry-run=server", "-f", "manifests/examples/").stdout
     assert "anodecluster.anode.dev/demo created (server dry run)" in out
     assert "bucket.anode.dev/analytics created (server dry run)" in out
 

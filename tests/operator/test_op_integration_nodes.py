@@ -9,7 +9,6 @@ from __future__ import annotations
 import base64
 import json
 import os
-import subprocess
 import urllib.error
 import urllib.request
 from collections.abc import Iterator
@@ -20,15 +19,12 @@ import kubernetes
 import pytest
 from botocore.config import Config
 from botocore.exceptions import ClientError
-from op_helpers import REPO
 from op_kubelet import StandInKubelet
 from selfsigned import make_cert
 
 from anode_operator.admin import AdminClient
 
 pytestmark = pytest.mark.timeout(300)
-
-KUBECTL = Path(os.environ.get("ANODE_K8S_HOME", "/var/tmp/anode-k8s")) / "bin" / "kubectl"
 
 
 @pytest.fixture(scope="module")
@@ -62,8 +58,17 @@ def create(kube_env, ns: str, plural: str, body: dict) -> None:
 
 
 def create_bucket(kube_env, ns: str, name: str, spec: dict) -> None:
-    create(kube_env, ns, "buckets", {"apiVersion": "anode.dev/v1alpha1", "kind": "Bucket",
-                                     "metadata": {"name": name}, "spec": spec})
+    create(
+        kube_env,
+        ns,
+        "buckets",
+        {
+            "apiVersion": "anode.dev/v1alpha1",
+            "kind": "Bucket",
+            "metadata": {"name": name},
+            "spec": spec,
+        },
+    )
 
 
 def patch_spec(kube_env, ns: str, plural: str, name: str, spec: dict) -> None:
@@ -133,30 +138,18 @@ def test_single_node_cluster_becomes_ready_with_its_leader(kube_env, solo):
     assert kube_env.condition(obj, "Stalled")["status"] == "False"
     assert kube_env.condition(obj, "Degraded")["status"] == "False"
     assert kube_env.condition(obj, "QuorumAtRisk")["reason"] == "SingleNode"
-    out = subprocess.run(
-        [
-            str(KUBECTL),
-            "wait",
-            "--for=condition=Ready",
-            "anodecluster/solo",
-            "-n",
-            ns,
-            "--timeout=30s",
-        ],
-        env={**os.environ, "KUBECONFIG": kube_env.kubeconfig},
-        capture_output=True,
-        text=True,
-        cwd=REPO,
+    kube_env.kubectl(
+        "wait", "--for=condition=Ready", "anodecluster/solo", "-n", ns, "--timeout=30s"
     )
-    assert out.returncode == 0, out.stderr
     events = {e.reason for e in kube_env.events(ns, "solo")}
     assert "ClusterReady" in events
 
 
 def test_bucket_lifecycle_with_s3_round_trip(kube_env, solo):
     ns, ip = solo
-    create_bucket(kube_env, ns, "photos",
-                  {"clusterRef": {"name": "solo"}, "deletionPolicy": "Delete"})
+    create_bucket(
+        kube_env, ns, "photos", {"clusterRef": {"name": "solo"}, "deletionPolicy": "Delete"}
+    )
     kube_env.wait("bucket Ready", lambda: ready(kube_env, ns, "buckets", "photos"), timeout=60)
     status = kube_env.custom("buckets", ns, "photos")["status"]
     assert status["phase"] == "Ready" and status["secretName"] == "photos-bucket"
@@ -201,12 +194,17 @@ def test_bucket_lifecycle_with_s3_round_trip(kube_env, solo):
 
 def test_retained_bucket_survives_its_resource(kube_env, solo):
     ns, ip = solo
-    create_bucket(kube_env, ns, "archive", {
-        "clusterRef": {"name": "solo"},
-        "bucketName": "long-term-archive",
-        "versioning": "Enabled",
-        "anonymousRead": True,
-    })
+    create_bucket(
+        kube_env,
+        ns,
+        "archive",
+        {
+            "clusterRef": {"name": "solo"},
+            "bucketName": "long-term-archive",
+            "versioning": "Enabled",
+            "anonymousRead": True,
+        },
+    )
     kube_env.wait("bucket Ready", lambda: ready(kube_env, ns, "buckets", "archive"), timeout=60)
     obj = kube_env.custom("buckets", ns, "archive")
     applied = kube_env.condition(obj, "SettingsApplied")
@@ -244,16 +242,24 @@ def test_bucket_settings_follow_the_spec_through_the_s3_api(kube_env, solo):
     ns, ip = solo
     rules = [
         {"id": "tmp", "prefix": "tmp/", "expirationDays": 1},
-        {"id": "versions", "noncurrentVersionExpirationDays": 30,
-         "abortIncompleteMultipartUploadDays": 2},
+        {
+            "id": "versions",
+            "noncurrentVersionExpirationDays": 30,
+            "abortIncompleteMultipartUploadDays": 2,
+        },
     ]
-    create_bucket(kube_env, ns, "website", {
-        "clusterRef": {"name": "solo"},
-        "deletionPolicy": "Delete",
-        "versioning": "Enabled",
-        "anonymousRead": True,
-        "lifecycle": {"rules": rules},
-    })
+    create_bucket(
+        kube_env,
+        ns,
+        "website",
+        {
+            "clusterRef": {"name": "solo"},
+            "deletionPolicy": "Delete",
+            "versioning": "Enabled",
+            "anonymousRead": True,
+            "lifecycle": {"rules": rules},
+        },
+    )
     cond = kube_env.wait(
         "settings applied", lambda: settings_applied(kube_env, ns, "website"), timeout=60
     )
@@ -270,15 +276,28 @@ def test_bucket_settings_follow_the_spec_through_the_s3_api(kube_env, solo):
     assert got[1]["NoncurrentVersionExpiration"]["NoncurrentDays"] == 30
     assert got[1]["AbortIncompleteMultipartUpload"]["DaysAfterInitiation"] == 2
     # the application's own statement survives the operator's edits
-    theirs = {"Sid": "App", "Effect": "Deny", "Principal": "*", "Action": "s3:GetObject",
-              "Resource": "arn:aws:s3:::website/private/*"}
+    theirs = {
+        "Sid": "App",
+        "Effect": "Deny",
+        "Principal": "*",
+        "Action": "s3:GetObject",
+        "Resource": "arn:aws:s3:::website/private/*",
+    }
     policy = json.loads(s3.get_bucket_policy(Bucket="website")["Policy"])
     policy["Statement"].append(theirs)
     s3.put_bucket_policy(Bucket="website", Policy=json.dumps(policy))
 
-    patch_spec(kube_env, ns, "buckets", "website", {
-        "anonymousRead": False, "lifecycle": {"rules": []}, "storageClass": "REDUCED_REDUNDANCY",
-    })
+    patch_spec(
+        kube_env,
+        ns,
+        "buckets",
+        "website",
+        {
+            "anonymousRead": False,
+            "lifecycle": {"rules": []},
+            "storageClass": "REDUCED_REDUNDANCY",
+        },
+    )
     cond = kube_env.wait(
         "generation reconciled", lambda: settings_applied(kube_env, ns, "website"), timeout=60
     )
@@ -304,11 +323,16 @@ def test_bucket_settings_follow_the_spec_through_the_s3_api(kube_env, solo):
 
 def test_bucket_quota_is_set_on_the_node_and_enforced(kube_env, solo):
     ns, ip = solo
-    create_bucket(kube_env, ns, "capped", {
-        "clusterRef": {"name": "solo"},
-        "deletionPolicy": "Delete",
-        "quota": {"maxSize": "1Ki", "maxObjects": 2},
-    })
+    create_bucket(
+        kube_env,
+        ns,
+        "capped",
+        {
+            "clusterRef": {"name": "solo"},
+            "deletionPolicy": "Delete",
+            "quota": {"maxSize": "1Ki", "maxObjects": 2},
+        },
+    )
     cond = kube_env.wait(
         "settings applied", lambda: settings_applied(kube_env, ns, "capped"), timeout=60
     )
@@ -325,11 +349,11 @@ def test_bucket_quota_is_set_on_the_node_and_enforced(kube_env, solo):
     # the timer refreshes the usage in the Bucket's status
     status = kube_env.wait(
         "usage in status",
-        lambda: (kube_env.custom("buckets", ns, "capped")["status"].get("usage") or {}).get(
-            "bytes"
-        )
-        == 1000
-        and kube_env.custom("buckets", ns, "capped")["status"],
+        lambda: (
+            (kube_env.custom("buckets", ns, "capped")["status"].get("usage") or {}).get("bytes")
+            == 1000
+            and kube_env.custom("buckets", ns, "capped")["status"]
+        ),
         timeout=30,
     )
     assert status["usage"] == {"objects": 1, "bytes": 1000}
@@ -490,16 +514,22 @@ def test_tls_cluster_serves_https_and_the_operator_verifies_it(
             "spec": {"replicas": 1, "replicationFactor": 1, "tls": {"secretName": "anode-tls"}},
         },
     )
-    kube_env.wait("secure Ready", lambda: ready(kube_env, ns, "anodeclusters", "secure"),
-                  timeout=60)
+    kube_env.wait(
+        "secure Ready", lambda: ready(kube_env, ns, "anodeclusters", "secure"), timeout=60
+    )
     assert kubelets[ns].ips["secure-0"] == ip
     status = kube_env.custom("anodeclusters", ns, "secure")["status"]
     assert status["leader"] == "secure-0"  # asked over https
     assert status["endpoint"] == "https://secure.nodes-tls.svc:8080"
-    create_bucket(kube_env, ns, "vault", {"clusterRef": {"name": "secure"}, "anonymousRead": True,
-                                          "quota": {"maxObjects": 10}})
-    cond = kube_env.wait("settings applied", lambda: settings_applied(kube_env, ns, "vault"),
-                         timeout=60)
+    create_bucket(
+        kube_env,
+        ns,
+        "vault",
+        {"clusterRef": {"name": "secure"}, "anonymousRead": True, "quota": {"maxObjects": 10}},
+    )
+    cond = kube_env.wait(
+        "settings applied", lambda: settings_applied(kube_env, ns, "vault"), timeout=60
+    )
     assert cond["status"] == "True", cond  # S3 (policy) and admin (quota) calls over https
     creds = secret_data(kube_env, ns, "vault-bucket")
     assert creds["AWS_ENDPOINT_URL"] == "https://secure.nodes-tls.svc:8080"
