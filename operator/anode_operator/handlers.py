@@ -20,7 +20,6 @@ from anode_operator.kube import Kube, load_config
 from anode_operator.settings import SETTINGS
 
 _KUBE: Kube | None = None
-WATCHED_NAMESPACES: list[str] = []  # set by the CLI before kopf starts; empty = all
 
 
 def kube() -> Kube:
@@ -47,25 +46,6 @@ def configure(settings: kopf.OperatorSettings, **_: Any) -> None:
     settings.execution.max_workers = 8
     settings.watching.server_timeout = 300
     settings.watching.client_timeout = 330
-
-
-@kopf.on.startup()
-def ensure_peering(settings: kopf.OperatorSettings, logger: logging.Logger, **_: Any) -> None:
-    """Create the peering object leader election needs, so a fresh install or a developer's
-    local run does not depend on applying it by hand (kopf only patches an existing one)."""
-    if settings.peering.standalone:
-        return
-    if settings.peering.clusterwide:
-        objects = [{"kind": "ClusterKopfPeering", "metadata": {"name": settings.peering.name}}]
-    else:  # one KopfPeering per watched namespace (glob patterns cannot be created)
-        objects = [
-            {"kind": "KopfPeering", "metadata": {"name": settings.peering.name, "namespace": ns}}
-            for ns in WATCHED_NAMESPACES
-            if not any(ch in ns for ch in "*?[!")
-        ]
-    for obj in objects:
-        if kube().create_if_absent({"apiVersion": "kopf.dev/v1", **obj}):
-            logger.info("created %s %s", obj["kind"], obj["metadata"])
 
 
 def _emitter(body: kopf.Body):

@@ -65,19 +65,6 @@ class Kube:
         )
         return result.to_dict()
 
-    def create_if_absent(self, manifest: dict[str, Any]) -> bool:
-        """Create ``manifest``; False (and no change) if an object of that name exists."""
-        resource = self.dynamic.resources.get(
-            api_version=manifest["apiVersion"], kind=manifest["kind"]
-        )
-        try:
-            resource.create(body=manifest, namespace=manifest["metadata"].get("namespace"))
-        except ApiException as exc:
-            if exc.status == 409:
-                return False
-            raise
-        return True
-
     def delete_pod(self, *, namespace: str, name: str, uid: str) -> None:
         """Delete exactly this incarnation of the pod (a recreated pod has another uid)."""
         try:

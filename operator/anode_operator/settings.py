@@ -23,6 +23,11 @@ class OperatorSettings:
     # long, so namespaces never hang on a dead cluster.
     bucket_delete_give_up: float = _float("ANODE_OPERATOR_BUCKET_DELETE_GIVE_UP", 600.0)
     retry_delay: float = _float("ANODE_OPERATOR_RETRY_DELAY", 10.0)
+    # Leader election (``leader``): a standby takes over within lease_duration + lease_retry
+    # after the leader died, within lease_retry after it stopped gracefully.
+    lease_duration: float = _float("ANODE_OPERATOR_LEASE_DURATION", 15.0)
+    lease_renew_deadline: float = _float("ANODE_OPERATOR_LEASE_RENEW_DEADLINE", 10.0)
+    lease_retry: float = _float("ANODE_OPERATOR_LEASE_RETRY", 2.0)
 
 
 SETTINGS = OperatorSettings()

@@ -175,18 +175,13 @@ class KubeEnv:
 
 @pytest.fixture(scope="session")
 def kube_env(control_plane: str, k8s_binaries: Binaries) -> KubeEnv:
-    """The control plane with Anode's CRDs (and kopf's peering CRDs) installed."""
+    """The control plane with Anode's CRDs installed."""
     api = kubernetes.config.new_client_from_config(config_file=control_plane)
     env = KubeEnv(control_plane, Kube(api), api, k8s_binaries.paths["KUBECTL"])
     ext = kubernetes.client.ApiextensionsV1Api(api)
     for path in sorted((REPO / "crds").glob("*.yaml")):
         env.apply_file(path)
-    for name in (
-        "anodeclusters.anode.dev",
-        "buckets.anode.dev",
-        "clusterkopfpeerings.kopf.dev",
-        "kopfpeerings.kopf.dev",
-    ):
+    for name in ("anodeclusters.anode.dev", "buckets.anode.dev"):
         env.wait(
             f"CRD {name} established",
             lambda n=name: any(
@@ -227,6 +222,15 @@ def service_account_kubeconfig(env: KubeEnv, *, path: Path) -> Path:
     return path
 
 
+LEASE = ("anode-system", "anode-operator-tests")  # the session operator's leader election
+# Short leader election timings: a standby takes over within 6 + 1 s of a SIGKILL.
+LEASE_ENV = {
+    "ANODE_OPERATOR_LEASE_DURATION": "6",
+    "ANODE_OPERATOR_LEASE_RENEW_DEADLINE": "4",
+    "ANODE_OPERATOR_LEASE_RETRY": "1",
+}
+
+
 @dataclass
 class OperatorProcess:
     proc: subprocess.Popen
@@ -235,16 +239,29 @@ class OperatorProcess:
     def log_lines(self) -> list[str]:
         return self.log_path.read_text(errors="replace").splitlines()
 
+    def leading(self) -> bool:
+        return any('"leading: lease' in line for line in self.log_lines())
 
-@pytest.fixture(scope="session")
-def operator_process(kube_env: KubeEnv, tmp_path_factory) -> Iterator[OperatorProcess]:
-    """``anode-operator`` (the console script) watching all namespaces, with peering, as the
-    ServiceAccount of ``manifests/rbac.yaml``."""
-    workdir = tmp_path_factory.mktemp("operator")
+    def stop(self, sig: int = signal.SIGTERM) -> None:
+        if self.proc.poll() is None:
+            self.proc.send_signal(sig)
+            try:
+                self.proc.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+
+
+def start_operator(kube_env: KubeEnv, workdir: Path) -> OperatorProcess:
+    """``anode-operator`` (the console script) watching all namespaces as the ServiceAccount of
+    ``manifests/rbac.yaml``, electing its leader with the Lease ``LEASE``. Returns once it logs
+    that it leads or waits as the standby."""
+    workdir.mkdir(parents=True, exist_ok=True)
     log_path = workdir / "operator.log"
     kubeconfig = service_account_kubeconfig(kube_env, path=workdir / "operator.kubeconfig")
     env = {
         **os.environ,
+        **LEASE_ENV,
         "KUBECONFIG": str(kubeconfig),
         "ANODE_OPERATOR_CLUSTER_INTERVAL": "2",
         "ANODE_OPERATOR_BUCKET_INTERVAL": "3",
@@ -254,29 +271,33 @@ def operator_process(kube_env: KubeEnv, tmp_path_factory) -> Iterator[OperatorPr
         "ANODE_OPERATOR_PEER_ADDRESS": "{ip}:{port}",
     }
     script = Path(sys.executable).parent / "anode-operator"
+    namespace, name = LEASE
     with log_path.open("wb") as log:
         proc = subprocess.Popen(
-            [str(script), "--peering", "anode-operator-tests", "--log-format", "json"],
+            [str(script), "--lease", name, "--lease-namespace", namespace, "--log-format", "json"],
             env=env,
             stdout=log,
             stderr=subprocess.STDOUT,
             cwd=REPO,
         )
     op = OperatorProcess(proc=proc, log_path=log_path)
+    kube_env.wait(
+        "operator start-up",
+        lambda: proc.poll() is not None or op.leading() or "standby: lease" in log_path.read_text(),
+        timeout=30,
+    )
+    if proc.poll() is not None:
+        raise RuntimeError("anode-operator exited:\n" + "\n".join(op.log_lines()[-40:]))
+    return op
+
+
+@pytest.fixture(scope="session")
+def operator_process(kube_env: KubeEnv, tmp_path_factory) -> Iterator[OperatorProcess]:
+    """The session's operator, leading. A test that kills it hands its successor over by
+    replacing ``proc`` and ``log_path`` (see the high-availability test)."""
+    op = start_operator(kube_env, tmp_path_factory.mktemp("operator"))
     try:
-        kube_env.wait(
-            "operator start-up",
-            lambda: proc.poll() is not None or "anode-operator-tests" in log_path.read_text(),
-            timeout=30,
-        )
-        if proc.poll() is not None:
-            raise RuntimeError("anode-operator exited:\n" + "\n".join(op.log_lines()[-40:]))
+        assert op.leading(), "the first operator takes the free Lease"
         yield op
     finally:
-        if proc.poll() is None:
-            proc.send_signal(signal.SIGTERM)
-            try:
-                proc.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait()
+        op.stop()

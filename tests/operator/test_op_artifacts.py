@@ -135,27 +135,46 @@ def test_helm_template_validates(values):
 
 
 def test_helm_rbac_matches_manifests():
-    (chart_role,) = [d for d in template() if d["kind"] == "ClusterRole"]
-    (manifest_role,) = [
-        d for d in load_yaml_docs(REPO / "manifests" / "rbac.yaml") if d["kind"] == "ClusterRole"
-    ]
-    assert chart_role["rules"] == manifest_role["rules"]
-    for rule in chart_role["rules"]:
-        assert "*" not in rule["verbs"] and "*" not in rule["resources"]
+    chart, manifests = template(), load_yaml_docs(REPO / "manifests" / "rbac.yaml")
+    for kind in ("ClusterRole", "Role"):
+        (chart_role,) = [d for d in chart if d["kind"] == kind]
+        (manifest_role,) = [d for d in manifests if d["kind"] == kind]
+        assert chart_role["rules"] == manifest_role["rules"]
+        for rule in chart_role["rules"]:
+            assert "*" not in rule["verbs"] and "*" not in rule["resources"]
+    (lease_rule,) = next(d for d in chart if d["kind"] == "Role")["rules"]
+    assert lease_rule["resources"] == ["leases"] and "delete" not in lease_rule["verbs"]
 
 
-def test_helm_deployment_runs_two_peered_replicas():
+def _lease_args(deploy: dict) -> tuple[list[str], dict]:
+    container = deploy["spec"]["template"]["spec"]["containers"][0]
+    env = {e["name"]: e for e in container.get("env", [])}
+    return container["args"], env
+
+
+def test_helm_deployment_runs_two_replicas_with_one_lease():
     docs = template()
     (deploy,) = [d for d in docs if d["kind"] == "Deployment"]
     assert deploy["spec"]["replicas"] == 2
-    args = deploy["spec"]["template"]["spec"]["containers"][0]["args"]
-    assert args[args.index("--peering") + 1] == "anode-operator"
-    (peering,) = [d for d in docs if d["kind"] == "ClusterKopfPeering"]
-    assert peering["metadata"]["name"] == "anode-operator"
+    args, env = _lease_args(deploy)
+    assert args[args.index("--lease") + 1] == "anode-operator"
+    assert env["POD_NAMESPACE"]["valueFrom"]["fieldRef"]["fieldPath"] == "metadata.namespace"
+    (binding,) = [d for d in docs if d["kind"] == "RoleBinding"]
+    assert binding["metadata"]["namespace"] == deploy["metadata"]["namespace"]
+    assert not [d for d in docs if d["kind"] in PEERING_KINDS]  # kopf peering is not used
     namespaced = template("operator.watchNamespaces={team-a}")
-    assert not [d for d in namespaced if d["kind"] == "ClusterKopfPeering"]
     (deploy,) = [d for d in namespaced if d["kind"] == "Deployment"]
     assert "team-a" in deploy["spec"]["template"]["spec"]["containers"][0]["args"]
+
+
+def test_manifest_deployment_elects_with_a_lease_it_may_write():
+    (deploy,) = load_yaml_docs(REPO / "manifests" / "operator.yaml")
+    assert deploy["spec"]["replicas"] == 2
+    args, env = _lease_args(deploy)
+    assert args[args.index("--lease") + 1] == "anode-operator"
+    assert "POD_NAMESPACE" in env
+    (role,) = [d for d in load_yaml_docs(REPO / "manifests" / "rbac.yaml") if d["kind"] == "Role"]
+    assert role["metadata"]["namespace"] == deploy["metadata"]["namespace"]
 
 
 @pytest.mark.parametrize(

@@ -1,8 +1,9 @@
 """The real operator against a real API server and controller-manager (no kubelet: pods are
 created but never run). What can be proven without running nodes is proven here: children,
 ownership and garbage collection, drift correction, refused specs, scaling that waits for Ready
-pods, the scale subresource, printer columns, kopf bookkeeping in status, leader election, and
-Bucket finalizers that do not wedge when the cluster is gone or unreachable."""
+pods, the scale subresource, printer columns, kopf bookkeeping in status, leader election with a
+Lease (a standby takes over after SIGKILL), and Bucket finalizers that do not wedge when the
+cluster is gone or unreachable."""
 
 from __future__ import annotations
 
@@ -16,6 +17,7 @@ from pathlib import Path
 import kubernetes
 import pytest
 from kubernetes.client.exceptions import ApiException
+from op_controlplane import LEASE, start_operator
 
 pytestmark = pytest.mark.timeout(240)
 
@@ -268,50 +270,64 @@ def test_json_logs(operator_process):
         assert {"message", "severity"} <= set(record) or {"message", "level"} <= set(record)
 
 
-def test_leader_election_via_peering(kube_env, operator_process, tmp_path):
-    """A higher-priority instance takes over (the running one pauses), and when it stops the
-    first one resumes: leader election through the ClusterKopfPeering."""
-    peering = kubernetes.client.CustomObjectsApi(kube_env.api).get_cluster_custom_object(
-        "kopf.dev", "v1", "clusterkopfpeerings", "anode-operator-tests"
+def _holder(kube_env, namespace: str, name: str) -> str | None:
+    lease = kubernetes.client.CoordinationV1Api(kube_env.api).read_namespaced_lease(name, namespace)
+    return lease.spec.holder_identity
+
+
+def _reconciled(kube_env, ns: str, name: str) -> bool:
+    status = (kube_env.custom("anodeclusters", ns, name) or {}).get("status") or {}
+    return bool(status.get("observedGeneration")) and kubernetes.client.AppsV1Api(
+        kube_env.api
+    ).read_namespaced_stateful_set(name, ns)
+
+
+def _mentions(op, text: str) -> bool:
+    return any(text in line for line in op.log_lines())
+
+
+def test_two_operators_one_leads_and_the_standby_takes_over_after_sigkill(
+    kube_env, operator_process, tmp_path
+):
+    """High availability as the Deployment runs it (2 replicas, one Lease): only the holder
+    reconciles; after a SIGKILL the standby takes over within lease duration + retry (6 + 1 s
+    here, 15 + 2 s by default) and reconciles what was created meanwhile; a graceful stop hands
+    over within the retry period. The survivor stays the session's operator."""
+    ns = "cp-ha"
+    kube_env.create_namespace(ns)
+    namespace, name = LEASE
+    leader = _holder(kube_env, namespace, name)
+    standby = start_operator(kube_env, tmp_path / "standby")
+    assert not standby.leading() and _holder(kube_env, namespace, name) == leader
+
+    create(kube_env, ns, "anodeclusters", cluster_body("before", replicas=1, replicationFactor=1))
+    kube_env.wait("'before' reconciled", lambda: _reconciled(kube_env, ns, "before"))
+    assert _mentions(operator_process, "cp-ha") and not _mentions(standby, "cp-ha")
+
+    operator_process.proc.kill()  # SIGKILL: the Lease is not released, it has to expire
+    killed = time.monotonic()
+    operator_process.proc.wait()
+    create(kube_env, ns, "anodeclusters", cluster_body("after", replicas=1, replicationFactor=1))
+    kube_env.wait("standby leads", standby.leading, timeout=30)
+    took_over = time.monotonic() - killed
+    kube_env.wait("'after' reconciled", lambda: _reconciled(kube_env, ns, "after"), timeout=60)
+    reconciled = time.monotonic() - killed
+    print(
+        f"SIGKILL: standby leads after {took_over:.1f}s, 'after' reconciled after {reconciled:.1f}s"
     )
-    assert peering["status"], "the running operator keeps itself alive in the peering"
-    resumed_before = sum("Resuming operations" in x for x in operator_process.log_lines())
-    log_path = tmp_path / "second.log"
-    with log_path.open("wb") as log:
-        second = subprocess.Popen(
-            [
-                str(Path(sys.executable).parent / "anode-operator"),
-                "--peering",
-                "anode-operator-tests",
-                "--priority",
-                "10",
-                "--log-format",
-                "plain",
-            ],
-            env={**os.environ, "KUBECONFIG": kube_env.kubeconfig},
-            stdout=log,
-            stderr=subprocess.STDOUT,
-        )
-    try:
-        kube_env.wait(
-            "first instance pauses",
-            lambda: any(
-                "Pausing operations in favour of" in x for x in operator_process.log_lines()
-            ),
-        )
-        kube_env.wait(
-            "second instance active", lambda: "Resuming operations" in log_path.read_text()
-        )
-    finally:
-        second.terminate()
-        second.wait(timeout=20)
-    kube_env.wait(
-        "first instance resumes",
-        lambda: (
-            sum("Resuming operations" in x for x in operator_process.log_lines()) > resumed_before
-        ),
-        timeout=90,
-    )
+    assert took_over < 6 + 1 + 5  # lease duration + retry + start-up slack
+    assert _holder(kube_env, namespace, name) != leader
+
+    third = start_operator(kube_env, tmp_path / "third")  # the new standby
+    assert not third.leading()
+    stopped = time.monotonic()
+    standby.stop()  # SIGTERM: releases the Lease
+    kube_env.wait("third leads", third.leading, timeout=30)
+    print(f"SIGTERM: the next standby leads after {time.monotonic() - stopped:.1f}s")
+    assert time.monotonic() - stopped < 1 + 5  # retry + slack, no lease expiry
+    operator_process.proc, operator_process.log_path = third.proc, third.log_path
+    create(kube_env, ns, "anodeclusters", cluster_body("later", replicas=1, replicationFactor=1))
+    kube_env.wait("'later' reconciled", lambda: _reconciled(kube_env, ns, "later"), timeout=60)
 
 
 def test_deleting_the_cluster_garbage_collects_children(kube_env, operator_process):
@@ -468,7 +484,7 @@ def test_helm_install_creates_operator_and_cluster_and_prints_the_endpoint(
     )
 
 
-def test_namespaced_operator_creates_and_joins_its_kopf_peering(kube_env, tmp_path):
+def test_namespaced_operator_takes_a_lease_in_its_namespace_and_releases_it(kube_env, tmp_path):
     ns = "cp-scoped"
     kube_env.create_namespace(ns)
     proc = subprocess.Popen(
@@ -476,8 +492,10 @@ def test_namespaced_operator_creates_and_joins_its_kopf_peering(kube_env, tmp_pa
             str(Path(sys.executable).parent / "anode-operator"),
             "--namespace",
             ns,
-            "--peering",
+            "--lease",
             "scoped",
+            "--lease-namespace",
+            ns,
             "--log-format",
             "plain",
         ],
@@ -485,19 +503,10 @@ def test_namespaced_operator_creates_and_joins_its_kopf_peering(kube_env, tmp_pa
         stdout=(tmp_path / "scoped.log").open("wb"),
         stderr=subprocess.STDOUT,
     )
-    api = kubernetes.client.CustomObjectsApi(kube_env.api)
     try:
-        peering = kube_env.wait(
-            "KopfPeering with a live peer",
-            lambda: (
-                api.get_namespaced_custom_object(
-                    "kopf.dev", "v1", ns, "kopfpeerings", "scoped"
-                ).get("status")
-                or None
-            ),
-            timeout=30,
-        )
-        assert len(peering) == 1
+        holder = kube_env.wait("Lease held", lambda: _holder(kube_env, ns, "scoped"), timeout=30)
+        assert str(proc.pid) in holder  # host-pid-random: unique per process
     finally:
         proc.terminate()
         proc.wait(timeout=20)
+    assert _holder(kube_env, ns, "scoped") is None  # released on a graceful stop
