@@ -48,6 +48,11 @@ def configure(settings: kopf.OperatorSettings, **_: Any) -> None:
     settings.watching.client_timeout = 330
 
 
+@kopf.on.startup()
+def warm_up(**_: Any) -> None:
+    kube().warm_up()
+
+
 def _emitter(body: kopf.Body):
     def emit(kind: str, reason: str, message: str) -> None:
         kopf.event(body, type=kind, reason=reason, message=message[:1000])

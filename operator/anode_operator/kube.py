@@ -52,6 +52,13 @@ class Kube:
             pdb_api_version=pdb, service_monitor="monitoring.coreos.com/v1" in served
         )
 
+    def warm_up(self) -> None:
+        """API discovery (the dynamic client's and the capabilities), paid once at start-up
+        rather than by the first reconciles, which then race their own timers."""
+        _ = self.capabilities
+        for api_version, kind in (("v1", "ConfigMap"), ("apps/v1", "StatefulSet")):
+            self.dynamic.resources.get(api_version=api_version, kind=kind)
+
     # --- writes ------------------------------------------------------------------------------
     def apply(self, manifest: dict[str, Any]) -> dict[str, Any]:
         resource = self.dynamic.resources.get(
