@@ -75,12 +75,17 @@ class LeaseElector:
         self._seen: tuple[str, float] | None = None  # (resourceVersion, first seen at)
         self.last_renewed: float | None = None
         self.holder = ""  # as last read
+        # every call is bounded, so a leader that cannot renew notices (and exits) before the
+        # Lease can expire: renew_deadline + retry + this < duration
+        self._timeout = max(1.0, timing.duration - timing.renew_deadline - timing.retry)
 
     # ---- one round -------------------------------------------------------------------------
 
     def _read(self) -> tuple[kubernetes.client.V1Lease | None, LeaseView | None]:
         try:
-            lease = self._api.read_namespaced_lease(self.name, self.namespace)
+            lease = self._api.read_namespaced_lease(
+                self.name, self.namespace, _request_timeout=self._timeout
+            )
         except ApiException as exc:
             if exc.status == 404:
                 return None, None
@@ -132,10 +137,12 @@ class LeaseElector:
                 metadata=kubernetes.client.V1ObjectMeta(name=self.name, namespace=self.namespace),
                 spec=spec,
             )
-            self._api.create_namespaced_lease(self.namespace, body)
+            self._api.create_namespaced_lease(self.namespace, body, _request_timeout=self._timeout)
         else:
             lease.spec = spec  # metadata keeps resourceVersion: a concurrent write gets 409
-            self._api.replace_namespaced_lease(self.name, self.namespace, lease)
+            self._api.replace_namespaced_lease(
+                self.name, self.namespace, lease, _request_timeout=self._timeout
+            )
         if not ours:
             log.info("acquired lease %s/%s as %s", self.namespace, self.name, self.identity)
 
@@ -188,7 +195,9 @@ class LeaseElector:
                 return
             lease.spec.holder_identity = None
             lease.spec.lease_duration_seconds = 1
-            self._api.replace_namespaced_lease(self.name, self.namespace, lease)
+            self._api.replace_namespaced_lease(
+                self.name, self.namespace, lease, _request_timeout=self._timeout
+            )
             log.info("released lease %s/%s", self.namespace, self.name)
         except Exception as exc:  # it expires anyway
             log.warning("could not release lease %s/%s: %s", self.namespace, self.name, exc)

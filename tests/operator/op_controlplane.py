@@ -223,9 +223,9 @@ def service_account_kubeconfig(env: KubeEnv, *, path: Path) -> Path:
 
 
 LEASE = ("anode-system", "anode-operator-tests")  # the session operator's leader election
-# Short leader election timings: a standby takes over within 6 + 1 s of a SIGKILL.
+# Short leader election timings: a standby takes over within 8 + 1 s of a SIGKILL.
 LEASE_ENV = {
-    "ANODE_OPERATOR_LEASE_DURATION": "6",
+    "ANODE_OPERATOR_LEASE_DURATION": "8",
     "ANODE_OPERATOR_LEASE_RENEW_DEADLINE": "4",
     "ANODE_OPERATOR_LEASE_RETRY": "1",
 }
