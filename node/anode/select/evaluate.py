@@ -449,11 +449,24 @@ def _trim(text: Any, mode: str, chars: Any) -> Any:
         return None
     s = _text_arg(text, "TRIM")
     strip = " " if chars is None else _text_arg(chars, "TRIM")
+    if len(strip) > 8:  # str.strip scans `strip` per character: O(len(s) x len(strip)) in C
+        return _strip_set(s, set(strip), mode)
     if mode == "LEADING":
         return s.lstrip(strip)
     if mode == "TRAILING":
         return s.rstrip(strip)
     return s.strip(strip)
+
+
+def _strip_set(s: str, chars: set[str], mode: str) -> str:
+    start, end = 0, len(s)
+    if mode != "TRAILING":
+        while start < end and s[start] in chars:
+            start += 1
+    if mode != "LEADING":
+        while end > start and s[end - 1] in chars:
+            end -= 1
+    return s[start:end]
 
 
 def _ts_arg(value: Any, fn: str) -> dt.datetime:

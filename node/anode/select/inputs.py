@@ -366,7 +366,7 @@ def _json_lines(stream: Iterator[str]) -> Iterator[Any]:
             if line.strip():
                 try:
                     yield json.loads(line)
-                except ValueError as exc:
+                except (ValueError, RecursionError) as exc:  # RecursionError: nested too deep
                     raise SelectError("JSONParsingError", f"invalid JSON line: {exc}") from exc
 
 
@@ -389,6 +389,8 @@ def _json_documents(stream: Iterator[str]) -> Iterator[Any]:
                 break
             try:
                 value, end = decoder.raw_decode(buf, pos)
+            except RecursionError as exc:
+                raise SelectError("JSONParsingError", "JSON nested too deep") from exc
             except ValueError as exc:
                 if final or len(buf) - pos > MAX_RECORD_CHARS * 64:
                     raise SelectError("JSONParsingError", f"invalid JSON: {exc}") from exc

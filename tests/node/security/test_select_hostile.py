@@ -164,6 +164,37 @@ def test_timestamps_out_of_range_answer_400(s3, bucket, expr):
     assert refusal(s3, bucket, sql) == (400, "IllegalSqlFunctionArgument")
 
 
+# ---- hostile data and C-level quadratic work, in process ------------------------------------
+
+JSON_LINES = "<JSON><Type>LINES</Type></JSON>"
+
+
+@pytest.mark.parametrize(
+    "data, input_xml",
+    [
+        (b"[" * 100_000 + b"]" * 100_000, "<JSON><Type>DOCUMENT</Type></JSON>"),
+        (b'{"a":' * 50_000 + b"1" + b"}" * 50_000 + b"\n", JSON_LINES),
+    ],
+    ids=["document", "lines"],
+)
+def test_json_nested_too_deep_is_a_parsing_error_not_a_500(data, input_xml):
+    body = request_xml("SELECT s.a FROM S3Object s", input_xml, "<JSON/>")
+    assert outcome(body, data) == "JSONParsingError"  # was a RecursionError: 500
+
+
+def test_trim_with_a_long_character_set_is_linear():
+    """str.strip(chars) scans `chars` for every character it strips: 900K x 250K in C,
+    holding the GIL for seconds, before TRIM used a set for long character lists."""
+    data = b"name\n" + b"a" * 900_000 + b"\n"
+    chars = "b" * 250_000 + "a"
+    sql = f"SELECT CHAR_LENGTH(TRIM(BOTH '{chars}' FROM s.name)) FROM S3Object s"
+    body = request_xml(sql, "<CSV><FileHeaderInfo>USE</FileHeaderInfo></CSV>")
+    started = time.monotonic()
+    events = botocore_events(raw_response(body, MemorySource(data), cpu_seconds=BUDGET * 10))
+    assert time.monotonic() - started < 3
+    assert b"".join(e["Records"]["Payload"] for e in events if "Records" in e) == b"0\n"
+
+
 # ---- fuzzing the parser and the evaluator in process -----------------------------------------
 
 CSV = b"name,n,when\nalice,1,2020-01-01T00:00:00Z\nbob,-2.5,x\n,99999999999999999999,\n"
