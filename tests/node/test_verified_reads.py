@@ -321,14 +321,15 @@ def test_damaged_chunks_are_listed_with_their_objects(target):
     objects = {(o["bucket"], o["key"]) for o in listed[read_path.name]["objects"]}
     assert objects == {(bucket, "a"), (bucket, "b")}
     assert [o["key"] for o in listed[scrub_path.name]["objects"]] == ["unread"]
-    cli = subprocess.run(
-        [sys.executable, "-m", "anode.cli", "admin", "--url", t.victim.admin_url, "damaged"],
-        env=dict(os.environ, ANODE_ROOT_SECRET_KEY=t.victim.secret_key),
-        capture_output=True,
-        text=True,
-        check=True,
-    ).stdout
-    assert read_path.name in cli and '"key": "unread"' in cli
+    for action in ("damaged", "scrub"):  # the CLI: a GET and a POST
+        cli = subprocess.run(
+            [sys.executable, "-m", "anode.cli", "admin", "--url", t.victim.admin_url, action],
+            env=dict(os.environ, ANODE_ROOT_SECRET_KEY=t.victim.secret_key),
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout
+        assert read_path.name in cli and '"key": "unread"' in cli
     assert "anode_damaged_chunks" in t.victim.admin("/metrics")[1]
 
 
