@@ -383,6 +383,41 @@ def test_bucket_secret_works_from_a_pod_and_only_for_its_bucket(
         evidence(f"refused: {result['refused']}")
 
 
+def test_operator_standby_takes_over(kube: Kube, settings: Settings):
+    s = settings
+    if s.operator_replicas < 2:
+        pytest.skip("one operator replica: no standby")
+    with step("operator HA: delete the active replica; the standby takes over and reconciles"):
+        (lease,) = kube.items("-n", s.operator_namespace, "lease")
+        active = lease["spec"]["holderIdentity"]
+        evidence(f"Lease {lease['metadata']['name']} held by {active}")
+        t0 = time.monotonic()
+        kube("-n", s.operator_namespace, "delete", "pod", active, "--wait=false")
+
+        def new_holder():
+            spec = kube.get("-n", s.operator_namespace, "lease", lease["metadata"]["name"])["spec"]
+            return spec.get("holderIdentity") not in (None, "", active) and spec["holderIdentity"]
+
+        holder = wait_for("another holder of the Lease", new_holder, 90, interval=1)
+        evidence(f"{holder} holds the Lease {time.monotonic() - t0:.1f}s after the delete")
+        kube.apply(
+            json.dumps(
+                {
+                    "apiVersion": "anode.dev/v1alpha1",
+                    "kind": "Bucket",
+                    "metadata": {"name": "failover", "namespace": s.namespace},
+                    "spec": {"clusterRef": {"name": CLUSTER}, "deletionPolicy": "Retain"},
+                }
+            )
+        )
+        wait_for(
+            "Bucket failover Ready",
+            lambda: condition(kube.get("-n", s.namespace, "bucket", "failover"), "Ready") == "True",
+            120,
+        )
+        evidence(f"a new Bucket reconciled by {holder}: Ready {time.monotonic() - t0:.0f}s after")
+
+
 def scale(kube: Kube, s: Settings, state: dict, replicas: int) -> None:
     before = cluster_cr(kube, s)["metadata"]["generation"]
     t0 = time.monotonic()
@@ -615,7 +650,8 @@ def test_deleting_the_anodecluster_collects_everything(kube: Kube, settings: Set
     s = settings
     with step("delete the Buckets and the AnodeCluster: everything it owned is collected"):
         kube("-n", s.namespace, "delete", "pod", "s3-roundtrip", "writer", "--wait=false")
-        kube("-n", s.namespace, "delete", "bucket", "smoke", "other", "--timeout=120s")
+        buckets = [b["metadata"]["name"] for b in kube.items("-n", s.namespace, "bucket")]
+        kube("-n", s.namespace, "delete", "bucket", *buckets, "--timeout=120s")
         t0 = time.monotonic()
         kube("-n", s.namespace, "delete", "anodecluster", CLUSTER, "--timeout=180s")
         evidence(
@@ -667,6 +703,11 @@ def test_helm_uninstall_leaves_nothing(kube: Kube, settings: Settings):
             return "nothing" if not left else (evidence(f"  still there: {left}") and None)
 
         wait_for("nothing of the release left", leftovers, 180, interval=5)
+        leases = [
+            f"{x['metadata']['name']} (holder {x['spec'].get('holderIdentity') or 'none'})"
+            for x in kube.items("-n", s.operator_namespace, "lease")
+        ]
+        evidence(f"Leases left in {s.operator_namespace} (not owned by the release): {leases}")
         left_crds = sorted({c["metadata"]["name"] for c in kube.items("crd")} & CRDS)
         evidence(
             f"no Deployment/Pod/ServiceAccount/RBAC/peering left; CRDs kept by Helm: {left_crds}"
@@ -743,28 +784,18 @@ def test_gitops_kustomize_and_helm_template_apply_idempotently(kube: Kube, setti
         )
         gitops_install(kube, s, "apply -k", ["apply", "-k", overlay], ["diff", "-k", overlay], None)
         kube("delete", "-k", overlay, "--timeout=180s")
-    with step("helm template | kubectl apply -f -: same idempotence"):
-        kube("apply", "-f", str(REPO / "charts" / "anode" / "crds"))
+    with step("helm template --include-crds | kubectl apply -f -: same idempotence"):
         kube("create", "namespace", s.operator_namespace)
         manifest = kube.helm_run(
-            "template",
-            "anode",
-            str(REPO / "charts" / "anode"),
-            "-n",
-            s.operator_namespace,
-            "--set",
-            f"operator.image.repository={repo}",
-            "--set",
-            f"operator.image.tag={tag}",
-            "--set",
-            "operator.image.pullPolicy=Never",
-            "--set",
-            f"operator.replicas={s.operator_replicas}",
-        )
+            "template", "anode", str(REPO / "charts" / "anode"), "-n", s.operator_namespace,
+            "--include-crds",
+            "--set", f"operator.image.repository={repo}", "--set", f"operator.image.tag={tag}",
+            "--set", "operator.image.pullPolicy=Never",
+            "--set", f"operator.replicas={s.operator_replicas}",
+        )  # fmt: skip
         gitops_install(
             kube, s, "helm template | apply", ["apply", "-f", "-"], ["diff", "-f", "-"], manifest
         )
         kube("delete", "-f", "-", "--timeout=180s", input=manifest)
         kube("delete", "namespace", s.operator_namespace, "--timeout=180s")
-        kube("delete", "-f", str(REPO / "charts" / "anode" / "crds"), "--timeout=180s")
         evidence("removed again (CRDs included)")

@@ -4,7 +4,7 @@
 # quick start; everything started here is torn down at the end, built binaries and images stay
 # cached. Idempotent: Docker or a previous cluster already running are fine.
 # Env: K8S_NODE (the node environment's scripts, default ../shared/k8s-node), E2E_OPERATOR_REPLICAS
-#      (default 1), ANODE_CI_TIMINGS (timing log, default /var/tmp/anode-ci/timings.log),
+#      (default 2), ANODE_CI_TIMINGS (timing log, default /var/tmp/anode-ci/timings.log),
 #      SKIP_COMPOSE=1 / SKIP_K8S=1. Exit status: non-zero when any step failed.
 set -uo pipefail
 cd "$(dirname "$0")/.." || exit 2
@@ -25,9 +25,6 @@ timed() {  # name command... : runs, logs its time to $TIMINGS, records a failur
 
 STEPS=0
 count() { STEPS=$((STEPS + 1)); timed "$@"; }
-# Operator HA (2 replicas, the chart's default) needs the peering fix of issue 13; until it is
-# on main the e2e runs 1 replica.
-export E2E_OPERATOR_REPLICAS=${E2E_OPERATOR_REPLICAS:-1}
 DOCKER_WAS_UP=0
 docker info >/dev/null 2>&1 && DOCKER_WAS_UP=1
 CLUSTER_UP=0
