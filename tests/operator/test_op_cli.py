@@ -8,6 +8,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 from anode_operator.cli import parse_args
 
 
@@ -31,3 +33,25 @@ def test_console_script_is_installed_and_answers_help():
     out = subprocess.run([str(script), "--help"], capture_output=True, text=True, timeout=60)
     assert out.returncode == 0
     assert "--standalone" in out.stdout and "--namespace" in out.stdout and "--lease" in out.stdout
+
+
+def test_the_standby_answers_the_liveness_probe_and_frees_the_port_for_kopf():
+    import socket
+    import urllib.error
+    import urllib.request
+
+    from anode_operator.cli import standby_liveness
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    url = f"http://127.0.0.1:{port}/healthz"
+    with standby_liveness(url):
+        with urllib.request.urlopen(url, timeout=5) as answer:
+            assert answer.status == 200
+        with pytest.raises(urllib.error.HTTPError) as refused:
+            urllib.request.urlopen(f"http://127.0.0.1:{port}/other", timeout=5)
+        assert refused.value.code == 404
+    with socket.socket() as again:  # kopf binds the same address next
+        again.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        again.bind(("127.0.0.1", port))
