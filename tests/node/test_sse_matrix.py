@@ -1,13 +1,12 @@
 """Every combination that decides where an object's bytes live gives back exactly those bytes.
 
-Encryption mode (none, SSE-S3, bucket default, SSE-C under two keys) x body size at every size
-boundary of the design (inline rows, the small-chunk cache, chunk_size) x dedup (the same body
-under other keys, buckets, versions and users) x copies (CopyObject with both directives and
-every encryption transition, UploadPartCopy, multipart). Each object is read more than once:
-issue 11's lost objects were readable once, then never again (a second read came from the
-small-chunk cache). One node for the whole module, with a small `chunk_size` so multi-chunk
-bodies stay cheap.
-"""
+Encryption mode (none, SSE-S3, bucket default, SSE-KMS, SSE-C under two keys) x body size at
+every size boundary of the design (inline rows, the small-chunk cache, chunk_size) x dedup (the
+same body under other keys, buckets, versions and users) x copies (CopyObject with both
+directives and every encryption transition, UploadPartCopy, multipart). Each object is read more
+than once: issue 11's lost objects were readable once, then never again (a second read came from
+the small-chunk cache). One node for the whole module, with a small `chunk_size` so multi-chunk
+bodies stay cheap."""
 
 from __future__ import annotations
 
@@ -43,8 +42,9 @@ SIZES = [
     3 * CHUNK + 7,
 ]
 KEYS = {"sse-c-a": bytes(range(32)), "sse-c-b": bytes(range(100, 132))}
-MODES = ["none", "sse-s3", "default", "sse-c-a", "sse-c-b"]
+MODES = ["none", "sse-s3", "default", "sse-kms", "sse-c-a", "sse-c-b"]
 WRONG_KEY = bytes(32)
+KMS_KEY = "matrix-key"  # a named key of the node's KMS (created by the fixture)
 
 
 def body(size: int, salt: int = 0) -> bytes:
@@ -60,6 +60,8 @@ def put_args(mode: str) -> dict:
     """PutObject / CreateMultipartUpload / CopyObject (target) arguments of a mode."""
     if mode == "sse-s3":
         return {"ServerSideEncryption": "AES256"}
+    if mode == "sse-kms":
+        return {"ServerSideEncryption": "aws:kms", "SSEKMSKeyId": KMS_KEY}
     if mode in KEYS:
         return sse_c(KEYS[mode])
     return {}
@@ -84,6 +86,8 @@ class Store:
         status, user = node.admin("/users", method="POST", body={"name": "matrix-user"})
         assert status == 201, user
         self.other = node.client(user["access_key"], user["secret_key"])
+        status, key = node.admin("/kms/keys", method="POST", body={"name": KMS_KEY})
+        assert status == 201, key
         for name in ("plain", "plain2", "versioned", "enc-default", "enc-default2"):
             self.s3.create_bucket(Bucket=name)
         self.other.create_bucket(Bucket="others")
