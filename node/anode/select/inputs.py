@@ -376,7 +376,11 @@ _WS = " \t\r\n"
 def _json_documents(stream: Iterator[str]) -> Iterator[Any]:
     """Concatenated (possibly pretty-printed) JSON values, decoded as they complete."""
     decoder = json.JSONDecoder()
+    limit = MAX_RECORD_CHARS * 64
     buf = ""
+    # An incomplete value is parsed again only once twice as much text is buffered: re-parsing
+    # it after every 1 MiB chunk cost O(size^2) in C, holding the GIL for seconds at a time.
+    retry_at = 0
     for text in _with_final(stream):
         final = text is None
         if not final:
@@ -385,18 +389,20 @@ def _json_documents(stream: Iterator[str]) -> Iterator[Any]:
         while True:
             while pos < len(buf) and buf[pos] in _WS:
                 pos += 1
-            if pos >= len(buf):
+            if pos >= len(buf) or (not final and len(buf) - pos < retry_at):
                 break
             try:
                 value, end = decoder.raw_decode(buf, pos)
             except RecursionError as exc:
                 raise SelectError("JSONParsingError", "JSON nested too deep") from exc
             except ValueError as exc:
-                if final or len(buf) - pos > MAX_RECORD_CHARS * 64:
+                if final or len(buf) - pos > limit:
                     raise SelectError("JSONParsingError", f"invalid JSON: {exc}") from exc
+                retry_at = min(2 * (len(buf) - pos), limit + 1)
                 break
             if end >= len(buf) and not final and not isinstance(value, (dict, list, str)):
                 break  # a bare number at the buffer's end may continue in the next chunk
+            retry_at = 0
             yield value
             pos = end
         buf = buf[pos:]

@@ -10,6 +10,7 @@ that: every statement gets a result or a 400-class S3 Select error, within its b
 
 from __future__ import annotations
 
+import json
 import time
 
 import pyarrow as pa
@@ -28,6 +29,7 @@ from select_helpers import (
 )
 
 from anode.select import SELECT_ERRORS, SelectError
+from anode.select.inputs import READ_CHUNK, _json_documents
 
 BUDGET = 0.5  # seconds of CPU per query on the test node
 
@@ -180,6 +182,25 @@ JSON_LINES = "<JSON><Type>LINES</Type></JSON>"
 def test_json_nested_too_deep_is_a_parsing_error_not_a_500(data, input_xml):
     body = request_xml("SELECT s.a FROM S3Object s", input_xml, "<JSON/>")
     assert outcome(body, data) == "JSONParsingError"  # was a RecursionError: 500
+
+
+def test_a_large_json_document_is_not_parsed_again_for_every_chunk(monkeypatch):
+    """An incomplete document was re-parsed from its start after every 1 MiB read: O(size^2)
+    in the C decoder, holding the GIL (a 64 MiB document: minutes of CPU, seconds at a time)."""
+    calls = []
+    decode = json.JSONDecoder.raw_decode
+
+    def counting(self, text, pos=0):
+        calls.append(len(text) - pos)
+        return decode(self, text, pos)
+
+    monkeypatch.setattr(json.JSONDecoder, "raw_decode", counting)
+    doc = json.dumps([{"a": i, "b": "x" * 50} for i in range(500_000)])  # 37 MB, 1 value
+    chunks = [doc[i : i + READ_CHUNK] for i in range(0, len(doc), READ_CHUNK)]
+    (value,) = _json_documents(iter(chunks))
+    assert value[-1]["a"] == 499_999
+    assert len(chunks) > 30 and len(calls) < 10  # before: one parse per chunk
+    assert sum(calls) < 4 * len(doc)  # linear in all
 
 
 def test_trim_with_a_long_character_set_is_linear():
