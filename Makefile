@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-$(shell cksum pyproject.toml | cut -d' ' -f1)
 
-.PHONY: run test lint bench bench-select clean
+.PHONY: run test soak lint bench bench-select clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -19,6 +19,11 @@ run: $(STAMP)
 test: $(STAMP)
 	$(BIN)/ruff check node operator tests bench
 	$(BIN)/pytest $(PYTEST_ARGS)
+
+# The model-based harness (tests/model) from a fresh seed per run, for SOAK_MINUTES (default 60);
+# seeds and counts go to soak-seeds.txt.
+soak: $(STAMP)
+	$(BIN)/python tests/model/soak.py
 
 lint: $(STAMP)
 	$(BIN)/ruff check node operator tests bench

@@ -52,6 +52,10 @@ class NodeProcess:
     s3_options: str = "sse_c_allow_insecure = true"
     # (cert, key) PEM files: the node serves S3 and admin with TLS, trusted through the cert
     tls: tuple[Path, Path] | None = None
+    # where it listens, and what it is started through (e.g. `ip netns exec NS` for a node in a
+    # network namespace, listening on that namespace's address)
+    host: str = "127.0.0.1"
+    launcher: tuple[str, ...] = ()
 
     @property
     def scheme(self) -> str:
@@ -63,21 +67,21 @@ class NodeProcess:
 
     @property
     def s3_url(self) -> str:
-        return f"{self.scheme}://127.0.0.1:{self.s3_port}"
+        return f"{self.scheme}://{self.host}:{self.s3_port}"
 
     @property
     def admin_url(self) -> str:
-        return f"{self.scheme}://127.0.0.1:{self.admin_port}"
+        return f"{self.scheme}://{self.host}:{self.admin_port}"
 
     def config_text(self) -> str:
         return f"""
 [node]
 id = "{self.node_id}"
-s3_addr = "127.0.0.1:{self.s3_port}"
-admin_addr = "127.0.0.1:{self.admin_port}"
-cluster_addr = "127.0.0.1:{self.cluster_port}"
-data_addr = "127.0.0.1:{self.data_port}"
-advertise_host = "127.0.0.1"
+s3_addr = "{self.host}:{self.s3_port}"
+admin_addr = "{self.host}:{self.admin_port}"
+cluster_addr = "{self.host}:{self.cluster_port}"
+data_addr = "{self.host}:{self.data_port}"
+advertise_host = "{self.host}"
 {self._tls_config()}
 {self.cluster}
 
@@ -113,7 +117,8 @@ secret_key = "{SECRET_KEY}"
         env.update(self.env)
         with open(log_path, "ab") as log:
             self.proc = subprocess.Popen(
-                [sys.executable, "-m", "anode.cli", "server", "--config", str(config)],
+                [*self.launcher, sys.executable, "-m", "anode.cli", "server", "--config",
+                 str(config)],
                 stdout=log, stderr=subprocess.STDOUT, env=env)
         if wait:
             self.wait_ready(timeout)
@@ -182,10 +187,13 @@ class ClusterProcesses:
     SECRET = "test-cluster-secret-0123456789"
 
     def __init__(self, root: Path, n: int = 3, *, replication_factor: int = 3,
-                 storage_options: str = "", extra_cluster: str = "") -> None:
-        self.nodes = [NodeProcess(root / f"n{i}", node_id=f"n{i}", storage_options=storage_options)
+                 storage_options: str = "", extra_cluster: str = "",
+                 node_options: list[dict] | None = None) -> None:
+        """`node_options[i]`: more NodeProcess fields for node i (host, launcher, ports)."""
+        self.nodes = [NodeProcess(root / f"n{i}", node_id=f"n{i}", storage_options=storage_options,
+                                  **(node_options[i - 1] if node_options else {}))
                       for i in range(1, n + 1)]
-        peers = ", ".join(f'"{p.node_id}=127.0.0.1:{p.cluster_port}"' for p in self.nodes)
+        peers = ", ".join(f'"{p.node_id}={p.host}:{p.cluster_port}"' for p in self.nodes)
         for proc in self.nodes:
             proc.cluster = (f"[cluster]\npeers = [{peers}]\nsecret = \"{self.SECRET}\"\n"
                             f"replication_factor = {replication_factor}\n{extra_cluster}")
