@@ -198,8 +198,10 @@ def test_a_wrong_or_missing_customer_key_is_refused_never_used(store, size):
             assert error_code(exc) == expected
 
 
-@pytest.mark.parametrize("directive", ["COPY", "REPLACE"])
-@pytest.mark.parametrize("size", [1, SEALED_CACHED, CHUNK + 1])
+# The directive decides metadata, not where bytes go (the in-place copy below is REPLACE in
+# every case): one per size keeps both covered at a third of the cases of the full product.
+@pytest.mark.parametrize(("size", "directive"),
+                         [(1, "COPY"), (SEALED_CACHED, "REPLACE"), (CHUNK + 1, "COPY")])
 @pytest.mark.parametrize("target", MODES)
 @pytest.mark.parametrize("source", MODES)
 def test_copy_object_across_every_encryption_transition(store, source, target, size, directive):
