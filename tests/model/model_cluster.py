@@ -13,7 +13,8 @@ from collections.abc import Callable
 from history_check import Op, check
 from hypothesis import strategies as st
 from hypothesis.stateful import precondition, rule
-from model_machine import STATS, Answer, StoreMachine, Unavailable
+from model_machine import StoreMachine
+from model_requests import STATS, Answer, Unavailable
 from model_targets import Member
 
 

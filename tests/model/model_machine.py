@@ -1,8 +1,8 @@
 """The model-based harness: random sequences of S3 operations against real nodes, every answer
 compared with `s3model`.
 
-`StoreMachine` holds the rules that work on any target; `FaultMachine` adds the slow ones (kill -9
-and restart, a PUT cut by a kill, waiting out the collector's grace and lifecycle expiry). Each
+`StoreMachine` holds the rules that work on any target (`model_faults` and `model_cluster` add
+faults). Each
 example works in buckets of its own on a node (or cluster) shared by the whole session, so
 examples are cheap; the session's target is set with `StoreMachine.use(target)`.
 
@@ -16,18 +16,26 @@ from __future__ import annotations
 
 import itertools
 import os
-import threading
 import time
-from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from botocore.exceptions import BotoCoreError, ClientError
 from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, initialize, precondition, rule
 from model_bodies import MIN_PART, body, body_specs, part_specs
-from model_targets import DAY_SECONDS, GC_GRACE, LIFECYCLE_INTERVAL, Target
+from model_requests import (
+    STATS,
+    Answer,
+    Unavailable,
+    call,
+    parse_enc,
+    pick_key,
+    range_header,
+    read_sse,
+    write_sse,
+)
+from model_targets import DAY_SECONDS, LIFECYCLE_INTERVAL, Target
 from s3model import (
     NULL,
     PLAIN,
@@ -41,7 +49,6 @@ from s3model import (
     multipart_etag,
 )
 
-SSE_C_KEYS = [bytes([i + 1]) * 32 for i in range(3)]
 KEYS = ["k0", "k1", "d/k2"]
 EXPIRING = ["exp/0", "exp/1"]
 BUCKETS = 3  # b0 and b1 belong to root, b2 to alice
@@ -56,24 +63,6 @@ RANGES = st.one_of(
     ),
 )
 _names = itertools.count()
-# what the runs exercised, by kind: requests, examples, faults (see model_run.run_machine)
-STATS: Counter[str] = Counter()
-
-
-class Unavailable(Exception):
-    """The store could not answer (503, cut connection, timeout): the outcome is unknown."""
-
-
-@dataclass
-class Answer:
-    status: int
-    code: str = ""
-    body: bytes = b""
-    response: dict[str, Any] = field(default_factory=dict)
-
-    @property
-    def ok(self) -> bool:
-        return self.status < 300
 
 
 @dataclass
@@ -84,68 +73,6 @@ class Upload:
     enc: Enc
     meta: dict[str, str]
     parts: dict[int, tuple[bytes, str]] = field(default_factory=dict)  # number -> (body, etag)
-
-
-def parse_enc(name: str) -> Enc:
-    return Enc("C", int(name[1])) if name.startswith("C") else Enc(name)
-
-
-def write_sse(enc: Enc) -> dict[str, Any]:
-    if enc.kind == "S3":
-        return {"ServerSideEncryption": "AES256"}
-    if enc.kind == "C":
-        return {"SSECustomerAlgorithm": "AES256", "SSECustomerKey": SSE_C_KEYS[enc.key]}
-    return {}
-
-
-def read_sse(key: int | None, prefix: str = "") -> dict[str, Any]:
-    if key is None:
-        return {}
-    return {f"{prefix}SSECustomerAlgorithm": "AES256", f"{prefix}SSECustomerKey": SSE_C_KEYS[key]}
-
-
-def pick_key(version: Version | Expect, pick: str) -> int | None:
-    """The SSE-C key a read sends: the version's own, none, or a wrong one."""
-    own = version.enc.key if isinstance(version, Version) and version.enc.kind == "C" else None
-    if pick == "right":
-        return own
-    if pick == "none":
-        return None
-    return 0 if own is None else (own + 1) % len(SSE_C_KEYS)
-
-
-def range_header(spec, size: int) -> str | None:
-    if spec is None:
-        return None
-    kind, a, n = spec
-    start = a if a >= 0 else max(0, size + a + 1)
-    if kind == "-n":
-        return f"bytes=-{n}"
-    if kind == "a-":
-        return f"bytes={start}-"
-    return f"bytes={start}-{start + n}"
-
-
-def call(target: Target, user: str, method: str, **kwargs) -> Answer:
-    """One request as `user`; its answer, or Unavailable. A 5xx other than 503 fails the run."""
-    client = target.client(user)
-    STATS["requests"] += 1
-    try:
-        response = getattr(client, method)(**kwargs)
-        data = response["Body"].read() if "Body" in response else b""
-    except ClientError as e:
-        status = e.response["ResponseMetadata"]["HTTPStatusCode"]
-        code = e.response["Error"].get("Code", str(status))
-        if status == 503:
-            raise Unavailable(f"{method}: 503 {code}") from e
-        assert status < 500, (
-            f"{method} {kwargs.get('Key', '')}: {status} {code} "
-            f"{e.response['Error'].get('Message', '')}"
-        )
-        return Answer(status, code)
-    except BotoCoreError as e:
-        raise Unavailable(f"{method}: {e!r}") from e
-    return Answer(response["ResponseMetadata"]["HTTPStatusCode"], body=data, response=response)
 
 
 class StoreMachine(RuleBasedStateMachine):
@@ -915,81 +842,3 @@ class StoreMachine(RuleBasedStateMachine):
                 self.idempotent(user, "delete_bucket", Bucket=bucket.name)
             except (Unavailable, AssertionError):
                 pass  # leftovers only cost disk in the session's temp dir
-
-
-class FaultMachine(StoreMachine):
-    """Adds the slow rules: kill -9 and restart, a write cut by a kill, the collector's grace,
-    lifecycle expiry. At most a few per example, so a run stays bounded."""
-
-    max_faults = 2
-
-    def restart_node(self) -> None:
-        for member in self.target.members:
-            member.restart(wait=True)
-
-    @precondition(lambda self: self.faults < self.max_faults and not self.target.clustered)
-    @rule()
-    def kill_and_restart(self) -> None:
-        self.fault("kill_and_restart")
-        self.restart_node()
-
-    @precondition(lambda self: self.faults < self.max_faults and not self.target.clustered)
-    @rule(
-        b=st.integers(0, BUCKETS - 1),
-        key=st.sampled_from(KEYS),
-        spec=body_specs,
-        enc=ENCS,
-        delay=st.sampled_from([0.0, 0.005, 0.02, 0.05]),
-    )
-    def put_cut_by_kill(self, b: int, key: str, spec, enc: str, delay: float) -> None:
-        """A PUT in flight when the node is killed: after the restart it is all there or not."""
-        self.fault("put_cut_by_kill")
-        data, encryption = body(spec), parse_enc(enc)
-        effective = self.effective(b, encryption)
-        outcome: list[Any] = []
-
-        def send() -> None:
-            try:
-                outcome.append(
-                    self.call(
-                        self.user(b),
-                        "put_object",
-                        Bucket=self.bucket(b).name,
-                        Key=key,
-                        Body=data,
-                        **write_sse(encryption),
-                    )
-                )
-            except (Unavailable, AssertionError) as e:
-                outcome.append(e)
-
-        thread = threading.Thread(target=send)
-        thread.start()
-        time.sleep(delay)
-        self.target.members[0].proc.kill()
-        thread.join(60)
-        self.restart_node()
-        present = self.settle(
-            b,
-            key,
-            lambda m, vid: m.put(key, Version(vid, data, effective)),
-            f"PUT {key} cut by kill -9",
-        )
-        acknowledged = outcome and isinstance(outcome[0], Answer) and outcome[0].ok
-        assert present or not acknowledged, f"PUT {key} acknowledged before kill -9, then lost"
-
-    @precondition(lambda self: self.faults < self.max_faults)
-    @rule()
-    def wait_for_collector(self) -> None:
-        """Past the collector's grace: every chunk still referenced must still be there."""
-        self.fault("wait_for_collector")
-        time.sleep(GC_GRACE + 1.0)
-        self.check_everything()
-
-    @precondition(lambda self: self.faults < self.max_faults and self.expiring)
-    @rule()
-    def wait_for_expiry(self) -> None:
-        self.fault("wait_for_expiry")
-        time.sleep(max(0.0, max(w[3] for w in self.expiring.values()) - time.time()) + 0.1)
-        for pick in range(len(self.expiring)):
-            self.get_expiring(pick)

@@ -8,7 +8,7 @@ import os
 import hypothesis
 from hypothesis import HealthCheck, settings
 from hypothesis.stateful import run_state_machine_as_test
-from model_machine import STATS
+from model_requests import STATS
 
 # `make test` runs the "model" profile; `make soak` runs "soak" (more examples per seed) in a loop.
 settings.register_profile(

@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import pytest
-from model_machine import FaultMachine, StoreMachine
+from model_faults import FaultMachine
+from model_machine import StoreMachine
 from model_run import run_machine
 
 

@@ -17,8 +17,8 @@ from history_check import check
 from hypothesis import strategies as st
 from hypothesis.stateful import initialize, precondition, rule
 from model_cluster import ClusterMachine, run_history
-from model_machine import call
 from model_netns import Lab, unavailable_reason
+from model_requests import call
 from model_run import run_machine
 from model_targets import Member, Target, netns_cluster
 
