@@ -53,3 +53,12 @@ def raw_request(node, method: str, path: str, *, body: bytes = b"", headers=None
     status_line, _, rest = response.partition(b"\r\n")
     _, _, response_body = rest.partition(b"\r\n\r\n")
     return int(status_line.split()[1]), response_body
+
+
+def caught_up(node, bucket: str) -> None:
+    """Every member has applied what was committed. PutObject skips the read barrier, so the
+    bucket settings it is admitted under may be milliseconds old on a follower (README,
+    "Cluster"); any other request, such as this HeadBucket on each member, passes one first."""
+    members = getattr(getattr(node, "cluster", None), "nodes", None) or [node]
+    for member in members:
+        member.client().head_bucket(Bucket=bucket)

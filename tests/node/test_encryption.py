@@ -12,7 +12,7 @@ import os
 import pytest
 from anode_procs import NodeProcess
 from botocore.exceptions import ClientError
-from s3util import error_code
+from s3util import caught_up, error_code
 
 MiB = 1024 * 1024
 KEY = bytes(range(32))
@@ -238,7 +238,7 @@ def test_sse_s3_put_and_get(s3, bucket):
     assert error_code(exc) == ("InvalidArgument", 400)
 
 
-def test_bucket_default_encryption(s3, bucket):
+def test_bucket_default_encryption(node, s3, bucket):
     with pytest.raises(ClientError) as exc:
         s3.get_bucket_encryption(Bucket=bucket)
     assert error_code(exc) == ("ServerSideEncryptionConfigurationNotFoundError", 404)
@@ -247,6 +247,7 @@ def test_bucket_default_encryption(s3, bucket):
     rules = s3.get_bucket_encryption(Bucket=bucket)["ServerSideEncryptionConfiguration"]["Rules"]
     assert rules == [{"ApplyServerSideEncryptionByDefault": {"SSEAlgorithm": "AES256"},
                       "BucketKeyEnabled": False}]
+    caught_up(node, bucket)
     assert s3.put_object(Bucket=bucket, Key="d", Body=b"x")["ServerSideEncryption"] == "AES256"
     assert s3.head_object(Bucket=bucket, Key="d")["ServerSideEncryption"] == "AES256"
     upload = s3.create_multipart_upload(Bucket=bucket, Key="mp")

@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 from anode_procs import NodeProcess
 from botocore.exceptions import ClientError
-from s3util import error_code
+from s3util import caught_up, error_code
 
 MiB = 1024 * 1024
 ANODE = str(Path(sys.executable).parent / "anode")
@@ -148,7 +148,7 @@ def test_copy_between_every_pair_of_modes(s3, bucket, key, source, target, size)
     assert s3.get_object(Bucket=bucket, Key="src", **src_read)["Body"].read() == body
 
 
-def test_bucket_default_aws_kms(s3, bucket, key):
+def test_bucket_default_aws_kms(node, s3, bucket, key):
     s3.put_bucket_encryption(Bucket=bucket, ServerSideEncryptionConfiguration={"Rules": [
         {"ApplyServerSideEncryptionByDefault": {"SSEAlgorithm": "aws:kms",
                                                 "KMSMasterKeyID": f"alias/{key}"},
@@ -157,12 +157,14 @@ def test_bucket_default_aws_kms(s3, bucket, key):
     default = config["Rules"][0]["ApplyServerSideEncryptionByDefault"]
     assert default["SSEAlgorithm"] == "aws:kms" and default["KMSMasterKeyID"].endswith(
         f":key/{key}")
+    caught_up(node, bucket)
     put = s3.put_object(Bucket=bucket, Key="plain-request", Body=b"defaulted")
     assert put["ServerSideEncryption"] == "aws:kms" and put["SSEKMSKeyId"].endswith(f"/{key}")
     assert put["BucketKeyEnabled"] is True
     assert s3.get_object(Bucket=bucket, Key="plain-request")["Body"].read() == b"defaulted"
     s3.put_bucket_encryption(Bucket=bucket, ServerSideEncryptionConfiguration={"Rules": [
         {"ApplyServerSideEncryptionByDefault": {"SSEAlgorithm": "aws:kms"}}]})
+    caught_up(node, bucket)
     put = s3.put_object(Bucket=bucket, Key="default-key", Body=b"d")
     assert put["SSEKMSKeyId"].endswith(":key/aws/s3")
 
