@@ -108,7 +108,10 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def _serve(args: argparse.Namespace) -> int:
+    from .httplog import quiet_client_errors
     from .server import run
+
+    quiet_client_errors()
 
     env = dict(os.environ)
     try:

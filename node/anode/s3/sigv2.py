@@ -18,17 +18,49 @@ from email.utils import parsedate_to_datetime
 from urllib.parse import unquote
 
 from .errors import ErrorCode, S3Error
+from .router import SUBRESOURCES as ROUTED
 from .sigv4 import UNSIGNED_PAYLOAD, AuthContext, unsigned_context
 
 MAX_SKEW = 15 * 60
-SUBRESOURCES = frozenset((
-    "accelerate", "acl", "cors", "defaultObjectAcl", "location", "logging", "partNumber", "policy",
-    "requestPayment", "torrent", "versioning", "versionId", "versions", "website", "uploads",
-    "uploadId", "response-content-type", "response-content-language", "response-expires",
-    "response-cache-control", "response-content-disposition", "response-content-encoding",
-    "delete", "lifecycle", "tagging", "restore", "storageClass", "notification", "replication",
-    "analytics", "metrics", "inventory", "select", "select-type", "object-lock",
-))
+SUBRESOURCES = frozenset(
+    (
+        "accelerate",
+        "acl",
+        "cors",
+        "defaultObjectAcl",
+        "location",
+        "logging",
+        "partNumber",
+        "policy",
+        "requestPayment",
+        "torrent",
+        "versioning",
+        "versionId",
+        "versions",
+        "website",
+        "uploads",
+        "uploadId",
+        "response-content-type",
+        "response-content-language",
+        "response-expires",
+        "response-cache-control",
+        "response-content-disposition",
+        "response-content-encoding",
+        "delete",
+        "lifecycle",
+        "tagging",
+        "restore",
+        "storageClass",
+        "notification",
+        "replication",
+        "analytics",
+        "metrics",
+        "inventory",
+        "select",
+        "select-type",
+        "object-lock",
+    )
+)
 
 
 def is_v2(headers: Mapping[str, str], raw_query: str) -> bool:
@@ -38,11 +70,20 @@ def is_v2(headers: Mapping[str, str], raw_query: str) -> bool:
     return "AWSAccessKeyId" in names and "Signature" in names
 
 
-def authenticate_v2(*, method: str, raw_path: str, raw_query: str, headers: Mapping[str, str],
-                    lookup: Callable[[str], str | None], now: datetime,
-                    vhost_bucket: str | None) -> AuthContext:
-    pairs = [p.split("=", 1) for p in raw_query.split("&") if p]
+def authenticate_v2(
+    *,
+    method: str,
+    raw_path: str,
+    raw_query: str,
+    headers: Mapping[str, str],
+    lookup: Callable[[str], str | None],
+    now: datetime,
+    vhost_bucket: str | None,
+) -> AuthContext:
+    # names decoded as the router decodes them, so "?ac%6C" is signed as the "acl" it acts as
+    pairs = [[unquote(k), *v] for k, *v in (p.split("=", 1) for p in raw_query.split("&") if p)]
     query = {k: unquote(v[0]) if v else "" for k, *v in pairs}
+    _refuse_unsignable(query)
     authorization = headers.get("Authorization")
     if authorization is not None:
         access_key, _, signature = authorization[4:].strip().partition(":")
@@ -69,17 +110,39 @@ def authenticate_v2(*, method: str, raw_path: str, raw_query: str, headers: Mapp
         resources.insert(0, path + "/" + sep + sub)
     string_to_sign = ""
     for candidate in resources:
-        string_to_sign = "\n".join([
-            method, headers.get("Content-MD5", ""), headers.get("Content-Type", ""), date,
-            *_amz_headers(headers), candidate])
+        string_to_sign = "\n".join(
+            [
+                method,
+                headers.get("Content-MD5", ""),
+                headers.get("Content-Type", ""),
+                date,
+                *_amz_headers(headers),
+                candidate,
+            ]
+        )
         expected = base64.b64encode(
-            hmac.new(secret.encode(), string_to_sign.encode(), hashlib.sha1).digest()).decode()
+            hmac.new(secret.encode(), string_to_sign.encode(), hashlib.sha1).digest()
+        ).decode()
         if hmac.compare_digest(expected.encode(), signature.encode("utf-8", "replace")):
             break
     else:
         raise S3Error(ErrorCode.SignatureDoesNotMatch, StringToSign=string_to_sign)
     payload = headers.get("x-amz-content-sha256", UNSIGNED_PAYLOAD)
     return dataclasses.replace(unsigned_context(payload), access_key=access_key)
+
+
+def _refuse_unsignable(query: Mapping[str, str]) -> None:
+    """Sub-resources the router acts on but SigV2's string to sign leaves out (legal-hold,
+    retention, encryption, ...): a signature for one request would pass for another (a PutObject
+    URL replayed as `?retention`), so SigV2 is refused for them, as AWS refuses SigV2 where it
+    does not support it. SigV4 signs the whole query."""
+    unsignable = sorted(name for name in query if name in ROUTED and name not in SUBRESOURCES)
+    if unsignable:
+        raise S3Error(
+            ErrorCode.InvalidRequest,
+            "The authorization mechanism you have provided is not supported for "
+            f"?{'&'.join(unsignable)}. Please use AWS4-HMAC-SHA256.",
+        )
 
 
 def _check_skew(value: str | None, now: datetime) -> None:
@@ -90,8 +153,9 @@ def _check_skew(value: str | None, now: datetime) -> None:
     if when is not None and when.tzinfo is None:  # "-0000": UTC, not the server's local time
         when = when.replace(tzinfo=UTC)
     if when is None or when.year < 1970:
-        raise S3Error(ErrorCode.AccessDenied, "AWS authentication requires a valid Date or "
-                      "x-amz-date header")
+        raise S3Error(
+            ErrorCode.AccessDenied, "AWS authentication requires a valid Date or x-amz-date header"
+        )
     if abs(when.timestamp() - now.timestamp()) > MAX_SKEW:
         raise S3Error(ErrorCode.RequestTimeTooSkewed)
 

@@ -8,9 +8,11 @@ signers and sent raw with `requests`, so exactly what we choose is signed.
 
 from __future__ import annotations
 
+import http.client
 import itertools
 import os
 import re
+from urllib.parse import urlsplit
 
 import boto3
 import pytest
@@ -323,3 +325,51 @@ def test_cli_presigned_urls_still_work(node, s3, bucket):
         assert (answer.status_code, answer.content) == (200, b"shared"), (command, answer.text)
         answer = requests.get(url, headers={"x-amz-acl": "public-read"}, timeout=30)
         assert answer.status_code == 403, (command, answer.text)
+
+
+# ---- SigV2: sub-resources its string to sign leaves out are refused ---------------------
+
+
+def raw_get(url: str) -> tuple[int, bytes]:
+    """GET exactly this URL (requests would decode %6C to l before sending)."""
+    parts = urlsplit(url)
+    connection = http.client.HTTPConnection(parts.hostname, parts.port, timeout=30)
+    try:
+        connection.request("GET", f"{parts.path}?{parts.query}")
+        answer = connection.getresponse()
+        return answer.status, answer.read()
+    finally:
+        connection.close()
+
+
+def test_sigv2_url_cannot_be_replayed_as_an_unsigned_subresource(node, s3):
+    """A SigV2 PutObject URL replayed as `?retention` or `?legal-hold` (which SigV2's string to
+    sign leaves out) would set a lock as the signer: SigV2 is refused for such sub-resources
+    (400 InvalidRequest, use SigV4), and a sub-resource written %-encoded is still signed."""
+    name = f"sig-lock-{os.getpid()}-{next(_names)}"
+    s3.create_bucket(Bucket=name, ObjectLockEnabledForBucket=True)
+    s3.put_object(Bucket=name, Key="doc", Body=b"mine")
+    v2 = v2_client(node, node.access_key, node.secret_key)
+    url = v2.generate_presigned_url("put_object", {"Bucket": name, "Key": "doc"})
+    retention = (
+        b"<Retention><Mode>GOVERNANCE</Mode>"
+        b"<RetainUntilDate>2030-01-01T00:00:00Z</RetainUntilDate></Retention>"
+    )
+    for sub, body in (
+        ("retention", retention),
+        ("legal-hold", b"<LegalHold><Status>ON</Status></LegalHold>"),
+    ):
+        answer = requests.put(f"{url}&{sub}", data=body, timeout=30)
+        assert answer.status_code == 400, answer.text
+        assert xml_field(answer.content, "Code") == "InvalidRequest"
+        assert "AWS4-HMAC-SHA256" in xml_field(answer.content, "Message")
+    head = s3.head_object(Bucket=name, Key="doc")
+    assert "ObjectLockMode" not in head and "ObjectLockLegalHoldStatus" not in head
+    # what SigV2 does sign stays signed, however it is spelled
+    get_url = v2.generate_presigned_url("get_object", {"Bucket": name, "Key": "doc"})
+    assert requests.get(get_url, timeout=30).content == b"mine"
+    status, body = raw_get(get_url.replace("?", "?ac%6C&", 1))  # would be GetObjectAcl
+    assert status == 403
+    assert xml_field(body, "Code") == "SignatureDoesNotMatch"
+    # and SigV4 clients still reach the sub-resources
+    s3.put_object_legal_hold(Bucket=name, Key="doc", LegalHold={"Status": "OFF"})

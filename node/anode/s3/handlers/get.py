@@ -44,9 +44,15 @@ def _part_range(record: dict[str, Any], value: str) -> tuple[int, int]:
 
 
 async def get_object(ctx: Context) -> web.StreamResponse:
+    if "partNumber" in ctx.endpoint.query and "Range" in ctx.headers:  # AWS refuses the pair
+        raise S3Error(
+            ErrorCode.InvalidRequest,
+            "Cannot specify both Range header and partNumber query parameter",
+        )
     record = current_version(ctx)
-    chunk_source = sse.reader(ctx.node, await sse.for_read(ctx.node, ctx.headers,
-                                                           record.get("sse")))
+    chunk_source = sse.reader(
+        ctx.node, await sse.for_read(ctx.node, ctx.headers, record.get("sse"))
+    )
     check_read_conditions(ctx.headers, record["etag"], record["mtime"])
     size = record["size"]
     part_number = ctx.endpoint.q("partNumber")
@@ -77,8 +83,9 @@ async def get_object(ctx: Context) -> web.StreamResponse:
         # Readers (pyarrow, DuckDB, Trino) open a Parquet file by range-reading its footer:
         # serve that from the footer cache instead of the disk.
         source = ObjectSource(chunk_source, ctx.bucket_name, ctx.key, record)
-        data = await asyncio.to_thread(ctx.node.footer_cache.serve_tail_range, source, start,
-                                       end - start)
+        data = await asyncio.to_thread(
+            ctx.node.footer_cache.serve_tail_range, source, start, end - start
+        )
     if data is None and end - start <= INLINE:
         data = read_small_inline(chunk_source, chunks, start, end)
     if data is None and end - start <= SMALL:
