@@ -177,9 +177,34 @@ def pod_result(kube: Kube, s: Settings, name: str, timeout: float) -> dict:
     return result
 
 
+PACKAGES = (
+    "import importlib.metadata as m; "
+    "print('\\n'.join(sorted(f'{d.name}=={d.version}' for d in m.distributions())))"
+)
+
+
+def pinned_packages(tag: str) -> str:
+    """Every package in the image's venv has exactly the version constraints.txt pins."""
+    out = subprocess.run(
+        ["docker", "run", "--rm", "--network", "none", "--entrypoint", "python", tag, "-c",
+         PACKAGES],
+        capture_output=True, text=True, check=True,
+    ).stdout.split()  # fmt: skip
+    pins = {
+        ln.split("==")[0].lower().replace("_", "-"): ln.split("==")[1]
+        for ln in (REPO / "constraints.txt").read_text().splitlines()
+        if "==" in ln and not ln.startswith("#")
+    }
+    installed = {ln.split("==")[0].lower().replace("_", "-"): ln.split("==")[1] for ln in out}
+    installed.pop("anode")
+    assert {n: pins.get(n) for n in installed} == installed, "packages not from constraints.txt"
+    return f"{len(installed)} packages, each at its constraints.txt version, no pip"
+
+
 # ------------------------------------------------------------------ steps
 
 
+@pytest.mark.timeout(1800)  # builds from scratch on a loaded machine take minutes
 def test_images_build_and_load(settings: Settings):
     s = settings
     with step("images build (node, operator, e2e client) and reach the cluster's node"):
@@ -220,6 +245,7 @@ def test_images_build_and_load(settings: Settings):
             assert info["Config"].get("User") == "10001:10001"
             if dockerfile != "Dockerfile":
                 assert labels.get("org.opencontainers.image.title")
+                evidence(f"{tag}: {pinned_packages(tag)}")
         subprocess.run(["docker", "tag", s.node_image, s.next_image], check=True)
         how = load_images(
             s.image_load, [s.node_image, s.next_image, s.operator_image, s.client_image]
@@ -389,14 +415,20 @@ def test_operator_standby_takes_over(kube: Kube, settings: Settings):
         pytest.skip("one operator replica: no standby")
     with step("operator HA: delete the active replica; the standby takes over and reconciles"):
         (lease,) = kube.items("-n", s.operator_namespace, "lease")
-        active = lease["spec"]["holderIdentity"]
-        evidence(f"Lease {lease['metadata']['name']} held by {active}")
+        identity = lease["spec"]["holderIdentity"]  # <pod name>-<pid>-<random>
+        (active,) = [
+            p["metadata"]["name"]
+            for p in kube.items("-n", s.operator_namespace, "pods")
+            if identity.startswith(p["metadata"]["name"] + "-")
+        ]
+        evidence(f"Lease {lease['metadata']['name']} held by {identity} (pod {active})")
         t0 = time.monotonic()
         kube("-n", s.operator_namespace, "delete", "pod", active, "--wait=false")
 
         def new_holder():
             spec = kube.get("-n", s.operator_namespace, "lease", lease["metadata"]["name"])["spec"]
-            return spec.get("holderIdentity") not in (None, "", active) and spec["holderIdentity"]
+            holder = spec.get("holderIdentity") or ""
+            return holder and not holder.startswith(active + "-") and holder
 
         holder = wait_for("another holder of the Lease", new_holder, 90, interval=1)
         evidence(f"{holder} holds the Lease {time.monotonic() - t0:.1f}s after the delete")
@@ -527,6 +559,7 @@ def test_image_change_rolls_one_pod_at_a_time_leader_last(
         windows: list[tuple[str, float, float]] = []
         max_unready = 0
         handed_over: list[str] = []
+        leader_at_down = leader
         deadline = time.monotonic() + 900
         while True:
             now = time.monotonic()
@@ -542,7 +575,9 @@ def test_image_change_rolls_one_pod_at_a_time_leader_last(
                 if replaced and name not in down:
                     down[name] = now
                     restarted.append(name)
-                    if name == leader:  # what the operator had done by then
+                    if name == leader:  # what the operator and the nodes said by then
+                        others = [n for n in first if n != leader]
+                        leader_at_down = node_status(kube, s, state, others[0]).get("leader")
                         handed_over = [
                             m for r, m in events(kube, s) if r == "LeadershipTransferred"
                         ]
@@ -571,9 +606,13 @@ def test_image_change_rolls_one_pod_at_a_time_leader_last(
         for (a, _, a_end), (b, b_start, _) in itertools.pairwise(ordered):
             assert b_start >= a_end - 1.5, f"{b} went down before {a} was Ready again"
         assert max_unready <= 1
-        evidence(f"LeadershipTransferred events before {leader} went down: {handed_over}")
-        assert handed_over and not handed_over[-1].endswith(f"> {leader}"), (
-            "the leader restarted before handing its leadership over"
+        evidence(
+            f"when {leader} went down: LeadershipTransferred events {handed_over}, "
+            f"the cluster's leader per another member: {leader_at_down}"
+        )
+        # the operator hands leadership over first, unless it had already moved by itself
+        assert handed_over or leader_at_down not in (None, "", leader), (
+            "the leader restarted while still the leader"
         )
         new_leader = node_status(kube, s, state, f"{CLUSTER}-0")["leader"]
         evidence(f"leader now {new_leader}")
