@@ -241,3 +241,32 @@ def test_delete_bucket_takes_its_uploads_in_progress_along(s3):
     with pytest.raises(ClientError) as exc:  # objects still keep a bucket alive
         s3.delete_bucket(Bucket=name)
     assert error_code(exc) == ("BucketNotEmpty", 409)
+
+
+def test_transfer_manager_full_object_crc_is_reported_as_full_object(s3, bucket):
+    """boto3's transfer manager given a whole-object CRC (`ChecksumCRC32=...`) creates the upload
+    with ChecksumType FULL_OBJECT and sends the value with the completion; S3 then reports that
+    CRC, without a part count, as FULL_OBJECT everywhere (it answered COMPOSITE before)."""
+    import zlib
+
+    data = os.urandom(6 * 1024 * 1024)
+    crc = base64.b64encode(zlib.crc32(data).to_bytes(4, "big")).decode()
+    config = TransferConfig(multipart_threshold=5 * 1024 * 1024,
+                            multipart_chunksize=5 * 1024 * 1024)
+    s3.upload_fileobj(io.BytesIO(data), bucket, "full", Config=config,
+                      ExtraArgs={"ChecksumCRC32": crc})
+    head = s3.head_object(Bucket=bucket, Key="full", ChecksumMode="ENABLED")
+    assert (head["ChecksumCRC32"], head["ChecksumType"]) == (crc, "FULL_OBJECT")
+    assert head["ETag"].strip('"').endswith("-2")  # it really was a multipart upload
+    got = s3.get_object(Bucket=bucket, Key="full", ChecksumMode="ENABLED")
+    assert got["ChecksumType"] == "FULL_OBJECT"
+    assert got["Body"].read() == data  # botocore verified the whole-object CRC on the way
+    attrs = s3.get_object_attributes(Bucket=bucket, Key="full", ObjectAttributes=["Checksum"])
+    assert attrs["Checksum"] == {"ChecksumCRC32": crc, "ChecksumType": "FULL_OBJECT"}
+    listed = s3.list_objects_v2(Bucket=bucket, Prefix="full")["Contents"][0]
+    assert listed["ChecksumType"] == "FULL_OBJECT"
+    # the same upload without a whole-object value stays COMPOSITE, as AWS documents for CRC32
+    s3.upload_fileobj(io.BytesIO(data), bucket, "composite", Config=config,
+                      ExtraArgs={"ChecksumAlgorithm": "CRC32"})
+    head = s3.head_object(Bucket=bucket, Key="composite", ChecksumMode="ENABLED")
+    assert head["ChecksumType"] == "COMPOSITE" and head["ChecksumCRC32"].endswith("-2")

@@ -366,7 +366,7 @@ class StateMachine:
             record["part_cks"] = [p.get("cks") or {} for p in chosen]
         if cmd.checksums:
             record["cks"] = dict(cmd.checksums)
-            record["cktype"] = "COMPOSITE"
+            record["cktype"] = upload.get("cktype") or "COMPOSITE"
         # The new version takes over the chosen parts' references; the rest are released.
         record = self._write_version(tx, bucket, cmd.bucket, cmd.key, record, cmd.version_id)
         self._drop_upload(tx, upload_key, cmd.upload_id)
