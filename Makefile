@@ -18,6 +18,7 @@ run: $(STAMP)
 
 test: $(STAMP)
 	$(BIN)/ruff check node operator tests bench
+	$(BIN)/lint-imports  # the one-way layers ([tool.importlinter] in pyproject.toml)
 	$(BIN)/pytest $(PYTEST_ARGS)
 
 # The model-based harness (tests/model) from a fresh seed per run, for SOAK_MINUTES (default 60);
@@ -27,6 +28,7 @@ soak: $(STAMP)
 
 lint: $(STAMP)
 	$(BIN)/ruff check node operator tests bench
+	$(BIN)/lint-imports
 	$(BIN)/ruff format --check node operator tests bench
 
 bench: $(STAMP)

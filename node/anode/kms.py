@@ -25,8 +25,8 @@ from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 
+from .errors import ErrorCode, Refused
 from .meta.commands import CreateKmsKey, InitMasterKey, SetKmsKeyEnabled
-from .s3.errors import ErrorCode, S3Error
 
 if TYPE_CHECKING:
     from .node import Node
@@ -52,8 +52,8 @@ async def master_key(node: Node) -> bytes:
     return key
 
 
-def not_found(key_id: str) -> S3Error:
-    return S3Error(ErrorCode.KMS_NotFoundException, f"Invalid keyId {key_id}")
+def not_found(key_id: str) -> Refused:
+    return Refused(ErrorCode.KMS_NotFoundException, f"Invalid keyId {key_id}")
 
 
 def key_name(key_id: str) -> str:
@@ -90,7 +90,7 @@ def _unwrap(master: bytes, name: str, wrapped: bytes) -> bytes:
     try:
         return AESGCM(master).decrypt(wrapped[:12], wrapped[12:], _aad(name))
     except InvalidTag:  # the master key changed under the cluster: say so, never guess
-        raise S3Error(ErrorCode.InternalError,
+        raise Refused(ErrorCode.InternalError,
                       f"KMS key {name} cannot be unwrapped with this master key") from None
 
 
@@ -103,7 +103,7 @@ def public(node: Node, record: dict[str, Any]) -> dict[str, Any]:
 async def create(node: Node, name: str) -> tuple[dict[str, Any], bool]:
     """(the key's record, whether this call created it)."""
     if not _NAME.fullmatch(name) or name.startswith(("key/", "alias/")):
-        raise S3Error(ErrorCode.InvalidArgument,
+        raise Refused(ErrorCode.InvalidArgument,
                       "A key name is 1-256 letters, digits, '/', '_', '.', '-' (not key/ or "
                       "alias/ first)")
     wrapped = _wrap(await master_key(node), name, secrets.token_bytes(32))
@@ -123,7 +123,7 @@ async def material(node: Node, name: str) -> bytes:
     if record is None:
         raise not_found(name)
     if not record["enabled"]:
-        raise S3Error(ErrorCode.KMS_DisabledException, f"{arn(node, name)} is disabled.")
+        raise Refused(ErrorCode.KMS_DisabledException, f"{arn(node, name)} is disabled.")
     cached = _UNWRAPPED.get((name, record["wrapped"]))
     if cached is None:
         cached = _unwrap(await master_key(node), name, record["wrapped"])

@@ -3,17 +3,28 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 from prometheus_client.registry import Collector
 
 from .audit.record import CATEGORIES as AUDIT_CATEGORIES
-from .metrics_cluster import ClusterCollector
+from .metrics_cluster import ClusterCollector, ClusterView
 
 if TYPE_CHECKING:
-    from .node import Node
+    from .meta.store import MetaStore
+    from .select import FooterCache
+    from .space import SpaceGuard
+
+
+class NodeView(ClusterView, Protocol):
+    """What the gauges read of a node at scrape time (`Node` satisfies it)."""
+
+    ready: bool
+    meta: MetaStore
+    space: SpaceGuard
+    footer_cache: FooterCache
 
 LATENCY_BUCKETS = (
     0.0005,
@@ -37,7 +48,7 @@ LATENCY_BUCKETS = (
 class _StorageCollector(Collector):
     """Storage gauges read from the state machine's totals at scrape time."""
 
-    def __init__(self, node: Node) -> None:
+    def __init__(self, node: NodeView) -> None:
         self.node = node
 
     def collect(self) -> Iterator[GaugeMetricFamily | CounterMetricFamily]:
@@ -94,7 +105,7 @@ class _StorageCollector(Collector):
 
 
 class Metrics:
-    def __init__(self, node: Node) -> None:
+    def __init__(self, node: NodeView) -> None:
         self.registry = CollectorRegistry()
         self.requests = Counter(
             "anode_s3_requests",

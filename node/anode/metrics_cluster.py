@@ -6,19 +6,29 @@ copies to repair); the Raft gauges exist everywhere (a single node is its own le
 from __future__ import annotations
 
 from collections.abc import Iterator
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Protocol
 
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 from prometheus_client.registry import Collector
 
 if TYPE_CHECKING:
-    from .node import Node
+    from .chunks.replication import Replicator
+    from .chunks.scrub import Scrubber
+    from .meta.consensus import Consensus
+
+
+class ClusterView(Protocol):
+    """What the cluster gauges read of a node (`Node` satisfies it; metrics never import it)."""
+
+    consensus: Consensus
+    scrubber: Scrubber
+    replicator: Replicator | None
 
 Family = GaugeMetricFamily | CounterMetricFamily
 
 
 class ClusterCollector(Collector):
-    def __init__(self, node: Node) -> None:
+    def __init__(self, node: ClusterView) -> None:
         self.node = node
 
     def collect(self) -> Iterator[Family]:

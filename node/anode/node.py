@@ -25,13 +25,13 @@ from .chunks.store import ChunkStore
 from .cluster.errors import NoQuorum
 from .cluster.raft import RaftConsensus
 from .config import Config
+from .errors import ErrorCode, Refused
 from .internode.client import InternodeClient, PeerError
 from .lifecycle import LifecycleWorker
 from .meta.commands import Command, CreateUser, RegisterNode, Rejected
 from .meta.consensus import Consensus, LocalConsensus
 from .meta.store import MetaStore, open_db
 from .metrics import Metrics
-from .s3.errors import ErrorCode, S3Error
 from .select import FooterCache
 from .space import SpaceGuard
 from .tls import peer_context
@@ -147,7 +147,7 @@ class Node:
             try:
                 await self.propose(register)
                 break
-            except S3Error:  # no quorum yet
+            except Refused:  # no quorum yet
                 await asyncio.sleep(0.5)
         self.replicator.probed.clear()  # the registry now lists us: probe with it
         with contextlib.suppress(TimeoutError):
@@ -193,19 +193,19 @@ class Node:
             await self.internode.close()
         self.meta.close()
 
-    # ---- consensus, as S3 sees it ---------------------------------------------------------
+    # ---- consensus, as the APIs see it------------------------------------------------------
 
     async def propose(self, command: Command) -> Any:
-        """Propose one command; a rejection becomes the S3 error it names."""
+        """Propose one command; a rejection becomes a `Refused` with the code it names."""
         try:
             (result,) = await self.consensus.propose([command])
         except NoQuorum as e:
-            raise S3Error(ErrorCode.ServiceUnavailable, f"No quorum: {e}") from None
+            raise Refused(ErrorCode.ServiceUnavailable, f"No quorum: {e}") from None
         if isinstance(result, Rejected):
             code = ErrorCode.__members__.get(result.code)
             if code is None:
                 raise LookupError(result.code, result.message)
-            raise S3Error(code, result.message)
+            raise Refused(code, result.message)
         if isinstance(result, Exception):
             raise result
         return result
@@ -215,7 +215,7 @@ class Node:
         try:
             await self.consensus.read_barrier()
         except NoQuorum as e:
-            raise S3Error(ErrorCode.ServiceUnavailable, f"No quorum: {e}") from None
+            raise Refused(ErrorCode.ServiceUnavailable, f"No quorum: {e}") from None
 
     async def _replicate(self, digest: bytes) -> None:
         """Called by ingest for every chunk it made durable here (cluster only)."""
@@ -223,7 +223,7 @@ class Node:
         try:
             await self.replicator.replicate(digest)
         except InsufficientReplicas as e:
-            raise S3Error(ErrorCode.ServiceUnavailable,
+            raise Refused(ErrorCode.ServiceUnavailable,
                           f"Not enough live nodes to store the chunk: {e}") from None
 
     def _inline_chunk(self, digest: bytes) -> bytes | None:

@@ -21,7 +21,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-from .s3.errors import ErrorCode, S3Error
+from .errors import ErrorCode, Refused
 
 log = logging.getLogger(__name__)
 
@@ -79,7 +79,7 @@ class SpaceGuard:
         Size 0 (deletes, reads) is always admitted."""
         if size > 0 and not self.writable(size):
             self.refused += 1
-            raise S3Error(
+            raise Refused(
                 ErrorCode.InsufficientStorage,
                 "The node's data volume is nearly full (storage.reserve); delete "
                 "objects to free space",

@@ -15,12 +15,12 @@ from typing import Any
 from aiohttp import web
 
 from .. import kms
+from ..errors import ErrorCode, Refused
 from ..meta.commands import CreateBucket, CreateUser, DeleteBucket, DeleteUser, SetBucketQuota
 from ..meta.layout import unpack
+from ..meta.names import valid_bucket_name
 from ..meta.quota import validate_limit
 from ..node import ROOT_USER, Node, owner_id
-from ..s3.errors import S3Error
-from ..s3.handlers.bucket import validate_bucket_name
 from . import integrity, membership
 from .common import NODE_KEY, error
 
@@ -54,7 +54,7 @@ OPEN = {"/health", "/ready", "/metrics"}
 async def _errors(request: web.Request, handler: Any) -> web.StreamResponse:
     try:
         return await handler(request)
-    except S3Error as e:
+    except Refused as e:
         return error(e.status, e.message, e.code.aws_name)
     except ValueError as e:
         return error(400, str(e), "BadRequest")
@@ -214,7 +214,8 @@ async def create_bucket(request: web.Request) -> web.Response:
     owner = body.get("owner") or ROOT_USER
     if not isinstance(name, str):
         raise ValueError("'name' is required")
-    validate_bucket_name(name)
+    if not valid_bucket_name(name):
+        raise Refused(ErrorCode.InvalidBucketName)
     if owner != ROOT_USER and node.meta.user(owner) is None:
         return error(404, f"no user named {owner!r}", "NoSuchUser")
     existing = node.meta.bucket(name)
@@ -230,8 +231,8 @@ async def create_bucket(request: web.Request) -> web.Response:
                 bucket=name, owner=owner, created=time.time(), region=node.config.node.region
             )
         )
-    except S3Error as e:
-        if e.code.name != "BucketAlreadyOwnedByYou":
+    except Refused as e:
+        if e.code is not ErrorCode.BucketAlreadyOwnedByYou:
             raise
     return web.json_response(_bucket_doc(node, name, node.meta.bucket(name) or {}), status=201)
 

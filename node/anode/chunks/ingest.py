@@ -24,7 +24,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
 
-from ..s3.checksums import Checksummer
+from ..checksums import Checksummer
 from .crypto import ChunkCipher
 from .store import ChunkStore
 

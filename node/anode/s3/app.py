@@ -20,7 +20,7 @@ from ..audit.record import ERROR_CODE
 from ..node import Node
 from . import sigv2, sse, xml
 from .context import Context
-from .errors import ErrorCode, S3Error
+from .errors import ErrorCode, Refused, S3Error
 from .handlers import HANDLERS
 from .handlers.cors import cors_headers
 from .handlers.lifecycle import EXPIRATION_OPERATIONS, expiration_header
@@ -64,7 +64,7 @@ async def handle(request: web.Request) -> web.StreamResponse:
         response.headers.update(ctx.response_headers)
         if request.method in ("GET", "HEAD") and not response.prepared:
             _require_whole_state(node, epoch)
-    except S3Error as error:
+    except Refused as error:
         if 400 <= error.status < 500 and not node.meta.state_machine.consistent_since(epoch):
             error = _partial_state()
         response = error_response(error, request_id, resource=request.path)
@@ -99,7 +99,7 @@ async def expect_continue(request: web.Request) -> web.StreamResponse | None:
                     pass
 
             await _refusals_fresh(ctx, may_write)
-    except S3Error as error:
+    except Refused as error:
         response = error_response(error, request_id, resource=request.path)
         response.headers["x-amz-request-id"] = request_id
         response.force_close()  # the client will not send the body we refused
@@ -123,7 +123,7 @@ async def _refusals_fresh(ctx: Context, attempt: Callable[[], Awaitable[T]]) -> 
     decide again, unless the body has been read already."""
     try:
         return await attempt()
-    except S3Error:
+    except Refused:
         if ctx.fresh or ctx.body_started:
             raise
         await ctx.node.read_barrier()
@@ -153,7 +153,7 @@ async def _admit(request: web.Request, node: Node, request_id: str) -> Context:
         await node.read_barrier()
     try:
         ctx = _authenticate(request, node, request_id, endpoint)
-    except S3Error:
+    except Refused:
         if fresh:
             raise
         await node.read_barrier()
@@ -300,7 +300,9 @@ def _unexpected(exc: Exception, request: web.Request) -> S3Error:
     return S3Error(ErrorCode.InternalError)
 
 
-def error_response(error: S3Error, request_id: str, *, resource: str) -> web.Response:
+def error_response(refused: Refused, request_id: str, *, resource: str) -> web.Response:
+    """The XML error document for an S3 error, or for a service's refusal in S3's shape."""
+    error = S3Error.of(refused)
     status = error.status
     headers = {"Content-Type": "application/xml", **error.headers}
     if status == 503:  # not ready, no quorum, catching up: soon again, never a verdict

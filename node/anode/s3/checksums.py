@@ -1,9 +1,8 @@
-"""S3 additional checksums (CRC32, CRC32C, CRC64NVME, SHA1, SHA256): compute, pick, combine.
+"""S3 additional checksums (CRC32, CRC32C, CRC64NVME, SHA1, SHA256): pick, compare, combine.
 
-Handlers feed the decoded body (from `streaming`) through a `Checksummer` and compare its
-`b64digest()` with the `x-amz-checksum-<algo>` header or trailer that the client sent. CRCs
-come from the same code the AWS SDKs use (`zlib` for CRC32, `awscrt` for the others) so our
-values are bit-for-bit what clients compute.
+Handlers feed the decoded body (from `streaming`) through a `Checksummer` (the maths are the
+leaf `anode/checksums.py`) and compare its `b64digest()` with the `x-amz-checksum-<algo>`
+header or trailer that the client sent; every refusal here is an `S3Error`.
 """
 
 from __future__ import annotations
@@ -11,14 +10,11 @@ from __future__ import annotations
 import base64
 import binascii
 import hashlib
-import zlib
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 
-from awscrt import checksums as crt
-
-from anode.s3.errors import ErrorCode, S3Error
-
-ALGORITHMS = ("CRC32", "CRC32C", "CRC64NVME", "SHA1", "SHA256")
+from .. import checksums
+from ..checksums import ALGORITHMS, CRC_COMBINE, CRC_WIDTH
+from .errors import ErrorCode, S3Error
 
 HEADER_PREFIX = "x-amz-checksum-"
 # Headers that share the prefix but carry no checksum value.
@@ -26,48 +22,19 @@ _NON_VALUE_HEADERS = frozenset(
     {"x-amz-checksum-algorithm", "x-amz-checksum-type", "x-amz-checksum-mode"}
 )
 
-_CRC_WIDTH = {"CRC32": 4, "CRC32C": 4, "CRC64NVME": 8}
-_CRC_UPDATE: dict[str, Callable[[bytes, int], int]] = {
-    "CRC32": zlib.crc32,
-    "CRC32C": crt.crc32c,
-    "CRC64NVME": crt.crc64nvme,
-}
-_CRC_COMBINE: dict[str, Callable[[int, int, int], int]] = {
-    "CRC32": crt.combine_crc32,
-    "CRC32C": crt.combine_crc32c,
-    "CRC64NVME": crt.combine_crc64nvme,
-}
-
 
 def header_name(algorithm: str) -> str:
     """The header (or trailer) that carries `algorithm`'s value, e.g. `x-amz-checksum-crc32c`."""
     return HEADER_PREFIX + algorithm.lower()
 
 
-class Checksummer:
-    """An incremental checksum, so a body is checked as it streams and never held whole."""
+class Checksummer(checksums.Checksummer):
+    """The leaf's incremental checksum, refusing an unknown algorithm in S3's shape."""
 
     def __init__(self, algorithm: str) -> None:
         if algorithm not in ALGORITHMS:
             raise S3Error(ErrorCode.InvalidRequest, f"Unsupported checksum algorithm {algorithm}")
-        self.algorithm = algorithm
-        self._crc = 0
-        self._hash = hashlib.new(algorithm.lower()) if algorithm.startswith("SHA") else None
-
-    def update(self, data: bytes) -> None:
-        if self._hash is not None:
-            self._hash.update(data)
-        else:
-            self._crc = _CRC_UPDATE[self.algorithm](data, self._crc)
-
-    def digest(self) -> bytes:
-        """The raw big-endian digest, the byte string S3 base64-encodes."""
-        if self._hash is not None:
-            return self._hash.digest()
-        return self._crc.to_bytes(_CRC_WIDTH[self.algorithm], "big")
-
-    def b64digest(self) -> str:
-        return base64.b64encode(self.digest()).decode("ascii")
+        super().__init__(algorithm)
 
 
 def _parse_algorithm(value: str, source: str) -> str:
@@ -150,7 +117,7 @@ def _raw_digest(algorithm: str, b64: str) -> bytes:
         raw = base64.b64decode(b64, validate=True)
     except (binascii.Error, ValueError):
         raw = b""
-    expected = _CRC_WIDTH.get(algorithm) or hashlib.new(algorithm.lower()).digest_size
+    expected = CRC_WIDTH.get(algorithm) or hashlib.new(algorithm.lower()).digest_size
     if len(raw) != expected:
         raise S3Error(ErrorCode.InvalidArgument, f"Invalid {algorithm} checksum value {b64!r}")
     return raw
@@ -169,7 +136,7 @@ def combine_full_object(algorithm: str, parts: list[tuple[str, int]]) -> str:
 
     CRCs compose without rereading data, which is why S3 only offers FULL_OBJECT for CRCs.
     """
-    if algorithm not in _CRC_COMBINE:
+    if algorithm not in CRC_COMBINE:
         raise S3Error(
             ErrorCode.InvalidRequest,
             f"The FULL_OBJECT checksum type is not supported for {algorithm}",
@@ -177,5 +144,5 @@ def combine_full_object(algorithm: str, parts: list[tuple[str, int]]) -> str:
     crc = 0
     for b64, size in parts:
         part_crc = int.from_bytes(_raw_digest(algorithm, b64), "big")
-        crc = _CRC_COMBINE[algorithm](crc, part_crc, size)
-    return base64.b64encode(crc.to_bytes(_CRC_WIDTH[algorithm], "big")).decode("ascii")
+        crc = CRC_COMBINE[algorithm](crc, part_crc, size)
+    return base64.b64encode(crc.to_bytes(CRC_WIDTH[algorithm], "big")).decode("ascii")

@@ -4,9 +4,8 @@ expires what.
 Pure. `parse_config` validates a request body as AWS does (MalformedXML for what the schema
 forbids, InvalidArgument / InvalidRequest for bad values) and returns the rules as plain maps,
 stored in the bucket record under `lifecycle` (SetBucketConfig). `to_xml` answers them back in
-the form they were given (legacy rule-level Prefix, or a Filter). The `*_due` functions are what
-the background worker (`anode.lifecycle`) asks of a rule; times are seconds, and a "day" is
-`day_seconds` long so that tests can make days short.
+the form they were given (legacy rule-level Prefix, or a Filter). What a rule does (which key it
+applies to, when it expires what) is `anode/lifecycle/rules.py`, re-exported here.
 
 A rule map: {"id", "status", "prefix_legacy"?: str, "filter"?: {"and"?: bool, "prefix"?: str,
 "tags"?: [[k, v]], "gt"?: int, "lt"?: int}, "expiration"?: {"days"|"date"|"marker"},
@@ -16,15 +15,32 @@ A rule map: {"id", "status", "prefix_legacy"?: str, "filter"?: {"and"?: bool, "p
 
 from __future__ import annotations
 
-import math
 import re
 import secrets
 from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import Any
 
+from ..lifecycle.rules import (
+    Rule,
+    after_days,
+    applies_to,
+    current_expired,
+    noncurrent_expired,
+    upload_expired,
+)
 from . import xml
 from .errors import ErrorCode, S3Error
+
+__all__ = [
+    "after_days",
+    "applies_to",
+    "current_expired",
+    "noncurrent_expired",
+    "parse_config",
+    "to_xml",
+    "upload_expired",
+]
 
 MAX_RULES = 1000
 MAX_ID = 255
@@ -32,7 +48,6 @@ MAX_NEWER_NONCURRENT = 100
 RULE_ELEMENTS = frozenset({"ID", "Prefix", "Filter", "Status", "Transition", "Expiration",
                            "NoncurrentVersionTransition", "NoncurrentVersionExpiration",
                            "AbortIncompleteMultipartUpload"})
-Rule = dict[str, Any]
 
 
 # ---- parsing ------------------------------------------------------------------------------
@@ -318,63 +333,3 @@ def _rule_xml(rule: Rule) -> list[tuple[str, Any]]:
 
 def to_xml(rules: Sequence[Rule]) -> bytes:
     return xml.document("LifecycleConfiguration", [("Rule", _rule_xml(r)) for r in rules])
-
-
-# ---- what a rule does ---------------------------------------------------------------------
-
-
-def applies_to(rule: Rule, key: str, *, size: int | None = None,
-               tags: Sequence[Sequence[str]] = ()) -> bool:
-    """The rule is enabled and its filter selects this key (size/tags None: a delete marker or
-    an upload, which have neither, so only the prefix is tested)."""
-    if rule["status"] != "Enabled":
-        return False
-    if "prefix_legacy" in rule:
-        return key.startswith(rule["prefix_legacy"])
-    flt = rule.get("filter", {})
-    if not key.startswith(flt.get("prefix", "")):
-        return False
-    wanted = flt.get("tags", [])
-    if wanted:
-        have = {k: v for k, v in tags}
-        if any(have.get(k) != v for k, v in wanted):
-            return False
-    if size is not None:
-        if "gt" in flt and not size > flt["gt"]:
-            return False
-        if "lt" in flt and not size < flt["lt"]:
-            return False
-    elif "gt" in flt or "lt" in flt or wanted:
-        return False
-    return True
-
-
-def after_days(start: float, days: int, day_seconds: float) -> float:
-    """When `days` days after `start` have passed: AWS rounds the start up to the next midnight
-    UTC (here: the next multiple of a day) and adds the days."""
-    return math.ceil(start / day_seconds) * day_seconds + days * day_seconds
-
-
-def current_expired(rule: Rule, record: dict[str, Any], now: float, day_seconds: float) -> bool:
-    """Expiration (Days or Date) of a current version whose filter already matched."""
-    exp = rule.get("expiration", {})
-    if "days" in exp:
-        return now >= after_days(record["mtime"], exp["days"], day_seconds)
-    if "date" in exp:
-        return now >= exp["date"]
-    return False
-
-
-def noncurrent_expired(rule: Rule, position: int, noncurrent_since: float, now: float,
-                       day_seconds: float) -> bool:
-    """NoncurrentVersionExpiration of the noncurrent version `position` (0: the newest
-    noncurrent one), noncurrent since its successor was written."""
-    nc = rule.get("noncurrent")
-    if nc is None or position < nc.get("newer", 0):
-        return False
-    return now >= after_days(noncurrent_since, nc["days"], day_seconds)
-
-
-def upload_expired(rule: Rule, initiated: float, now: float, day_seconds: float) -> bool:
-    days = rule.get("abort_days")
-    return days is not None and now >= after_days(initiated, days, day_seconds)

@@ -2,39 +2,22 @@
 
 from __future__ import annotations
 
-import ipaddress
-import re
 import time
 
 from aiohttp import web
 
 from ...meta.commands import CreateBucket, DeleteBucket
+from ...meta.names import valid_bucket_name
 from .. import tokens, xml
 from ..context import Context
-from ..errors import ErrorCode, S3Error
+from ..errors import ErrorCode, Refused, S3Error
 from .acl import new_bucket_acl, reset_bucket_acl
 from .policy import parse_ownership
 
-_BUCKET_NAME = re.compile(r"[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]")
-
 
 def validate_bucket_name(name: str) -> None:
-    """S3's general-purpose bucket naming rules."""
-    valid = (
-        _BUCKET_NAME.fullmatch(name) is not None
-        and ".." not in name
-        and ".-" not in name
-        and "-." not in name
-        and not name.startswith(("xn--", "sthree-", "amzn-s3-demo-"))
-        and not name.endswith(("-s3alias", "--ol-s3", ".mrap", "--x-s3", "--table-s3"))
-    )
-    if valid:
-        try:
-            ipaddress.IPv4Address(name)
-            valid = False
-        except ValueError:
-            pass
-    if not valid:
+    """S3's general-purpose bucket naming rules (`meta/names.py`), refused in S3's shape."""
+    if not valid_bucket_name(name):
         raise S3Error(ErrorCode.InvalidBucketName, BucketName=name)
 
 
@@ -117,7 +100,7 @@ async def create_bucket(ctx: Context) -> web.Response:
             CreateBucket(bucket=name, owner=ctx.user.name, created=time.time(), region=region,
                          acl=acl, ownership=ownership, object_lock=lock)
         )
-    except S3Error as e:
+    except Refused as e:
         if e.code is not ErrorCode.BucketAlreadyOwnedByYou or region != "us-east-1":
             raise
         await reset_bucket_acl(ctx, acl)
