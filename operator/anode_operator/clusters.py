@@ -337,6 +337,7 @@ def reconcile(
                 desired_replicas=cluster.spec.replicas,
                 current_replicas=replicas,  # what the StatefulSet was just set to
                 ready=state.ready,
+                surplus_pods=tuple(sorted(i for i in state.pods if i >= replicas)),
                 outdated_pods=len(
                     rollout.outdated(state.pod_views(), update_revision=state.update_revision)
                 )

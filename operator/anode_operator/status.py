@@ -46,6 +46,9 @@ class Observation:
     current_replicas: int  # StatefulSet spec.replicas (0 before it exists)
     ready: frozenset[int] = frozenset()
     outdated_pods: int = 0
+    # pods at ordinals >= current_replicas still present (terminating after a scale-down): the
+    # cluster has not reached the spec until they are gone
+    surplus_pods: tuple[int, ...] = ()
     leader: str | None = None
     nodes_answering: int = 0
     endpoint: str = ""
@@ -137,6 +140,7 @@ def compute_status(
     converged = (
         obs.current_replicas == obs.desired_replicas
         and obs.outdated_pods == 0
+        and not obs.surplus_pods
         and not obs.progress.operation
     )
     all_ready = voters > 0 and ready_count == voters
@@ -173,6 +177,11 @@ def compute_status(
         rec_message = f"{ready_count}/{voters} pods Ready"
     elif obs.leader is None:
         reconciling, rec_reason, rec_message = True, "NoLeader", "no node reports a leader"
+    elif obs.surplus_pods:
+        reconciling, rec_reason = True, "PodsTerminating"
+        rec_message = "waiting for removed pods to terminate: ordinals " + ", ".join(
+            str(i) for i in obs.surplus_pods
+        )
     else:
         reconciling, rec_reason, rec_message = False, "Reconciled", "cluster matches the spec"
     if stalled and obs.violations:

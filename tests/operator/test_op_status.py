@@ -128,6 +128,21 @@ def test_outdated_pods_keep_ready_false():
     assert s["phase"] == "Upgrading" and conds(s)["Ready"][0] == "False"
 
 
+def test_pods_left_after_a_scale_down_keep_ready_false_until_they_are_gone():
+    # e2e: StatefulSet scaled 4 -> 3, demo-3 still terminating (and still Ready by its probe)
+    s = compute_status(
+        obs(ready=frozenset({0, 1, 2, 3}), surplus_pods=(3,)),
+        previous={"phase": "Running"},
+        now=T0,
+    )
+    c = conds(s)
+    assert c["Ready"][0] == "False"
+    assert c["Reconciling"] == ("True", "PodsTerminating")
+    assert s["readyReplicas"] == 3
+    gone = compute_status(obs(), previous=s, now=T0)
+    assert conds(gone)["Ready"][0] == "True" and conds(gone)["Reconciling"][0] == "False"
+
+
 def test_transition_time_is_kept_while_status_is_unchanged():
     first = compute_status(obs(), previous={"phase": "Running"}, now=T0)
     later = compute_status(obs(), previous=first, now=T0 + timedelta(minutes=5))
