@@ -103,6 +103,9 @@ class DeleteObjects:
     # per key (lifecycle): delete only if the version it names (or the current one) still has
     # this mtime, so that a version written after the proposer looked is never deleted
     if_mtimes: tuple[float | None, ...] = ()
+    # per key (If-Match / <ETag>): delete only if the current version has this ETag ("*": any);
+    # otherwise that key's result carries error PreconditionFailed, or NoSuchKey when none is
+    if_matches: tuple[str | None, ...] = ()
 
 
 @dataclass(frozen=True)

@@ -248,6 +248,13 @@ class StateMachine:
                                                          if_mtime):
                 results.append({"key": name, "vid": version_id, "skipped": True})
                 continue
+            if_match = cmd.if_matches[i] if i < len(cmd.if_matches) else None
+            if if_match is not None:  # conditional deletes look at the current version only
+                current = tx.get(L.object_key(cmd.bucket, name))
+                rejected = _check_write_conditions(current, if_match, False)
+                if rejected is not None:
+                    results.append({"key": name, "vid": version_id, "error": rejected.code})
+                    continue
             results.append(
                 self._delete_key(tx, bucket, cmd, name, version_id=version_id, marker_id=marker_id)
             )

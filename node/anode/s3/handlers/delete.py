@@ -19,13 +19,17 @@ from .versioning import is_version_id, is_versioned, new_version_id, requested_v
 MAX_DELETE_KEYS = 1000
 
 
-def _delete_command(ctx: Context, items: list[tuple[str, str | None]],
+def _delete_command(ctx: Context, items: list[tuple[str, str | None, str | None]],
                     bucket: dict[str, Any]) -> DeleteObjects:
-    """Marker ids and time are chosen here (the proposer), used only if the bucket needs them."""
+    """Marker ids and time are chosen here (the proposer), used only if the bucket needs them.
+
+    Items are (key, version id, If-Match ETag): AWS deletes conditionally (2025) on If-Match, and
+    the state machine checks it against the current version when the delete applies."""
     return DeleteObjects(
         bucket=ctx.bucket_name,
-        keys=tuple(key for key, _ in items),
-        version_ids=tuple(version_id for _, version_id in items),
+        keys=tuple(key for key, _, _ in items),
+        version_ids=tuple(version_id for _, version_id, _ in items),
+        if_matches=tuple(if_match for _, _, if_match in items),
         marker_ids=tuple(new_version_id() for _ in items),
         mtime=time.time(),
         owner=ctx.owner_name,
@@ -37,9 +41,12 @@ async def delete_object(ctx: Context) -> web.Response:
     bucket = ctx.bucket()
     validate_key(ctx.key)
     version_id = requested_version(ctx)
-    (result,) = await ctx.node.propose(_delete_command(ctx, [(ctx.key, version_id)], bucket))
-    if result.get("error"):  # a locked version (object lock)
-        raise S3Error(ErrorCode.AccessDenied)
+    if_match = ctx.headers.get("If-Match")
+    (result,) = await ctx.node.propose(
+        _delete_command(ctx, [(ctx.key, version_id, if_match)], bucket)
+    )
+    if result.get("error"):  # a locked version (object lock), or an If-Match that did not hold
+        raise S3Error(ErrorCode[result["error"]])
     headers = {}
     if result.get("marker"):
         headers["x-amz-delete-marker"] = "true"
@@ -62,11 +69,12 @@ async def delete_objects(ctx: Context) -> web.Response:
     bucket = ctx.bucket()
     request = xml.parse(await ctx.read_small_body(xml.MAX_BODY), "Delete")
     quiet = (xml.text(request, "Quiet") or "false").strip().lower() == "true"
-    items: list[tuple[str, str | None]] = []
+    items: list[tuple[str, str | None, str | None]] = []
     errors: list[tuple[str, list[tuple[str, str]]]] = []
     for obj in xml.children(request, "Object"):
         key = xml.text(obj, "Key")
         version_id = xml.text(obj, "VersionId")
+        etag = xml.text(obj, "ETag")
         if key is None:
             raise S3Error(ErrorCode.MalformedXML)
         try:
@@ -81,14 +89,16 @@ async def delete_objects(ctx: Context) -> web.Response:
                 error.append(("VersionId", version_id))
             errors.append(("Error", [*error, ("Code", e.code.aws_name), ("Message", e.message)]))
             continue
-        items.append((key, version_id))
+        items.append((key, version_id, etag))
     if len(items) + len(errors) > MAX_DELETE_KEYS or (not items and not errors):
         raise S3Error(ErrorCode.MalformedXML)
     results = await ctx.node.propose(_delete_command(ctx, items, bucket)) if items else []
     entries = []
     for result in results:
-        if result.get("error"):  # a locked version (object lock)
-            refused = [("Key", result["key"]), ("VersionId", result["vid"])]
+        if result.get("error"):  # a locked version (object lock), or an ETag that did not hold
+            refused = [("Key", result["key"])]
+            if result.get("vid") is not None:
+                refused.append(("VersionId", result["vid"]))
             errors.append(("Error", [*refused, ("Code", result["error"]),
                                      ("Message", ErrorCode[result["error"]].default_message)]))
         elif not quiet:
