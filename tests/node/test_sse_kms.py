@@ -223,3 +223,29 @@ def test_key_material_never_reaches_the_disk_in_the_clear(tmp_path):
         assert node.client().get_object(Bucket="bkt", Key="k")["Body"].read() == marker
     finally:
         node.stop()
+
+
+@pytest.mark.parametrize(
+    "header",
+    [("x-amz-server-side-encryption", "aws:kms"),
+     ("x-amz-server-side-encryption", "AES256"),
+     ("x-amz-server-side-encryption-aws-kms-key-id", "any-key")],
+)
+def test_get_and_head_refuse_write_encryption_headers(node, bucket, key, header):
+    """AWS answers 400 to a GET or HEAD carrying SSE-S3/SSE-KMS request headers, whatever the
+    object's encryption (Ceph's s3-tests test_sse_kms_read_declare; Anode served the object)."""
+    client = node.client()
+    name, value = header
+    client.meta.events.register("before-sign.s3", lambda request, **_: (
+        request.headers.__setitem__(name, value) if request.method in ("GET", "HEAD") else None))
+    plain = node.client()
+    plain.put_object(Bucket=bucket, Key="plain", Body=b"p")
+    plain.put_object(Bucket=bucket, Key="kms", Body=b"k", **kms_args(key))
+    for object_key in ("plain", "kms"):
+        with pytest.raises(ClientError) as exc:
+            client.get_object(Bucket=bucket, Key=object_key)
+        assert error_code(exc) == ("InvalidArgument", 400)
+        with pytest.raises(ClientError) as exc:
+            client.head_object(Bucket=bucket, Key=object_key)
+        assert error_code(exc)[1] == 400
+        assert plain.get_object(Bucket=bucket, Key=object_key)["Body"].read() in (b"p", b"k")

@@ -189,6 +189,16 @@ def _context(value: str | None) -> bytes:
     return json.dumps(pairs, sort_keys=True, separators=(",", ":")).encode()
 
 
+def refuse_write_headers(headers: Mapping[str, str]) -> None:
+    """GET and HEAD carry no SSE-S3/SSE-KMS request headers: AWS answers 400 to them whatever the
+    object's encryption (only SSE-C keys are read headers); a client sending them has mixed up
+    its read and write settings."""
+    for name in (SSE_HEADER, KMS_KEY_HEADER, CONTEXT_HEADER, BUCKET_KEY_HEADER):
+        if name in headers:
+            raise S3Error(ErrorCode.InvalidArgument,
+                          f"{name} header is not supported for this operation.")
+
+
 async def for_read(node: Node, headers: Mapping[str, str], sse: Mapping[str, Any] | None, *,
                    prefix: str = CUSTOMER) -> Encryption | None:
     """The key domain to read a stored version with; the request must carry the SSE-C key an

@@ -49,6 +49,7 @@ async def get_object(ctx: Context) -> web.StreamResponse:
             ErrorCode.InvalidRequest,
             "Cannot specify both Range header and partNumber query parameter",
         )
+    sse.refuse_write_headers(ctx.headers)
     record = current_version(ctx)
     chunk_source = sse.reader(
         ctx.node, await sse.for_read(ctx.node, ctx.headers, record.get("sse"))
