@@ -6,8 +6,10 @@ event-stream messages), `FooterCache` (parsed Parquet footers per object version
 footer range GETs from memory) and the `RangeSource` protocol through which the engine reads.
 
 Pipeline: `sql_lexer` -> `sql_parser` (-> `ast`) -> `evaluate` (closures over `values`
-semantics); `inputs` (CSV/JSON streams) or `parquet_scan` (+ `footer_cache`) produce record
-batches; `engine` filters, projects or aggregates them in worker threads; `outputs` serializes;
+semantics); `inputs` (CSV/JSON streams), `csv_arrow` (CSV blocks parsed by pyarrow.csv) or
+`parquet_scan` (+ `footer_cache`) produce record batches; `engine` filters, projects or
+aggregates them in worker threads, vectorized with pyarrow.compute (`vector`, `vector_plan`)
+where that gives exactly the per-record result, per record otherwise; `outputs` serializes;
 `eventstream` frames. `request` validates the XML; `errors` is the S3 Select error table.
 
 Semantics worth knowing: CSV fields are strings that compare numerically with numbers

@@ -11,20 +11,26 @@ from __future__ import annotations
 
 import asyncio
 import time
+from collections import deque
 from collections.abc import AsyncIterator, Callable, Iterator
 from concurrent.futures import Executor
 from typing import Any
 
+import pyarrow as pa
+
 from . import ast, eventstream
 from .budget import CpuBudget
+from .csv_arrow import csv_frames
 from .errors import SelectError
 from .evaluate import compile_expr
 from .footer_cache import FooterCache
-from .inputs import ByteCounters, RangeSource, csv_batches, json_batches
+from .inputs import BATCH_RECORDS, ByteCounters, RangeSource, csv_batches, json_batches
 from .outputs import make_writer
 from .parquet_scan import ParquetScan
 from .request import SelectRequest
 from .values import is_absent, to_number, truthy
+from .vector import Frame, NotVectorizable, Uncertain
+from .vector_plan import Plan
 
 PROGRESS_INTERVAL = 1.0  # seconds between Progress events (when requested)
 KEEPALIVE_INTERVAL = 5.0  # seconds without output before a Cont event
@@ -41,8 +47,12 @@ async def run_select(
     column_pruning: bool = True,
     executor: Executor | None = None,
     cpu_seconds: float = DEFAULT_CPU_SECONDS,
+    vectorize: bool = True,
 ) -> AsyncIterator[bytes]:
     """Yield encoded event-stream messages: Records*, Cont*, Progress*, Stats, End.
+
+    ``vectorize`` False evaluates every record in Python (the reference the vectorized path
+    must agree with; tests compare the two).
 
     A `SelectError` raised before the first message is yielded propagates (so the handler can
     answer an XML error with its HTTP status); once messages have been yielded, errors become an
@@ -69,6 +79,7 @@ async def run_select(
             pushdown,
             column_pruning,
             budget,
+            vectorize,
         )
         last_output = last_progress = time.monotonic()
         while True:
@@ -114,6 +125,7 @@ class _Execution:
         pushdown: bool,
         column_pruning: bool,
         budget: CpuBudget,
+        vectorize: bool = True,
     ) -> None:
         query = request.query
         self.check = check = budget.check
@@ -131,9 +143,10 @@ class _Execution:
                 pushdown=pushdown,
                 column_pruning=column_pruning,
             )
-            self.batches: Iterator[list[Any]] = self.scan.batches()
+            self.batches: Iterator[Any] = self.scan.frames() if vectorize else self.scan.batches()
         elif request.input_format == "CSV":
-            self.batches = csv_batches(request, source, counters)
+            frames = csv_frames(request, source, counters) if vectorize else None
+            self.batches = frames if frames is not None else csv_batches(request, source, counters)
         else:
             self.batches = json_batches(request, source, counters)
         self.where = compile_expr(query.where, check=check) if query.where is not None else None
@@ -142,6 +155,9 @@ class _Execution:
         )
         self.aggregates: Aggregation | None = Aggregation(query, check) if query.aggregate else None
         self.project = None if query.aggregate else _projector(query, check)
+        self.plans: dict[Any, Plan | None] = {}
+        self.pending: deque[list[Any]] = deque()
+        self.frames = self.fallbacks = 0  # batches vectorized / replayed per record
         self.vectorized = False
         if self.scan is not None and self.aggregates is not None and pushdown:
             columns = self.scan.vectorizable(self.aggregates.nodes)
@@ -151,9 +167,20 @@ class _Execution:
 
     def step(self) -> tuple[bytes, bool]:
         """Process one input batch; returns (serialized records, finished)."""
-        batch = next(self.batches, None)
+        batch = self.pending.popleft() if self.pending else next(self.batches, None)
         if batch is None:
             return self._finish(), True
+        if isinstance(batch, Frame):
+            done = self._vector_step(batch)
+            if done is not None:
+                self.frames += 1
+                return done
+            self.fallbacks += 1
+            rows = batch.rows(batch.batch)  # per record, in the batch sizes of the row readers
+            batch = rows[:BATCH_RECORDS]
+            self.pending.extend(
+                rows[i : i + BATCH_RECORDS] for i in range(BATCH_RECORDS, len(rows), BATCH_RECORDS)
+            )
         where, write, limit = self.where, self.write, self.query.limit
         if self.aggregates is not None:
             if self.vectorized:
@@ -167,15 +194,48 @@ class _Execution:
         for i, row in enumerate(batch):
             if not i & _CHECK_ROWS:
                 check()
-            if where is not None and not truthy(where(row)):
-                continue
             if limit is not None and self.emitted >= limit:
                 break
+            if where is not None and not truthy(where(row)):
+                continue
             out.append(write(project(row)))
             self.emitted += 1
         payload = "".join(out).encode()
         self.returned += len(payload)
         return payload, limit is not None and self.emitted >= limit
+
+    def _vector_step(self, frame: Frame) -> tuple[bytes, bool] | None:
+        """The batch evaluated by `Plan`; None when it must be replayed per record."""
+        plan = self._plan(frame)
+        if plan is None:
+            return None
+        self.check()
+        limit = self.query.limit
+        try:
+            if self.aggregates is not None:
+                self.aggregates.apply(plan.aggregate(frame.batch))
+                return b"", False
+            left = None if limit is None else max(0, limit - self.emitted)
+            records = plan.records(frame, left)
+        except (Uncertain, pa.ArrowException):  # Arrow lacks a kernel: per record, exactly
+            return None
+        self.check()
+        write = self.write
+        payload = "".join([write(record) for record in records]).encode()
+        self.emitted += len(records)
+        self.returned += len(payload)
+        return payload, limit is not None and self.emitted >= limit
+
+    def _plan(self, frame: Frame) -> Plan | None:
+        if frame.layout not in self.plans:
+            names = [output_name(item, i) for i, item in enumerate(self.query.items)]
+            nodes = self.aggregates.nodes if self.aggregates is not None else None
+            try:
+                plan: Plan | None = Plan(self.query, frame, names, nodes, self.check)
+            except (NotVectorizable, SelectError):
+                plan = None
+            self.plans[frame.layout] = plan
+        return self.plans[frame.layout]
 
     def _finish(self) -> bytes:
         if self.aggregates is None:
@@ -243,6 +303,13 @@ class Aggregation:
                 self.count[i] += 1
                 if node.name != "COUNT":
                     self.acc[i] = _accumulate(node.name, self.acc[i], value)
+
+    def apply(self, updates: list[tuple[int, Callable[[Any], Any] | None]]) -> None:
+        """Fold in one batch's updates computed by `Plan.aggregate`."""
+        for i, (count, fold) in enumerate(updates):
+            self.count[i] += count
+            if fold is not None:
+                self.acc[i] = fold(self.acc[i])
 
     def merge(self, partials: list[tuple[int, int, Any]]) -> None:
         """Fold in per-row-group partial results computed by `ParquetScan.aggregate_partials`."""

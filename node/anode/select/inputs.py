@@ -94,10 +94,13 @@ def decompress(chunks: Iterator[bytes], compression: str) -> Iterator[bytes]:
         raise SelectError("TruncatedInput", "the compressed object ends unexpectedly")
 
 
-def decode_utf8(chunks: Iterator[bytes], counters: ByteCounters) -> Iterator[str]:
+def decode_utf8(
+    chunks: Iterator[bytes], counters: ByteCounters, *, bom: bool = True
+) -> Iterator[str]:
+    """UTF-8 text; a byte-order mark starting the first chunk is dropped when ``bom``."""
     decoder = codecs.getincrementaldecoder("utf-8")()
     try:
-        first = True
+        first = bom
         for chunk in chunks:
             counters.processed += len(chunk)
             if first and chunk.startswith(codecs.BOM_UTF8):

@@ -27,8 +27,11 @@ import pyarrow.parquet as pq
 
 from . import ast
 from .errors import SelectError
-from .evaluate import like_pattern
+from .evaluate import like_pattern, lookup
 from .inputs import BATCH_RECORDS, ByteCounters, RangeSource, navigate
+from .vector import Frame
+
+FRAME_ROWS = 1 << 16  # rows per vectorized batch
 
 
 class SourceFile(io.RawIOBase):
@@ -452,7 +455,8 @@ class ParquetScan:
                     out.append((i, count, None))
             yield out
 
-    def batches(self) -> Iterator[list[Any]]:
+    def _tables(self) -> Iterator[pa.Table]:
+        """The kept row groups, read, prefiltered and with UTC timestamps."""
         try:
             pf = pq.ParquetFile(self.file, metadata=self.metadata, pre_buffer=True)
         except (OSError, pa.ArrowException) as exc:
@@ -470,12 +474,35 @@ class ParquetScan:
             )
             if self.filter is not None:
                 table = table.filter(self.filter)
-            table = _utc_timestamps(table)
+            yield _utc_timestamps(table)
+
+    def batches(self) -> Iterator[list[Any]]:
+        """Lists of row dicts, for the per-record evaluator."""
+        for table in self._tables():
             for batch in table.to_batches(max_chunksize=BATCH_RECORDS):
                 rows = batch.to_pylist()
                 if self.query.from_path:
                     rows = [r for row in rows for r in navigate(row, self.query.from_path)]
                 yield rows
+
+    def frames(self) -> Iterator[Frame | list[Any]]:
+        """Record batches for the vectorized evaluator (row dicts when FROM has a path)."""
+        if self.query.from_path:
+            yield from self.batches()
+            return
+        for table in self._tables():
+            names = table.schema.names
+            probe = dict(zip(names, range(len(names)), strict=True))
+
+            def resolve(step: ast.PathStep, probe: dict[str, int] = probe) -> Any:
+                return lookup(probe, step)
+
+            for batch in table.to_batches(max_chunksize=FRAME_ROWS):
+                yield Frame(batch, tuple(names), resolve, _batch_rows)
+
+
+def _batch_rows(batch: pa.RecordBatch) -> list[Any]:
+    return batch.to_pylist()
 
 
 def _utc_timestamps(table: pa.Table) -> pa.Table:
