@@ -40,9 +40,11 @@ Values are msgpack maps.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from typing import Any
 
 import msgpack
+from rocksdict import Rdict
 
 SEP = b"\x00"
 
@@ -53,6 +55,18 @@ def pack(value: Any) -> bytes:
 
 def unpack(data: bytes) -> Any:
     return msgpack.unpackb(data, raw=False, strict_map_key=False)
+
+
+def scan(db: Rdict, prefix: bytes, start: bytes | None = None) -> Iterator[tuple[bytes, bytes]]:
+    """Yield (key, value) for keys with `prefix`, from `start` (inclusive) if given."""
+    it = db.iter()
+    it.seek(start if start is not None and start > prefix else prefix)
+    while it.valid():
+        key = it.key()
+        if not key.startswith(prefix):
+            return
+        yield key, it.value()
+        it.next()
 
 
 def bucket_key(bucket: str) -> bytes:

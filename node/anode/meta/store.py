@@ -16,7 +16,8 @@ from rocksdict import Options, Rdict
 
 from . import layout as L
 from . import quota
-from .state import StateMachine, scan
+from .layout import scan
+from .state import StateMachine
 
 
 def open_db(path: Path, *, reserve: int = 0) -> Rdict:
