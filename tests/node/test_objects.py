@@ -370,3 +370,26 @@ def test_signature_v2_x_amz_date_decides_the_request_time(node, bucket, amz_date
         urllib.request.urlopen(urllib.request.Request(
             url, data=b"x", method="PUT", headers=dict(request.headers.items())))
     assert exc.value.code == 403 and f"<Code>{code}</Code>" in exc.value.read().decode()
+
+
+@pytest.mark.parametrize("encrypted", [False, True])
+def test_copy_with_a_checksum_algorithm_stores_that_checksum(s3, bucket, encrypted):
+    """CopyObject with x-amz-checksum-algorithm gets a whole-object checksum of that algorithm
+    (aws s3 cp --checksum-algorithm, boto3 copy with ChecksumAlgorithm); Anode kept the source's
+    CRC32 and answered it instead."""
+    body = os.urandom(300_000)
+    extra = {"ServerSideEncryption": "AES256"} if encrypted else {}
+    s3.put_object(Bucket=bucket, Key="src", Body=body, **extra)
+    done = s3.copy_object(Bucket=bucket, Key="dst", CopySource=f"{bucket}/src",
+                          ChecksumAlgorithm="SHA256", **extra)["CopyObjectResult"]
+    want = base64.b64encode(hashlib.sha256(body).digest()).decode()
+    assert (done["ChecksumSHA256"], done["ChecksumType"]) == (want, "FULL_OBJECT")
+    head = s3.head_object(Bucket=bucket, Key="dst", ChecksumMode="ENABLED")
+    assert (head["ChecksumSHA256"], head["ChecksumType"]) == (want, "FULL_OBJECT")
+    assert "ChecksumCRC32" not in head
+    got = s3.get_object(Bucket=bucket, Key="dst", ChecksumMode="ENABLED")
+    assert got["Body"].read() == body  # botocore verified the SHA256 on the way
+    with pytest.raises(ClientError) as exc:
+        s3.copy_object(Bucket=bucket, Key="bad", CopySource=f"{bucket}/src",
+                       ChecksumAlgorithm="MD4")
+    assert error_code(exc) == ("InvalidRequest", 400)
