@@ -590,3 +590,28 @@ def test_acls_of_versions(node, alice, anon):
     with pytest.raises(ClientError) as exc:
         owner.get_object_acl(Bucket=bucket, Key="k")
     assert error_code(exc) == ("NoSuchKey", 404)
+
+
+def test_missing_key_is_404_to_a_caller_who_may_list_it_through_an_s3_prefix_condition(
+        node, alice, bob):
+    """AWS answers a GET/HEAD of a missing key with 404 to a caller allowed s3:ListBucket and 403
+    to anyone else; a ListBucket narrowed by s3:prefix counts for the keys it may list (it was
+    403 for every key)."""
+    owner, _ = alice
+    other, other_id = bob
+    bucket = new_bucket(owner)
+    owner.put_bucket_policy(Bucket=bucket, Policy=policy_doc(
+        {"Effect": "Allow", "Principal": {"AWS": other_id}, "Action": "s3:ListBucket",
+         "Resource": arn(bucket), "Condition": {"StringLike": {"s3:prefix": "home/*"}}},
+        {"Effect": "Allow", "Principal": {"AWS": other_id}, "Action": "s3:GetObject",
+         "Resource": arn(bucket, "/*")}))
+    with pytest.raises(ClientError) as exc:
+        other.get_object(Bucket=bucket, Key="home/missing")
+    assert error_code(exc) == ("NoSuchKey", 404)
+    with pytest.raises(ClientError) as exc:
+        other.head_object(Bucket=bucket, Key="home/missing")
+    assert error_code(exc)[1] == 404
+    for key in ("elsewhere/missing", "home"):  # outside what it may list: nothing learned
+        with pytest.raises(ClientError) as exc:
+            other.get_object(Bucket=bucket, Key=key)
+        assert error_code(exc) == ("AccessDenied", 403)

@@ -134,7 +134,12 @@ class Context:
             context = {**context, **{f"s3:existingobjecttag/{k.lower()}": [v] for k, v in tags}}
         if obj.owner is None:
             # A missing key (AWS): a 404 for whoever may list the bucket, a 403 for anyone else.
-            return decide(self.caller, "s3:ListBucket", access, None, self.conditions)
+            # Listing is judged as a listing of that very key (s3:prefix = the key): a caller
+            # whose ListBucket an s3:prefix condition narrows learns no more than it could list.
+            listing = {k: v for k, v in self.conditions.items()
+                       if k not in ("s3:prefix", "s3:delimiter", "s3:max-keys")}
+            listing["s3:prefix"] = [key]
+            return decide(self.caller, "s3:ListBucket", access, None, listing)
         return decide(self.caller, action, access, obj, context)
 
     def access(self, name: str, record: dict[str, Any]) -> BucketAccess:
