@@ -21,7 +21,8 @@ from typing import Any
 import pyarrow as pa
 import pyarrow.csv as pacsv
 
-from .ast import PathStep
+from . import ast
+from .ast import MISSING, PathStep
 from .evaluate import CsvHeader, CsvRow, lookup
 from .inputs import (
     MAX_RECORD_CHARS,
@@ -68,7 +69,7 @@ def csv_frames(
 def _frames(
     request: SelectRequest, source: RangeSource, counters: ByteCounters, opts: CsvInput
 ) -> Iterator[Frame | list[CsvRow]]:
-    reader = _BlockReader(opts)
+    reader = _BlockReader(opts, request.query)
     if opts.file_header_info in ("USE", "IGNORE") and request.scan_start:
         header_row = next(_csv_fields(_first_record_text(request, source, opts), opts), None)
         reader.want_header = False
@@ -97,11 +98,14 @@ def _frames(
 
 
 class _BlockReader:
-    def __init__(self, opts: CsvInput) -> None:
+    def __init__(self, opts: CsvInput, query: ast.Query) -> None:
         self.opts = opts
+        self.query = query
         self.want_header = opts.file_header_info in ("USE", "IGNORE")
         self.header: CsvHeader | None = None
-        self.layouts: dict[int, tuple[Any, Any, Any]] = {}
+        self.layouts: dict[Any, tuple[Any, Any, Any]] = {}
+        self.wanted: dict[int, list[int] | None] = {}
+        self._width = 0
         fd, q = opts.field_delimiter.encode(), opts.quote_character.encode()
         self.fd = fd
         self.refuse = [b for b in (q, (opts.comments or "").encode()) if b]
@@ -125,7 +129,7 @@ class _BlockReader:
         if batch is None:
             yield from self._python(data)
         elif batch.num_rows:
-            yield self._frame(batch)
+            yield self._frame(batch, data, self._width)
 
     def _arrow(self, data: bytes) -> pa.RecordBatch | None:
         if any(b in data for b in self.refuse) or data.startswith(_BOM):
@@ -135,6 +139,13 @@ class _BlockReader:
         start = len(data) - len(data.lstrip(b"\r\n"))
         end = data.find(b"\n", start)
         width = data[start : end if end >= 0 else len(data)].count(self.fd) + 1
+        self._width = width
+        columns = self._columns(width)
+        if columns is not None and not data.isascii():
+            try:  # Arrow checks only the columns it converts
+                data.decode("utf-8")
+            except UnicodeDecodeError:
+                return None
         try:
             table = pacsv.read_csv(
                 io.BytesIO(data),
@@ -143,12 +154,14 @@ class _BlockReader:
                 ),
                 parse_options=self.parse,
                 convert_options=pacsv.ConvertOptions(
-                    column_types=_string_types(width), strings_can_be_null=False
+                    column_types=_string_types(width),
+                    strings_can_be_null=False,
+                    include_columns=[] if columns is None else [f"f{i}" for i in columns],
                 ),
             )
         except (pa.ArrowInvalid, pa.ArrowException):  # ragged rows, bad UTF-8: per record
             return None
-        if table.num_columns != width:
+        if table.num_columns != (width if columns is None else len(columns)):
             return None
         batches = table.combine_chunks().to_batches()
         if not batches:
@@ -188,22 +201,60 @@ class _BlockReader:
         if batch:
             yield batch
 
-    def _frame(self, batch: pa.RecordBatch) -> Frame:
-        width = batch.num_columns
-        if width not in self.layouts:
+    def _columns(self, width: int) -> list[int] | None:
+        """The columns the query names (None: all of them), so Arrow converts only those."""
+        if width not in self.wanted:
+            self.wanted[width] = needed_columns(self.query, CsvRow(list(range(width)), self.header))
+        return self.wanted[width]
+
+    def _frame(self, batch: pa.RecordBatch, data: bytes, width: int) -> Frame:
+        columns = self._columns(width)
+        key = (width, None if columns is None else tuple(columns))
+        if key not in self.layouts:
             header = self.header
-            probe = CsvRow(list(range(width)), header)
+            probe = CsvRow(
+                list(range(width)) if columns is None else _positions(columns, width), header
+            )
 
             def resolve(step: PathStep) -> Any:
-                return lookup(probe, step)
+                index = lookup(probe, step)
+                return MISSING if index is None else index
 
             def rows(b: pa.RecordBatch) -> list[Any]:
-                columns = [c.to_pylist() for c in b.columns]
-                return [CsvRow(list(fields), header) for fields in zip(*columns, strict=True)]
+                fields = [c.to_pylist() for c in b.columns]
+                return [CsvRow(list(record), header) for record in zip(*fields, strict=True)]
 
-            self.layouts[width] = ((id(header), width), resolve, rows)
-        layout, resolve, rows = self.layouts[width]
-        return Frame(batch, layout, resolve, rows)
+            self.layouts[key] = ((id(header), key), resolve, rows if columns is None else None)
+        layout, resolve, rows = self.layouts[key]
+        return Frame(batch, layout, resolve, rows, lambda: self._replay(data))
+
+    def _replay(self, data: bytes) -> list[CsvRow]:
+        return [row for batch in self._python(data) for row in batch]
+
+
+def needed_columns(query: ast.Query, probe: CsvRow) -> list[int] | None:
+    """Indexes of the fields ``query`` names in records like ``probe`` (fields 0..n-1)."""
+    if not query.items:
+        return None
+    roots = [item.expr for item in query.items]
+    if query.where is not None:
+        roots.append(query.where)
+    wanted: set[int] = set()
+    for root in roots:
+        for node in ast.walk(root):
+            if isinstance(node, ast.Path):
+                if not node.steps:
+                    return None
+                index = lookup(probe, node.steps[0])
+                if index is not MISSING:
+                    wanted.add(index)
+    return sorted(wanted) or [0]  # Arrow reads every column when it is asked for none
+
+
+def _positions(columns: list[int], width: int) -> list[Any]:
+    """Field i of a record -> its column in a batch holding only ``columns`` (else None)."""
+    where = {c: pos for pos, c in enumerate(columns)}
+    return [where.get(i) for i in range(width)]
 
 
 _TYPES: dict[int, dict[str, pa.DataType]] = {}

@@ -176,7 +176,7 @@ class _Execution:
                 self.frames += 1
                 return done
             self.fallbacks += 1
-            rows = batch.rows(batch.batch)  # per record, in the batch sizes of the row readers
+            rows = batch.replay()  # per record, in the batch sizes of the row readers
             batch = rows[:BATCH_RECORDS]
             self.pending.extend(
                 rows[i : i + BATCH_RECORDS] for i in range(BATCH_RECORDS, len(rows), BATCH_RECORDS)

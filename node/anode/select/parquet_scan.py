@@ -498,7 +498,7 @@ class ParquetScan:
                 return lookup(probe, step)
 
             for batch in table.to_batches(max_chunksize=FRAME_ROWS):
-                yield Frame(batch, tuple(names), resolve, _batch_rows)
+                yield Frame(batch, tuple(names), resolve, _batch_rows, batch.to_pylist)
 
 
 def _batch_rows(batch: pa.RecordBatch) -> list[Any]:

@@ -52,14 +52,16 @@ class Frame:
     """One input batch in columnar form.
 
     ``layout`` keys compiled plans (batches with equal layouts resolve names alike);
-    ``resolve(step)`` gives a column index or MISSING; ``rows(batch)`` converts a batch of this
-    layout to the records the per-record evaluator takes.
+    ``resolve(step)`` gives a column index or MISSING; ``rows(batch)`` converts (rows of) the
+    batch to the records the per-record evaluator takes (None when the batch holds only some
+    of the columns); ``replay()`` gives those records for the whole batch, always.
     """
 
     batch: pa.RecordBatch
     layout: Hashable
     resolve: Callable[[ast.PathStep], Any]
-    rows: Callable[[pa.RecordBatch], list[Any]]
+    rows: Callable[[pa.RecordBatch], list[Any]] | None
+    replay: Callable[[], list[Any]]
 
 
 @dataclass(frozen=True)
@@ -147,29 +149,69 @@ def _null_bool() -> V:
     return V("bool", pa.scalar(None, pa.bool_()))
 
 
-@dataclass(frozen=True)
 class Numbers:
-    """The numeric reading of strings (`values.to_number`): float value, null when not a
-    number; ``is_int`` says the text was an integer."""
+    """The numeric reading of strings (`values.to_number`): ``value`` is the float, null when
+    not a number; ``is_int`` (computed on demand) says the text was an integer."""
 
-    value: Any
-    is_int: Any
+    def __init__(self, text: Any, value: Any, is_num: Any) -> None:
+        self.text = text
+        self.value = value
+        self.is_num = is_num
+        self._is_int: Any = None
+        self.ints: Any = None  # the int64 reading, when every number is an integer
+
+    @property
+    def is_int(self) -> Any:
+        if self._is_int is None:
+            try:  # Arrow reads exactly the optionally negative digit strings as int64
+                self.ints = pc.cast(self.text, pa.int64())
+                self._is_int = _false_if_null(_valid(self.text))
+            except pa.ArrowInvalid:
+                self._is_int = _false_if_null(pc.match_substring_regex(self.text, _INT))
+        return self._is_int
 
 
 def read_numbers(data: Any) -> Numbers:
     _ascii_only(data)
-    text = pc.utf8_trim(data, _WS)
-    is_int = _false_if_null(pc.match_substring_regex(text, _INT))
-    is_float = _false_if_null(pc.match_substring_regex(text, _FLOAT))
-    special = _false_if_null(pc.is_in(pc.ascii_lower(text), value_set=_SPECIAL))
-    length = pc.binary_length(text)
-    if _any(pc.and_(is_int, pc.greater(length, 15))) or _any(
-        pc.and_(is_float, pc.greater(length, 100))
+    numbers = _all_numbers(data)
+    if numbers is None:
+        text = pc.utf8_trim(data, _WS)
+        is_num = _spelled_numbers(text)
+        value = pc.cast(pc.if_else(is_num, text, pa.scalar(None, pa.string())), pa.float64())
+        numbers = Numbers(text, value, is_num)
+    length = pc.binary_length(numbers.text)
+    if _any(pc.and_(numbers.is_num, pc.greater(length, 15))) and (
+        _any(pc.and_(numbers.is_int, pc.greater(length, 15)))
+        or _any(pc.and_(numbers.is_num, pc.greater(length, 100)))
     ):
         raise Uncertain("number text too long to read exactly here")
-    is_num = pc.or_(pc.or_(is_int, is_float), special)
-    numeric = pc.if_else(is_num, text, pa.scalar(None, pa.string()))
-    return Numbers(pc.cast(numeric, pa.float64()), is_int)
+    return numbers
+
+
+def _spelled_numbers(text: Any) -> Any:
+    """Where trimmed ``text`` is a number to `values.to_number` (its regexes and names)."""
+    is_num = _false_if_null(pc.match_substring_regex(text, _FLOAT))  # integers match it too
+    special = _false_if_null(pc.is_in(pc.ascii_lower(text), value_set=_SPECIAL))
+    return pc.or_(is_num, special)
+
+
+def _all_numbers(data: Any) -> Numbers | None:
+    """The fast reading of a column of numbers, or None when some text is not one.
+
+    Arrow's float parser takes what `to_number` takes except for some spellings of NaN and
+    infinity ("-nan", "+infinity"), so only the non-finite results are checked by regex.
+    """
+    for trim in (False, True):
+        text = pc.utf8_trim(data, _WS) if trim else data
+        try:
+            value = pc.cast(text, pa.float64())
+        except pa.ArrowInvalid:
+            continue
+        odd = pc.invert(pc.fill_null(pc.is_finite(value), True))
+        if _any(odd) and _any(pc.and_(odd, pc.invert(_spelled_numbers(text)))):
+            return None
+        return Numbers(text, value, _false_if_null(_valid(text)))
+    return None
 
 
 def to_numeric(v: V) -> V:
@@ -193,8 +235,7 @@ def to_numeric(v: V) -> V:
         raise Uncertain("integer and decimal text mixed")
     if _any(floats):
         return V("float", nums.value)
-    text = pc.replace_substring_regex(pc.utf8_trim(v.data, _WS), r"^\+", "")
-    return V("int", pc.cast(text, pa.int64()))
+    return V("int", _parse_ints(nums))
 
 
 # -- truth ----------------------------------------------------------------------------------------
@@ -578,13 +619,23 @@ def _cast(v: V, type_name: str) -> V:
         floats = pc.and_(_false_if_null(_valid(v.data)), pc.invert(nums.is_int))
         if _any(floats):
             return V("int", _truncate(nums.value))
-        text = pc.replace_substring_regex(pc.utf8_trim(v.data, _WS), r"^\+", "")
-        return V("int", pc.cast(text, pa.int64()))
+        return V("int", _parse_ints(nums))
     if type_name == "INT":
         return v if kind == "int" else V("int", _truncate(v.data))
     if type_name == "FLOAT":
         return V("float", _as_float(v))
     return v  # DECIMAL keeps ints and floats as they are
+
+
+def _parse_ints(numbers: Numbers) -> Any:
+    """Integer text (at most 15 characters) as int64; Arrow refuses a leading +."""
+    numbers.is_int  # noqa: B018 (computes .ints when it can)
+    if numbers.ints is not None:
+        return numbers.ints
+    text = numbers.text
+    if _any(_false_if_null(pc.starts_with(text, "+"))):
+        text = pc.replace_substring_regex(text, r"^\+", "")
+    return pc.cast(text, pa.int64())
 
 
 def _truncate(data: Any) -> Any:

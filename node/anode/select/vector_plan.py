@@ -70,6 +70,8 @@ class Plan:
     def records(self, frame: Frame, limit: int | None) -> list[Any]:
         batch = self.selected(frame.batch, limit)
         if self.items is None:
+            if frame.rows is None:
+                raise Uncertain("SELECT * over some of the columns")
             return frame.rows(batch)
         columns = [values(batch) for _, values in self.items]
         names = [name for name, _ in self.items]
