@@ -170,6 +170,17 @@ class AuditConfig:
 
 
 @dataclass
+class ConsoleConfig:
+    """The web console on the admin port, under /console/ (console/)."""
+
+    enabled: bool = True
+    writes: bool = False  # upload and delete objects; read-only by default
+    session_ttl: Duration = Duration(1800)  # a login lasts this long, then log in again
+    max_upload: Size = Size(16 * 1024 * 1024)  # the largest file the browser may upload
+    page_size: int = 100  # objects per page of the bucket browser
+
+
+@dataclass
 class RootConfig:
     access_key: str = ""
     secret_key: str = ""
@@ -193,6 +204,7 @@ class Config:
     s3: S3Config = field(default_factory=S3Config)
     root: RootConfig = field(default_factory=RootConfig)
     audit: AuditConfig = field(default_factory=AuditConfig)
+    console: ConsoleConfig = field(default_factory=ConsoleConfig)
     users: list[UserConfig] = field(default_factory=list)
 
     @property
@@ -262,6 +274,7 @@ _SECTIONS = {
     "s3": S3Config,
     "root": RootConfig,
     "audit": AuditConfig,
+    "console": ConsoleConfig,
 }
 
 
@@ -431,6 +444,8 @@ def validate(cfg: Config) -> None:
     if cfg.cluster.placement_groups < 1:
         raise ConfigError("cluster.placement_groups: must be at least 1")
     _validate_audit(cfg.audit)
+    if cfg.console.session_ttl <= 0 or not 1 <= cfg.console.page_size <= 1000:
+        raise ConfigError("console.session_ttl: must be positive; console.page_size: 1 to 1000")
     if bool(cfg.root.access_key) != bool(cfg.root.secret_key):
         raise ConfigError("root: set both access_key and secret_key, or neither")
     seen: set[str] = {cfg.root.access_key} if cfg.root.access_key else set()

@@ -13,6 +13,8 @@ from .admin.app import make_admin_app
 from .audit.access import AUDIT_KEY, AuditAccessLogger, attach
 from .audit.sink import AuditLog
 from .config import Config, parse_addr
+from .console.app import PREFIX as CONSOLE_PREFIX
+from .console.app import make_console_app
 from .http_guard import GuardedSite, Limits, fd_budget
 from .internode.server import make_internode_app
 from .node import Node
@@ -58,7 +60,7 @@ async def serve(config: Config, *, started: asyncio.Event | None = None) -> None
         tls = (server_context(cert_file=config.node.tls_cert_file,
                               key_file=config.node.tls_key_file) if config.tls else None)
         apps = [(make_app(node), config.node.s3_addr, tls),
-                (make_admin_app(node), config.node.admin_addr, tls)]
+                (make_admin_app(node, mounts=_console(node)), config.node.admin_addr, tls)]
         for (app, _, _), api in zip(apps, ("s3", "admin"), strict=True):
             attach(app, audit, node, api)
         if config.clustered:  # authenticated with the secret; TLS too with `internode_tls`
@@ -94,6 +96,11 @@ async def serve(config: Config, *, started: asyncio.Event | None = None) -> None
             await runner.cleanup()
         await audit.close()
         await node.stop()
+
+
+def _console(node: Node) -> dict[str, web.Application]:
+    """The web console under /console/ on the admin port, unless `[console] enabled = false`."""
+    return {CONSOLE_PREFIX: make_console_app(node)} if node.config.console.enabled else {}
 
 
 def run(config: Config) -> None:

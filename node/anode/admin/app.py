@@ -10,6 +10,7 @@ from __future__ import annotations
 import hmac
 import secrets
 import time
+from collections.abc import Mapping
 from typing import Any
 
 from aiohttp import web
@@ -25,7 +26,11 @@ from . import integrity, membership
 from .common import NODE_KEY, error
 
 
-def make_admin_app(node: Node) -> web.Application:
+def make_admin_app(
+    node: Node, *, mounts: Mapping[str, web.Application] | None = None
+) -> web.Application:
+    """`mounts`: apps served under a path prefix that authenticate their own requests (the web
+    console); the Bearer token is not asked of them."""
     app = web.Application(middlewares=[_errors, _authenticate])
     app[NODE_KEY] = node
     app.router.add_get("/health", health)
@@ -44,6 +49,8 @@ def make_admin_app(node: Node) -> web.Application:
     app.router.add_put("/kms/keys/{name:.+}", update_kms_key)
     membership.register(app)
     integrity.register(app)
+    for prefix, mounted in (mounts or {}).items():
+        app.add_subapp(prefix, mounted)
     return app
 
 
@@ -62,7 +69,7 @@ async def _errors(request: web.Request, handler: Any) -> web.StreamResponse:
 
 @web.middleware
 async def _authenticate(request: web.Request, handler: Any) -> web.StreamResponse:
-    if request.path in OPEN:
+    if request.path in OPEN or len(request.match_info.apps) > 1:  # routed into a mount
         return await handler(request)
     node = request.app[NODE_KEY]
     token = request.headers.get("Authorization", "").removeprefix("Bearer ").strip()

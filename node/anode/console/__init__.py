@@ -1,0 +1,1 @@
+"""The web console on the admin port (`/console/`): see `app`."""
