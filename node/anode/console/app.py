@@ -21,8 +21,8 @@ from urllib.parse import quote
 import jinja2
 from aiohttp import web
 
-from ..node import Node, User
 from ..errors import Refused
+from ..node import Node, User
 from . import present, session
 from .s3client import LoopbackS3, S3Failure, object_path, parse_error
 
