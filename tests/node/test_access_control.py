@@ -203,6 +203,11 @@ def test_anonymous_requests(node, alice, anon):
     writable = new_bucket(owner, ACL="public-read-write")
     anon.put_object(Bucket=writable, Key="drop", Body=b"from anyone")
     assert anon.get_object(Bucket=writable, Key="drop")["Body"].read() == b"from anyone"
+    with pytest.raises(ClientError) as exc:  # AWS: response-* overrides need a signature
+        anon.get_object(Bucket=bucket, Key="open", ResponseContentType="text/html")
+    assert error_code(exc) == ("InvalidRequest", 400)
+    got = owner.get_object(Bucket=bucket, Key="open", ResponseContentType="text/html")
+    assert got["ContentType"] == "text/html"
 
 
 # ---- ACLs -----------------------------------------------------------------------------------

@@ -50,6 +50,11 @@ async def get_object(ctx: Context) -> web.StreamResponse:
             "Cannot specify both Range header and partNumber query parameter",
         )
     sse.refuse_write_headers(ctx.headers)
+    if ctx.auth is None and any(param in ctx.endpoint.query for param in RESPONSE_OVERRIDES):
+        # AWS: response-* overrides need a signed (or presigned) request
+        raise S3Error(ErrorCode.InvalidRequest,
+                      "Request specific response headers cannot be used for anonymous GET "
+                      "requests.")
     record = current_version(ctx)
     chunk_source = sse.reader(
         ctx.node, await sse.for_read(ctx.node, ctx.headers, record.get("sse"))
