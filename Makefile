@@ -19,6 +19,7 @@ run: $(STAMP)
 test: $(STAMP)
 	$(BIN)/ruff check node operator tests bench
 	$(BIN)/lint-imports  # the one-way layers ([tool.importlinter] in pyproject.toml)
+	$(BIN)/mypy  # the packages [tool.mypy] lists
 	$(BIN)/pytest $(PYTEST_ARGS)
 
 # The model-based harness (tests/model) from a fresh seed per run, for SOAK_MINUTES (default 60);
@@ -29,6 +30,7 @@ soak: $(STAMP)
 lint: $(STAMP)
 	$(BIN)/ruff check node operator tests bench
 	$(BIN)/lint-imports
+	$(BIN)/mypy
 	$(BIN)/ruff format --check node operator tests bench
 
 bench: $(STAMP)

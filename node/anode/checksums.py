@@ -40,7 +40,7 @@ class Checksummer:
         self._crc = 0
         self._hash = hashlib.new(algorithm.lower()) if algorithm.startswith("SHA") else None
 
-    def update(self, data: bytes) -> None:
+    def update(self, data: bytes | memoryview) -> None:
         if self._hash is not None:
             self._hash.update(data)
         else:

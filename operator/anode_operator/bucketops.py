@@ -70,7 +70,7 @@ def _target(kube: Kube, bucket: BucketResource) -> Target | str:
     leader = state.leader_ordinal(cluster.name)
     answering = [i for i in clients if i in state.nodes]
     if leader in answering:
-        chosen = clients[leader]  # type: ignore[index]
+        chosen = clients[leader]
     elif answering:
         chosen = clients[answering[0]]
     else:

@@ -197,7 +197,7 @@ def compute_status(
             "reason": why,
             "message": text,
             "observedGeneration": bucket.generation,
-            "lastTransitionTime": old["lastTransitionTime"] if keep else rfc3339(now),
+            "lastTransitionTime": old["lastTransitionTime"] if old and keep else rfc3339(now),
         }
 
     settings = settings_condition(problems)

@@ -11,6 +11,7 @@ Anode's own. Pure: the caller supplies the clock and the previous conditions (to
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -111,7 +112,7 @@ def _condition(
         "reason": reason,
         "message": message,
         "observedGeneration": generation,
-        "lastTransitionTime": rfc3339(now) if changed else prev["lastTransitionTime"],
+        "lastTransitionTime": prev["lastTransitionTime"] if prev and not changed else rfc3339(now),
     }
 
 
@@ -200,7 +201,9 @@ def compute_status(
     else:
         phase = "Reconciling"
 
-    cond = {"generation": obs.generation, "previous": prev_conditions, "now": now}
+    cond = functools.partial(
+        _condition, generation=obs.generation, previous=prev_conditions, now=now
+    )
     if ready:
         ready_reason, ready_message = "ClusterReady", f"{ready_count}/{voters} nodes Ready"
     elif stalled:
@@ -208,17 +211,16 @@ def compute_status(
     else:
         ready_reason, ready_message = rec_reason, rec_message
     conditions = [
-        _condition("Ready", ready, ready_reason, ready_message, **cond),
-        _condition("Reconciling", reconciling, rec_reason, rec_message, **cond),
-        _condition(
+        cond("Ready", ready, ready_reason, ready_message),
+        cond("Reconciling", reconciling, rec_reason, rec_message),
+        cond(
             "Stalled",
             stalled,
             stalled_reason or "NotStalled",
             stalled_message or "making progress",
-            **cond,
         ),
-        _condition("Degraded", degraded, degraded_reason, degraded_message, **cond),
-        _condition("QuorumAtRisk", at_risk, risk_reason, risk_message, **cond),
+        cond("Degraded", degraded, degraded_reason, degraded_message),
+        cond("QuorumAtRisk", at_risk, risk_reason, risk_message),
     ]
     return without_empty_strings(
         {

@@ -90,7 +90,7 @@ async def add_member(request: web.Request) -> web.Response:
                       "BadRequest")
 
     async def action() -> web.Response:
-        await node.consensus.add_member(node_id, address)  # type: ignore[attr-defined]
+        await node.consensus.add_member(node_id, address)
         return web.json_response({"id": node_id, "address": address, "voter": True})
 
     return await _on_leader(request, action)
@@ -129,7 +129,7 @@ async def remove_member(request: web.Request) -> web.Response:
                           "NotDrained")
 
     async def action() -> web.Response:
-        await node.consensus.remove_member(node_id)  # type: ignore[attr-defined]
+        await node.consensus.remove_member(node_id)
         if record is not None:
             await node.propose(SetNodeState(node_id=node_id, state="removed"))
         return web.Response(status=204)
@@ -145,7 +145,7 @@ async def transfer_leadership(request: web.Request) -> web.Response:
     target = body.get("to")
 
     async def action() -> web.Response:
-        await node.consensus.transfer_leadership(target)  # type: ignore[attr-defined]
+        await node.consensus.transfer_leadership(target)
         return web.json_response({"leader": node.consensus.status().get("leader")})
 
     return await _on_leader(request, action)

@@ -238,8 +238,9 @@ async def ingest(
 
     async def copy_out(published: asyncio.Future[None], slot: int) -> None:
         await asyncio.shield(published)
-        assert replicate is not None and slots[slot] is not None
-        await replicate(slots[slot][0])
+        entry = slots[slot]
+        assert replicate is not None and entry is not None
+        await replicate(entry[0])
 
     async def finish_chunk(piece: Piece) -> None:
         slots.append(None)

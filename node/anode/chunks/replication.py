@@ -100,8 +100,9 @@ class Replicator:
             remote = [m for m in batch if m != self.node_id]
             if remote and data is None:
                 data = await asyncio.to_thread(self.store.read, digest)
+            payload = data if data is not None else b""  # read above whenever `remote` is not empty
             results = await asyncio.gather(
-                *(self.client.put_chunk(members[m].data_url, digest, data) for m in remote),
+                *(self.client.put_chunk(members[m].data_url, digest, payload) for m in remote),
                 return_exceptions=True)
             placed += [m for m in batch if m == self.node_id]
             for member, result in zip(remote, results, strict=True):

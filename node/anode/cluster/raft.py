@@ -33,6 +33,7 @@ import msgpack
 from pysyncobj import FAIL_REASON, SyncObjConf
 
 from ..meta.commands import Command, decode, encode
+from ..meta.consensus import Consensus
 from ..meta.state import StateMachine
 from .batcher import Batcher
 from .errors import MembershipError, NoQuorum, NotLeader
@@ -47,7 +48,7 @@ _TICK = 0.05
 _STATUS_EVERY = 0.02
 
 
-class RaftConsensus:
+class RaftConsensus(Consensus):
     """Replicates metadata commands to every member and applies them in log order."""
 
     def __init__(
@@ -191,7 +192,7 @@ class RaftConsensus:
         """The log made us a voter: reopen the same journal as a full member."""
         peers = {n.address for n in replica.otherNodes} - {self.address}
         replica.destroy()
-        self._peers = {self._id_of(a): a for a in peers}
+        self._peers = {self._id_of(a) or a: a for a in peers}
         self._learner = False
         self._replica = replica = self._make_replica(learner=False)
         log.info("%s promoted from learner to voter", self.node_id)
@@ -393,7 +394,11 @@ class RaftConsensus:
         future: asyncio.Future[int] = loop.create_future()
 
         def callback(_: Any, reason: int) -> None:
-            loop.call_soon_threadsafe(lambda: future.done() or future.set_result(reason))
+            def settle() -> None:
+                if not future.done():
+                    future.set_result(reason)
+
+            loop.call_soon_threadsafe(settle)
 
         assert self._replica is not None
         call(self._replica, callback)

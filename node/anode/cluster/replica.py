@@ -38,6 +38,8 @@ class SyncingTransport(GuardedTransport):
 class Replica(SyncObj):
     """One Raft member; `apply_entry` is the only replicated write to the state machine."""
 
+    _SyncObj__raftLog: Any  # pysyncobj's private journal, wrapped below when it is a file
+
     def __init__(
         self,
         self_address: str | None,

@@ -136,7 +136,7 @@ class FramedConnection:
         self._try_send()
 
     def disconnect(self) -> None:
-        notify = self._on_disconnected is not None and self._state != CONNECTION_STATE.DISCONNECTED
+        connected = self._state != CONNECTION_STATE.DISCONNECTED
         self.sendRandKey = self.recvRandKey = None
         self.recvLastTimestamp = 0
         if self._sock is not None:
@@ -147,7 +147,7 @@ class FramedConnection:
             self._fileno = None
         self._reset()
         self._state = CONNECTION_STATE.DISCONNECTED
-        if notify:
+        if connected and self._on_disconnected is not None:
             self._on_disconnected()
 
     # ---- limits ---------------------------------------------------------------------------

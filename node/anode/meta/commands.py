@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import dataclasses
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, get_args
 
 from .layout import pack, unpack
 
@@ -47,7 +47,9 @@ class SetBucketConfig:
     value: Any = None
 
 
-BUCKET_SETTINGS = ("policy", "acl", "cors", "pab", "ownership", "objectlock", "encryption")
+BUCKET_SETTINGS: tuple[str, ...] = (
+    "policy", "acl", "cors", "pab", "ownership", "objectlock", "encryption"
+)
 BUCKET_SETTINGS += ("lifecycle",)  # rules as `s3.lifecycle` parses them
 
 
@@ -280,7 +282,7 @@ Command = (
     | SetNodeState
 )
 
-_TYPES: dict[str, type] = {cls.__name__: cls for cls in Command.__args__}  # type: ignore[attr-defined]
+_TYPES: dict[str, type] = {cls.__name__: cls for cls in get_args(Command)}
 
 
 def encode(command: Command) -> bytes:

@@ -1,8 +1,8 @@
 """The `Consensus` interface the node proposes metadata commands through, and its local form.
 
 `LocalConsensus` is the single-node implementation: it applies commands to the state machine in
-one worker thread, grouping whatever is queued into one durable WAL sync (group commit). Part 2
-puts a Raft implementation behind the same interface.
+one worker thread, grouping whatever is queued into one durable WAL sync (group commit).
+`cluster/raft.py` implements the same interface with Raft.
 """
 
 from __future__ import annotations
@@ -12,21 +12,39 @@ from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any, Protocol
 
+from ..errors import ErrorCode, Refused
 from .commands import Command
 from .state import StateMachine
 
 
 class Consensus(Protocol):
-    async def propose(self, commands: Sequence[Command]) -> list[Any]: ...
+    """What the node needs of a consensus: `cluster/raft.py`'s `RaftConsensus` on a cluster,
+    `LocalConsensus` below on a single node (both declare it, so mypy checks them)."""
 
-    async def read_barrier(self) -> None: ...
+    def start(self) -> None: ...
 
-    def status(self) -> dict[str, Any]: ...
+    async def propose(self, commands: Sequence[Command]) -> list[Any]:
+        """Apply `commands` in log order; their results, a `Rejected` or an exception each."""
+        ...
+
+    async def read_barrier(self) -> None:
+        """Return once this member has applied everything committed before the call."""
+        ...
+
+    async def add_member(self, node_id: str, address: str) -> None: ...
+
+    async def remove_member(self, node_id: str) -> None: ...
+
+    async def transfer_leadership(self, to: str | None = None) -> None: ...
+
+    def status(self) -> dict[str, Any]:
+        """role, leader, term, commit_index and, on a cluster, members and more."""
+        ...
 
     async def close(self) -> None: ...
 
 
-class LocalConsensus:
+class LocalConsensus(Consensus):
     """Applies commands on this node alone, batching concurrent proposals."""
 
     MAX_BATCH = 256
@@ -54,13 +72,21 @@ class LocalConsensus:
     async def read_barrier(self) -> None:
         return None  # every acknowledged command is already applied locally
 
+    async def add_member(self, node_id: str, address: str) -> None:
+        raise _single_node()
+
+    async def remove_member(self, node_id: str) -> None:
+        raise _single_node()
+
+    async def transfer_leadership(self, to: str | None = None) -> None:
+        raise _single_node()
+
     def status(self) -> dict[str, Any]:
         return {
             "role": "leader",
             "leader": self._node_id,
             "term": 1,
-            "commit_index": (self._sm.db.get(b"S/applied") and int(self._sm.db.get(b"S/applied")))
-            or 0,
+            "commit_index": int(self._sm.db.get(b"S/applied") or 0),
         }
 
     async def close(self) -> None:
@@ -88,3 +114,7 @@ class LocalConsensus:
             for (_, future), result in zip(batch, results, strict=True):
                 if not future.done():
                     future.set_result(result)
+
+
+def _single_node() -> Refused:
+    return Refused(ErrorCode.NotImplemented, "a single node has no Raft members to change")
