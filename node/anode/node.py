@@ -8,12 +8,9 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import functools
-import hashlib
 import logging
 import time
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
 from typing import Any
 
 from . import __version__
@@ -35,32 +32,11 @@ from .metrics import Metrics
 from .select import FooterCache
 from .space import SpaceGuard
 from .tls import peer_context
+from .users import ROOT_USER as ROOT_USER
+from .users import User as User
+from .users import owner_id as owner_id
 
 log = logging.getLogger(__name__)
-
-ROOT_USER = "root"
-
-
-@functools.lru_cache(maxsize=4096)
-def owner_id(name: str) -> str:
-    """A stable canonical user id (64 hex digits, like S3's) derived from the user name."""
-    return hashlib.sha256(f"anode-user:{name}".encode()).hexdigest()
-
-
-@dataclass(frozen=True)
-class User:
-    name: str
-    access_key: str
-    secret_key: str
-
-    @property
-    def id(self) -> str:
-        return owner_id(self.name)
-
-    @property
-    def is_root(self) -> bool:
-        return self.name == ROOT_USER
-
 
 class Node:
     def __init__(self, config: Config) -> None:

@@ -21,7 +21,8 @@ from ..meta.commands import CreateBucket, CreateUser, DeleteBucket, DeleteUser, 
 from ..meta.layout import unpack
 from ..meta.names import valid_bucket_name
 from ..meta.quota import validate_limit
-from ..node import ROOT_USER, Node, owner_id
+from ..node import Node
+from ..users import ROOT_USER, owner_id
 from . import integrity, membership
 from .common import NODE_KEY, error
 

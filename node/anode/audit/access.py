@@ -15,9 +15,10 @@ from dataclasses import dataclass
 from aiohttp import web
 from aiohttp.abc import AbstractAccessLogger
 
-from ..node import ROOT_USER, Node
+from ..node import Node
 from ..s3.errors import S3Error
 from ..s3.router import parse_query, resolve, split_target
+from ..users import ROOT_USER
 from .record import (
     ANONYMOUS,
     ERROR_CODE,

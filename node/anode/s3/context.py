@@ -18,7 +18,7 @@ from urllib.parse import parse_qsl
 from aiohttp import web
 
 from ..chunks.ingest import BodyReader
-from ..node import owner_id
+from ..users import owner_id
 from . import acl as A
 from .authz import BUCKET_WRITE_ACTIONS, BucketAccess, Caller, ObjectAccess, bucket_access, decide
 from .errors import ErrorCode, S3Error
@@ -29,7 +29,8 @@ from .sigv4 import AuthContext
 from .streaming import body_reader
 
 if TYPE_CHECKING:
-    from ..node import Node, User
+    from ..node import Node
+    from ..users import User
 
 ANONYMOUS_OWNER = ""  # the owner name of what anonymous callers write; no user has this name
 _DEFAULT: Any = object()

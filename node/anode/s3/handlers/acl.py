@@ -11,7 +11,7 @@ from typing import Any
 from aiohttp import web
 
 from ...meta.commands import SetBucketConfig, SetObjectAcl
-from ...node import owner_id
+from ...users import owner_id
 from .. import acl as A
 from ..authz import BUCKET_OWNER_ENFORCED
 from ..context import Context

@@ -10,7 +10,7 @@ from aiohttp import web
 
 from ...meta.layout import unpack
 from ...meta.store import MetaStore
-from ...node import owner_id
+from ...users import owner_id
 from .. import tokens, xml
 from ..context import Context
 from ..errors import ErrorCode, S3Error

@@ -11,7 +11,7 @@ from aiohttp import web
 from ...chunks.ingest import TooLarge, ingest, pinned, release
 from ...chunks.reader import stream_range
 from ...meta.commands import AbortUpload, CompleteUpload, CreateUpload, PutPart
-from ...node import owner_id
+from ...users import owner_id
 from .. import xml
 from ..checksums import (
     ALGORITHMS,

@@ -12,7 +12,7 @@ import re
 from aiohttp import web
 
 from ...meta.commands import SetBucketConfig
-from ...node import owner_id
+from ...users import owner_id
 from .. import acl as A
 from .. import xml
 from ..authz import BUCKET_OWNER_ENFORCED, is_public

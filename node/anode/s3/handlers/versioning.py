@@ -15,7 +15,7 @@ from typing import Any
 from aiohttp import web
 
 from ...meta.commands import SetBucketVersioning
-from ...node import owner_id
+from ...users import owner_id
 from .. import xml
 from ..conditions import http_date
 from ..context import Context
