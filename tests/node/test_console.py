@@ -9,6 +9,7 @@ from __future__ import annotations
 import base64
 import html
 import http.client
+import json
 import re
 import time
 from collections.abc import Iterator
@@ -71,6 +72,7 @@ def logged_in(
 @pytest.fixture(scope="module")
 def writable(tmp_path_factory: pytest.TempPathFactory) -> Iterator[NodeProcess]:
     config = BOB + '\n[console]\nwrites = true\npage_size = 3\nmax_upload = "64KiB"\n'
+    config += "\n[audit]\nenabled = true\n"
     proc = NodeProcess(tmp_path_factory.mktemp("console") / "data", extra_config=config)
     yield proc.start()
     proc.stop()
@@ -311,6 +313,48 @@ def test_writes_without_this_sessions_csrf_token_or_from_another_origin_are_refu
     assert logout.status_code == 403
     assert [o["Key"] for o in s3.list_objects_v2(Bucket="guarded")["Contents"]] == ["keep.txt"]
     assert root.post("/logout", {"csrf": good}).status_code == 303
+
+
+def test_console_requests_are_audited_with_the_user(writable: NodeProcess) -> None:
+    """Logins (refused too) and pages are recorded with the console's user as principal; the
+    S3 requests the console makes for them carry that user as well."""
+    writable.client(BOB_KEY, BOB_SECRET).create_bucket(Bucket="bob-audited")
+    Console(writable).login(ACCESS_KEY, "wrong-secret-for-audit")
+    bob = logged_in(writable, BOB_KEY, BOB_SECRET)
+    bob.get("/static/console.css")
+    bob.get("/browse/bob-audited")
+    bob.get("/download/bob-audited", key="no <such> key")
+    log = writable.data_dir / "audit.log"
+
+    def records() -> list[dict]:
+        return [json.loads(line) for line in log.read_text().splitlines() if line.strip()]
+
+    deadline = time.monotonic() + 10
+    while not any(r["operation"] == "ConsoleDownload" for r in records()):
+        assert time.monotonic() < deadline, "no record of the console download"
+        time.sleep(0.1)
+    console = [r for r in records() if r["api"] == "admin" and r["operation"].startswith("Console")]
+    refused = [r for r in console if r["operation"] == "ConsoleLogin" and r["status"] == 401]
+    assert refused and refused[-1]["principal"] == "unauthenticated"
+    assert refused[-1]["access_key"] == ACCESS_KEY and refused[-1]["category"] == "auth-failure"
+    login = [r for r in console if r["operation"] == "ConsoleLogin" and r["principal"] == "bob"]
+    assert login and login[-1]["status"] == 303 and login[-1]["access_key"] == BOB_KEY
+    (browse,) = [
+        r for r in console if r["operation"] == "ConsoleBrowse" and r["bucket"] == "bob-audited"
+    ]
+    assert browse["principal"] == "bob" and browse["status"] == 200
+    (download,) = [
+        r for r in console if r["operation"] == "ConsoleDownload" and r["bucket"] == "bob-audited"
+    ]
+    assert download["key"] == "no <such> key" and download["status"] == 404
+    assert not [r for r in console if r["operation"] == "ConsoleStylesheet"]
+    s3 = [r for r in records() if r["api"] == "s3" and r["bucket"] == "bob-audited"]
+    assert {(r["operation"], r["principal"]) for r in s3} >= {
+        ("ListObjectsV2", "bob"),
+        ("GetObject", "bob"),
+    }
+    text = log.read_text()
+    assert "wrong-secret-for-audit" not in text and BOB_SECRET not in text
 
 
 def test_the_admin_api_still_wants_its_token(writable: NodeProcess) -> None:

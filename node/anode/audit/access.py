@@ -22,6 +22,8 @@ from ..users import ROOT_USER
 from .record import (
     ANONYMOUS,
     ERROR_CODE,
+    PRINCIPAL,
+    UNAUDITED,
     UNAUTHENTICATED,
     AuditRecord,
     category,
@@ -59,7 +61,8 @@ def attach(app: web.Application, audit: AuditLog, node: Node, api: str) -> None:
 class AuditAccessLogger(AbstractAccessLogger):
     def log(self, request: web.BaseRequest, response: web.StreamResponse, time_: float) -> None:
         try:
-            entry = request.app.get(AUDIT_KEY) if isinstance(request, web.Request) else None
+            # config_dict: also for requests routed into an app mounted on this one (console)
+            entry = request.config_dict.get(AUDIT_KEY) if isinstance(request, web.Request) else None
             if entry is not None:
                 _record(request, response, time_, *entry)
         except Exception:  # an audit bug must not break serving; it is loud in the node log
@@ -141,7 +144,14 @@ def describe_admin(
     route = request.match_info.route if isinstance(request, web.Request) else None
     handler = getattr(route, "handler", None) if route is not None else None
     name = getattr(handler, "__name__", "") if route is not None and route.resource else ""
-    operation = "Admin" + "".join(part.title() for part in (name or "unknown").split("_"))
+    words = "".join(part.title() for part in (name or "unknown").split("_"))
+    if len(request.match_info.apps) > 1:  # a mounted app (the console): it names the caller
+        if request.get(UNAUDITED):
+            return None
+        principal, access_key = request.get(PRINCIPAL) or (ANONYMOUS, None)
+        return Target("Console" + words, principal, access_key,
+                      bucket=request.match_info.get("bucket"), key=request.query.get("key"))
+    operation = "Admin" + words
     token = request.headers.get("Authorization", "").removeprefix("Bearer ").strip()
     secret = node.root.secret_key
     if secret and token and hmac.compare_digest(token.encode(), secret.encode()):

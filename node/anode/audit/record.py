@@ -16,6 +16,10 @@ CATEGORIES = ("read", "write", "admin", "auth-failure")
 ERROR_CODE = "anode.error_code"  # the error code of an answer, in the response's own mapping
 ANONYMOUS = "anonymous"
 UNAUTHENTICATED = "unauthenticated"  # credentials were sent and refused (or never checked)
+# Set in the request by an app that authenticates for itself (the web console): the caller as
+# (principal, access key), and whether the request is worth no record (a stylesheet).
+PRINCIPAL = "anode.audit.principal"
+UNAUDITED = "anode.audit.skip"
 
 _READ_PREFIXES = ("Get", "Head", "List", "Select")
 _V4_CREDENTIAL = re.compile(r"Credential=([^/,\s]+)/")

@@ -21,6 +21,7 @@ from urllib.parse import quote
 import jinja2
 from aiohttp import web
 
+from ..audit.record import PRINCIPAL, UNAUDITED, UNAUTHENTICATED
 from ..errors import Refused
 from ..node import Node, User
 from . import present, session
@@ -119,6 +120,7 @@ async def _authenticate(request: web.Request, handler: Handler) -> web.StreamRes
         return _refuse(request, 403, "Forbidden", "The form was not sent from this console.")
     path = request.path.removeprefix(PREFIX) or "/"
     if path in _PUBLIC:
+        request[UNAUDITED] = path == "/static/console.css"
         return await handler(request)
     console = request.app[CONSOLE_KEY]
     await console.node.read_barrier()  # the user and their secret as of the latest commit
@@ -131,6 +133,7 @@ async def _authenticate(request: web.Request, handler: Handler) -> web.StreamRes
             raise web.HTTPSeeOther(PREFIX + "/login")
         return _refuse(request, 401, "Unauthorized", "Your session has ended: log in again.")
     request[_USER], request[_SESSION] = user, found
+    request[PRINCIPAL] = (user.name, user.access_key)  # for the audit record
     return await handler(request)
 
 
@@ -218,6 +221,7 @@ async def login(request: web.Request) -> web.StreamResponse:
     await console.node.read_barrier()  # credentials as of the latest commit, as S3 reads them
     user = console.node.user_by_access_key(access_key) if access_key else None
     expected = user.secret_key if user else _DUMMY_SECRET
+    request[PRINCIPAL] = (UNAUTHENTICATED, access_key or None)  # until proven
     if (
         user is None
         or not secret
@@ -230,6 +234,7 @@ async def login(request: web.Request) -> web.StreamResponse:
             access_key=access_key,
             error="Wrong access key or secret key.",
         )
+    request[PRINCIPAL] = (user.name, user.access_key)
     ttl = console.config.session_ttl
     cookie = session.encode(
         session.new_session(user.access_key, now=time.time(), ttl=ttl), console.key, user.secret_key
