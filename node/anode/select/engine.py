@@ -25,7 +25,7 @@ from .errors import SelectError
 from .evaluate import compile_expr
 from .footer_cache import FooterCache
 from .inputs import BATCH_RECORDS, ByteCounters, RangeSource, csv_batches, json_batches
-from .outputs import make_writer
+from .outputs import csv_columns_writer, make_writer
 from .parquet_scan import ParquetScan
 from .request import SelectRequest
 from .values import is_absent, to_number, truthy
@@ -153,6 +153,9 @@ class _Execution:
         self.write = make_writer(
             request.output_format, request.csv_output, request.json_record_delimiter
         )
+        self.write_columns = (
+            csv_columns_writer(request.csv_output) if request.output_format == "CSV" else None
+        )
         self.aggregates: Aggregation | None = Aggregation(query, check) if query.aggregate else None
         self.project = None if query.aggregate else _projector(query, check)
         self.plans: dict[Any, Plan | None] = {}
@@ -216,13 +219,18 @@ class _Execution:
                 self.aggregates.apply(plan.aggregate(frame.batch))
                 return b"", False
             left = None if limit is None else max(0, limit - self.emitted)
-            records = plan.records(frame, left)
+            if self.write_columns is not None:
+                count, columns = plan.columns(frame, left)
+                text = self.write_columns(columns, count)
+            else:
+                records = plan.records(frame, left)
+                count, write = len(records), self.write
+                text = "".join([write(record) for record in records])
         except (Uncertain, pa.ArrowException):  # Arrow lacks a kernel: per record, exactly
             return None
         self.check()
-        write = self.write
-        payload = "".join([write(record) for record in records]).encode()
-        self.emitted += len(records)
+        payload = text.encode()
+        self.emitted += count
         self.returned += len(payload)
         return payload, limit is not None and self.emitted >= limit
 

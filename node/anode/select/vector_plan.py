@@ -43,7 +43,7 @@ class Plan:
     ) -> None:
         compiler = Compiler(frame, check)
         self.where = compiler.compile(query.where) if query.where is not None else None
-        self.items: list[tuple[str, Callable[[pa.RecordBatch], list[Any]]]] | None = None
+        self.items: list[tuple[str, Callable[[pa.RecordBatch], Any]]] | None = None
         self.args: list[Callable[[pa.RecordBatch], V] | None] = []
         if aggregates is not None:
             self.args = [compiler.compile(n.arg) if n.arg is not None else None for n in aggregates]
@@ -68,14 +68,25 @@ class Plan:
         return batch
 
     def records(self, frame: Frame, limit: int | None) -> list[Any]:
+        """The output records, as the per-record engine builds them (for any writer)."""
         batch = self.selected(frame.batch, limit)
         if self.items is None:
             if frame.rows is None:
                 raise Uncertain("SELECT * over some of the columns")
             return frame.rows(batch)
-        columns = [values(batch) for _, values in self.items]
+        columns = [_pylist(values(batch)) for _, values in self.items]
         names = [name for name, _ in self.items]
         return [list(zip(names, row, strict=True)) for row in zip(*columns, strict=True)]
+
+    def columns(self, frame: Frame, limit: int | None) -> tuple[int, list[Any]]:
+        """(rows, output columns as Arrow arrays or lists), for the columnar CSV writer."""
+        batch = self.selected(frame.batch, limit)
+        if self.items is None:
+            names = batch.schema.names
+            if frame.rows is None or len(set(names)) != len(names):
+                raise Uncertain("SELECT * over some (or same-named) columns")
+            return batch.num_rows, batch.columns
+        return batch.num_rows, [values(batch) for _, values in self.items]
 
     def aggregate(self, batch: pa.RecordBatch) -> list[Update]:
         batch = self.selected(batch, None)
@@ -97,15 +108,24 @@ class Plan:
         return updates
 
 
-def _column(compiler: Compiler, frame: Frame, expr: ast.Node) -> Callable[..., list[Any]]:
+def _pylist(column: Any) -> list[Any]:
+    return column if isinstance(column, list) else column.to_pylist()
+
+
+def _column(compiler: Compiler, frame: Frame, expr: ast.Node) -> Callable[..., Any]:
     """A projection: a bare column passes through whatever its type; others are compiled."""
     if isinstance(expr, ast.Path) and len(expr.steps) == 1 and expr.steps[0].name is not None:
         index = frame.resolve(expr.steps[0])
         if index is MISSING:
             raise NotVectorizable("missing column")
-        return lambda batch: batch.column(index).to_pylist()
+        return lambda batch: batch.column(index)
     fn = compiler.compile(expr)
-    return lambda batch: to_python(fn(batch), batch.num_rows)
+
+    def column(batch: pa.RecordBatch) -> Any:
+        v = fn(batch)
+        return to_python(v, batch.num_rows) if isinstance(v.data, pa.Scalar) else v.data
+
+    return column
 
 
 def _sum(v: V) -> Callable[[Any], Any]:

@@ -19,6 +19,8 @@ from anode.select import FooterCache, SelectError, parse_request
 from anode.select.budget import CpuBudget
 from anode.select.engine import _Execution
 from anode.select.inputs import ByteCounters
+from anode.select.outputs import csv_columns_writer, make_writer
+from anode.select.request import CsvOutput
 
 CSV_USE = "<CSV><FileHeaderInfo>USE</FileHeaderInfo></CSV>"
 PARQUET = "<Parquet/>"
@@ -183,7 +185,8 @@ def test_csv_vectorized_agrees_with_per_record(sql: str, data: bytes, output: st
 def parquet_tables() -> st.SearchStrategy[bytes]:
     ints = st.one_of(st.none(), st.integers(-(2**63), 2**63 - 1), st.integers(-5, 5))
     floats = st.one_of(st.none(), st.floats(allow_nan=True), st.sampled_from([0.0, -0.0, 1.5]))
-    texts = st.one_of(st.none(), st.sampled_from(TRICKY * 8 + RARE))
+    quoted = ["a,b", 'say "hi"', "two\nlines", "cr\r"]  # the CSV writer must quote these
+    texts = st.one_of(st.none(), st.sampled_from(TRICKY * 8 + RARE + quoted))
     row = st.tuples(ints, floats, texts, st.one_of(st.none(), st.booleans()), st.integers(-9, 9))
 
     def build(rows: list[tuple]) -> bytes:
@@ -276,3 +279,33 @@ def test_parquet_queries_run_vectorized():
     execution = run_plain(body, data)
     assert execution.frames > 0 and execution.fallbacks == 0
     assert outcome(body, data, True) == outcome(body, data, False)
+
+
+# ---- the columnar CSV writer against the per-record one ------------------------------------------
+csv_outputs = st.builds(
+    CsvOutput,
+    field_delimiter=st.sampled_from([",", ";", "\t"]),
+    record_delimiter=st.sampled_from(["\n", "\r\n", "#"]),
+    quote_character=st.sampled_from(['"', "'"]),
+    quote_escape_character=st.sampled_from(['"', "\\"]),
+    quote_fields=st.sampled_from(["ASNEEDED", "ALWAYS"]),
+)
+column_values = st.one_of(
+    st.lists(st.one_of(st.none(), st.text(alphabet="ab,;'\"#\n\r\t é", max_size=4))),
+    st.lists(st.one_of(st.none(), st.integers(-(2**63), 2**63 - 1))),
+    st.lists(st.one_of(st.none(), st.floats())),
+    st.lists(st.one_of(st.none(), st.booleans())),
+)
+
+
+@settings(max_examples=100, deadline=None)
+@given(csv_outputs, st.lists(column_values, min_size=1, max_size=3), st.booleans())
+def test_the_columnar_csv_writer_writes_what_the_record_writer_writes(opts, columns, as_list):
+    rows = min(len(c) for c in columns)
+    columns = [c[:rows] for c in columns]
+    expected = "".join(
+        make_writer("CSV", opts, "\n")([(f"_{i}", v) for i, v in enumerate(row)])
+        for row in zip(*columns, strict=True)
+    )
+    given_columns = columns if as_list else [pa.array(c) for c in columns]
+    assert csv_columns_writer(opts)(given_columns, rows) == expected
