@@ -270,3 +270,23 @@ def test_transfer_manager_full_object_crc_is_reported_as_full_object(s3, bucket)
                       ExtraArgs={"ChecksumAlgorithm": "CRC32"})
     head = s3.head_object(Bucket=bucket, Key="composite", ChecksumMode="ENABLED")
     assert head["ChecksumType"] == "COMPOSITE" and head["ChecksumCRC32"].endswith("-2")
+
+
+def test_complete_checks_the_expected_object_size(s3, bucket):
+    """CompleteMultipartUpload with x-amz-mp-object-size (boto3 MpuObjectSize) that is not the
+    size of the listed parts is 400 InvalidRequest on AWS, and nothing is stored (it was
+    ignored)."""
+    upload = s3.create_multipart_upload(Bucket=bucket, Key="sized")["UploadId"]
+    part = s3.upload_part(Bucket=bucket, Key="sized", UploadId=upload, PartNumber=1,
+                          Body=b"12345")
+    parts = {"Parts": [{"PartNumber": 1, "ETag": part["ETag"]}]}
+    with pytest.raises(ClientError) as exc:
+        s3.complete_multipart_upload(Bucket=bucket, Key="sized", UploadId=upload,
+                                     MultipartUpload=parts, MpuObjectSize=6)
+    assert error_code(exc) == ("InvalidRequest", 400)
+    with pytest.raises(ClientError) as exc:
+        s3.head_object(Bucket=bucket, Key="sized")
+    assert error_code(exc)[1] == 404
+    s3.complete_multipart_upload(Bucket=bucket, Key="sized", UploadId=upload,
+                                 MultipartUpload=parts, MpuObjectSize=5)
+    assert s3.get_object(Bucket=bucket, Key="sized")["Body"].read() == b"12345"

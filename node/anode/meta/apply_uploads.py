@@ -72,6 +72,9 @@ def complete_upload(tx: Tx, cmd: c.CompleteUpload) -> Any:
         if i < len(cmd.parts) - 1 and part["size"] < cmd.min_part_size:
             return c.Rejected("EntityTooSmall")
         chosen.append(part)
+    if cmd.object_size is not None and cmd.object_size != sum(p["size"] for p in chosen):
+        return c.Rejected("InvalidRequest", "The provided 'x-amz-mp-object-size' header value "
+                          "does not match the size of the object")
     rejected = steps.check_write_conditions(current, cmd.if_match, cmd.if_none_match)
     if rejected:
         return rejected

@@ -139,6 +139,7 @@ class CompleteUpload:
     if_none_match: bool = False
     checksums: dict[str, str] = field(default_factory=dict)  # per part, in order: algo -> b64
     version_id: str | None = None  # the id this version gets if the bucket's versioning is Enabled
+    object_size: int | None = None  # x-amz-mp-object-size: the size the client expects
 
 
 @dataclass(frozen=True)

@@ -223,6 +223,10 @@ async def complete_multipart_upload(ctx: Context) -> web.Response:
             raise S3Error(ErrorCode.MalformedXML)
         parts.append((int(number), etag.strip()))
     if_match, if_none_match = write_conditions(ctx)
+    object_size = ctx.headers.get("x-amz-mp-object-size")
+    if object_size is not None and not object_size.strip().isdigit():
+        raise S3Error(ErrorCode.InvalidArgument, "x-amz-mp-object-size must be a number",
+                      ArgumentName="x-amz-mp-object-size", ArgumentValue=object_size)
     upload = ctx.node.meta.upload(ctx.bucket_name, ctx.key, upload_id)
     if upload is not None and any(h.lower().startswith(CUSTOMER) for h in ctx.headers):
         await for_read(ctx.node, ctx.headers, upload["record"].get("sse"))  # a key: the right one
@@ -254,6 +258,7 @@ async def complete_multipart_upload(ctx: Context) -> web.Response:
             if_none_match=if_none_match,
             checksums=checksums,
             version_id=new_version_id(),
+            object_size=int(object_size) if object_size is not None else None,
         )
     )
     record = result["record"]
