@@ -34,6 +34,7 @@ from pysyncobj import FAIL_REASON, SyncObjConf
 
 from ..meta.commands import Command, decode, encode
 from ..meta.consensus import Consensus
+from ..meta.layout import scan
 from ..meta.state import StateMachine
 from .batcher import Batcher
 from .errors import MembershipError, NoQuorum, NotLeader
@@ -106,7 +107,7 @@ class RaftConsensus(Consensus):
 
     def start(self) -> None:
         self._data_dir.mkdir(parents=True, exist_ok=True)
-        for key, raw in _scan(self._sm.db, MEMBER_PREFIX):
+        for key, raw in scan(self._sm.db, MEMBER_PREFIX):
             record = msgpack.unpackb(raw)
             self._members[key[len(MEMBER_PREFIX) :].decode()] = record["address"]
         self._replica = self._make_replica(learner=self._learner)
@@ -446,13 +447,3 @@ class RaftConsensus(Consensus):
 
 def _member(status: dict[str, Any], address: str, *, healthy: bool) -> bool:
     return any(m["address"] == address and m["healthy"] == healthy for m in status["members"])
-
-
-def _scan(db: Any, prefix: bytes) -> list[tuple[bytes, bytes]]:
-    found = []
-    it = db.iter()
-    it.seek(prefix)
-    while it.valid() and it.key().startswith(prefix):
-        found.append((it.key(), it.value()))
-        it.next()
-    return found

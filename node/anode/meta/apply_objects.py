@@ -11,6 +11,7 @@ from . import commands as c
 from . import layout as L
 from . import version_steps as steps
 from .locks import deletion_refused, retention_change_refused
+from .records import BucketRecord, VersionRecord
 from .tx import Tx
 
 
@@ -60,7 +61,7 @@ def delete_objects(tx: Tx, cmd: c.DeleteObjects) -> Any:
 
 def _still(
     tx: Tx,
-    bucket: dict[str, Any],
+    bucket: BucketRecord,
     bucket_name: str,
     name: str,
     version_id: str | None,
@@ -78,7 +79,7 @@ def _still(
 
 def _delete_key(
     tx: Tx,
-    bucket: dict[str, Any],
+    bucket: BucketRecord,
     cmd: c.DeleteObjects,
     name: str,
     *,
@@ -107,7 +108,7 @@ def _delete_key(
                     result.update(marker=True, marker_vid=version_id)
                 break
         return result
-    marker = {"marker": True, "mtime": cmd.mtime, "owner": cmd.owner}
+    marker: VersionRecord = {"marker": True, "mtime": cmd.mtime, "owner": cmd.owner}
     stored = steps.write_version(tx, bucket, cmd.bucket, name, marker, marker_id)
     result.update(marker=True, marker_vid=stored["vid"])
     return result
@@ -144,7 +145,7 @@ def set_object_lock(tx: Tx, cmd: c.SetObjectLock) -> Any:
     if isinstance(found, c.Rejected):
         return found
     record = found.record
-    updated = dict(record)
+    updated = record.copy()
     if cmd.retention is not None:
         if retention_change_refused(record, cmd.retention, now=cmd.now, bypass=cmd.bypass):
             return c.Rejected("AccessDenied")
@@ -157,8 +158,9 @@ def set_object_lock(tx: Tx, cmd: c.SetObjectLock) -> Any:
     return {"version_id": record["vid"]}
 
 
-def _with_tags(record: dict[str, Any], tags: tuple[tuple[str, str], ...]) -> dict[str, Any]:
-    updated = {k: v for k, v in record.items() if k != "tags"}
+def _with_tags(record: VersionRecord, tags: tuple[tuple[str, str], ...]) -> VersionRecord:
+    updated = record.copy()
+    updated.pop("tags", None)
     if tags:
         updated["tags"] = [list(tag) for tag in tags]
     return updated

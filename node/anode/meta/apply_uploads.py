@@ -6,13 +6,14 @@ until CompleteUpload hands the chosen ones to the new version (`version_steps.wr
 from __future__ import annotations
 
 import hashlib
-from typing import Any
+from typing import Any, cast
 
 from . import commands as c
 from . import layout as L
 from . import quota
 from . import version_steps as steps
 from .layout import scan
+from .records import VersionRecord
 from .tx import Tx
 
 
@@ -78,14 +79,16 @@ def complete_upload(tx: Tx, cmd: c.CompleteUpload) -> Any:
     rejected = steps.check_write_conditions(current, cmd.if_match, cmd.if_none_match)
     if rejected:
         return rejected
-    record = dict(upload["record"])
+    record = cast(VersionRecord, dict(upload["record"]))
     record.update(
-        size=sum(p["size"] for p in chosen),
-        etag=multipart_etag([p["etag"] for p in chosen]),
-        mtime=cmd.mtime,
-        chunks=[ch for p in chosen for ch in p["chunks"]],
-        parts=[p["size"] for p in chosen],
-        upload_id=cmd.upload_id,
+        {
+            "size": sum(p["size"] for p in chosen),
+            "etag": multipart_etag([p["etag"] for p in chosen]),
+            "mtime": cmd.mtime,
+            "chunks": [ch for p in chosen for ch in p["chunks"]],
+            "parts": [p["size"] for p in chosen],
+            "upload_id": cmd.upload_id,
+        }
     )
     if any(p.get("cks") for p in chosen):  # GetObjectAttributes answers part checksums
         record["part_cks"] = [p.get("cks") or {} for p in chosen]

@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from typing import Any, get_args
 
 from .layout import pack, unpack
+from .records import PartRecord, UploadRecord, VersionRecord
 
 
 @dataclass(frozen=True)
@@ -80,7 +81,7 @@ class PutObject:
 
     bucket: str
     key: str
-    record: dict[str, Any]
+    record: VersionRecord
     if_match: str | None = None  # ETag the current version must have
     if_none_match: bool = False  # If-None-Match: * (fail if the key exists)
     version_id: str | None = None  # the id this version gets if the bucket's versioning is Enabled
@@ -115,7 +116,7 @@ class CreateUpload:
     bucket: str
     key: str
     upload_id: str
-    record: dict[str, Any]
+    record: UploadRecord
 
 
 @dataclass(frozen=True)
@@ -124,7 +125,7 @@ class PutPart:
     key: str
     upload_id: str
     part_number: int
-    record: dict[str, Any]
+    record: PartRecord
 
 
 @dataclass(frozen=True)

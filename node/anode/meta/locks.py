@@ -10,12 +10,14 @@ from __future__ import annotations
 
 from typing import Any
 
+from .records import VersionRecord
+
 GOVERNANCE = "GOVERNANCE"
 COMPLIANCE = "COMPLIANCE"
 MODES = (GOVERNANCE, COMPLIANCE)
 
 
-def retained(record: dict[str, Any], now: float) -> str | None:
+def retained(record: VersionRecord, now: float) -> str | None:
     """The mode of the record's unexpired retention, if any."""
     lock = record.get("lock")
     if lock and lock.get("until", 0) > now:
@@ -23,7 +25,7 @@ def retained(record: dict[str, Any], now: float) -> str | None:
     return None
 
 
-def deletion_refused(record: dict[str, Any], *, now: float, bypass: bool) -> bool:
+def deletion_refused(record: VersionRecord, *, now: float, bypass: bool) -> bool:
     """Whether a version may not be permanently deleted (or replaced) now.
 
     A legal hold always protects; COMPLIANCE retention until it expires; GOVERNANCE retention
@@ -37,7 +39,7 @@ def deletion_refused(record: dict[str, Any], *, now: float, bypass: bool) -> boo
 
 
 def retention_change_refused(
-    record: dict[str, Any], new: dict[str, Any], *, now: float, bypass: bool
+    record: VersionRecord, new: dict[str, Any], *, now: float, bypass: bool
 ) -> bool:
     """Whether replacing the record's retention by `new` ({} removes it) alters an active lock.
 

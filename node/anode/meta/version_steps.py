@@ -11,22 +11,22 @@ from __future__ import annotations
 import base64
 import hashlib
 from dataclasses import dataclass
-from typing import Any
 
 from . import commands as c
 from . import layout as L
 from .layout import scan
 from .locks import deletion_refused
+from .records import BucketRecord, VersionRecord
 from .tx import CommandRefused, Tx
 
 
-def add_version(tx: Tx, bucket: str, key: bytes, record: dict[str, Any]) -> None:
+def add_version(tx: Tx, bucket: str, key: bytes, record: VersionRecord) -> None:
     tx.refs(record["chunks"], +1)
     tx.count(bucket, 1, record["size"])
     tx.put(key, record)
 
 
-def drop_version(tx: Tx, bucket: str, key: bytes, record: dict[str, Any]) -> None:
+def drop_version(tx: Tx, bucket: str, key: bytes, record: VersionRecord) -> None:
     tx.refs(record["chunks"], -1)
     tx.count(bucket, -1, -record["size"])
     tx.delete(key)
@@ -34,12 +34,12 @@ def drop_version(tx: Tx, bucket: str, key: bytes, record: dict[str, Any]) -> Non
 
 def write_version(
     tx: Tx,
-    bucket: dict[str, Any],
+    bucket: BucketRecord,
     bucket_name: str,
     key: str,
-    record: dict[str, Any],
+    record: VersionRecord,
     version_id: str | None,
-) -> dict[str, Any]:
+) -> VersionRecord:
     """Make `record` (an object version or a delete marker) the newest version of the key,
     taking references to its chunks, as the bucket's versioning state says; the stored record.
 
@@ -52,7 +52,8 @@ def write_version(
         if current is not None:
             drop_version(tx, bucket_name, obj_key, current)
         if "vid" in record:  # would make O/ look like a copy that holds no references
-            record = {k: v for k, v in record.items() if k != "vid"}
+            record = record.copy()
+            del record["vid"]
         add_version(tx, bucket_name, obj_key, record)
         return record
     history = history_of(tx, bucket_name, key)
@@ -67,7 +68,7 @@ def write_version(
                     raise CommandRefused(c.Rejected("AccessDenied"))
                 release_version(tx, bucket_name, old)
                 tx.delete(L.version_key(bucket_name, key, old_seq))
-    stored = {**record, "vid": vid}
+    stored: VersionRecord = {**record, "vid": vid}
     if not stored.get("marker"):
         tx.refs(stored["chunks"], +1)
         tx.count(bucket_name, 1, stored["size"])
@@ -76,7 +77,7 @@ def write_version(
     return stored
 
 
-def history_of(tx: Tx, bucket: str, key: str) -> list[tuple[int, dict[str, Any]]]:
+def history_of(tx: Tx, bucket: str, key: str) -> list[tuple[int, VersionRecord]]:
     """(seq, record) of every version of a key, newest first, in a versioning bucket.
 
     A pre-versioning O/ record (no `vid`) moves to V/ first, as the `null` version: from then
@@ -105,7 +106,7 @@ def sync_current(tx: Tx, bucket: str, key: str) -> None:
         tx.delete(L.object_key(bucket, key))
 
 
-def release_version(tx: Tx, bucket: str, record: dict[str, Any]) -> None:
+def release_version(tx: Tx, bucket: str, record: VersionRecord) -> None:
     """Give up a V/ entry's references (delete markers hold none)."""
     if not record.get("marker"):
         tx.refs(record["chunks"], -1)
@@ -154,7 +155,7 @@ def find_version(
     return c.Rejected("NoSuchVersion" if version_id is not None else "NoSuchKey")
 
 
-def store_version(tx: Tx, bucket: str, key: str, found: Found, record: dict[str, Any]) -> None:
+def store_version(tx: Tx, bucket: str, key: str, found: Found, record: VersionRecord) -> None:
     """Write a changed version back: its V/ entry, and O/ when it is the newest."""
     if found.raw_key is not None:
         tx.put(found.raw_key, record)
@@ -163,7 +164,7 @@ def store_version(tx: Tx, bucket: str, key: str, found: Found, record: dict[str,
 
 
 def check_write_conditions(
-    current: dict[str, Any] | None, if_match: str | None, if_none_match: bool
+    current: VersionRecord | None, if_match: str | None, if_none_match: bool
 ) -> c.Rejected | None:
     if if_none_match and current is not None:
         return c.Rejected("PreconditionFailed")
@@ -179,11 +180,11 @@ def check_write_conditions(
 @dataclass(frozen=True)
 class Found:
     raw_key: bytes | None  # its V/ entry; None for a never-versioned key (O/ only)
-    record: dict[str, Any]
+    record: VersionRecord
     newest: bool
 
 
-def _derived_version_id(bucket: str, key: str, seq: int, record: dict[str, Any]) -> str:
+def _derived_version_id(bucket: str, key: str, seq: int, record: VersionRecord) -> str:
     """A deterministic id for a proposer that did not choose one (same on every replica)."""
     seed = f"{bucket}\0{key}\0{seq}\0{record.get('mtime')}\0{record.get('etag')}".encode()
     return base64.urlsafe_b64encode(hashlib.sha256(seed).digest()[:24]).decode()
