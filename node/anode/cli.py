@@ -86,9 +86,14 @@ def main(argv: list[str] | None = None) -> int:
     madd = members.add_parser("add", help="promote a node started with [cluster] learner = true")
     madd.add_argument("id")
     madd.add_argument("address", help="the new node's Raft host:port")
-    members.add_parser("drain", help="move a member's chunks away; repeat until 0").add_argument(
-        "id"
+    mdrain = members.add_parser(
+        "drain", help="move a member's chunks to the others and wait until none is missing"
     )
+    mdrain.add_argument("id")
+    mdrain.add_argument("--no-wait", action="store_true", help="start draining and return")
+    mdrain.add_argument("--json", action="store_true", help="progress as JSON lines")
+    mdrain.add_argument("--interval", type=float, default=1.0, help="seconds between polls")
+    mdrain.add_argument("--timeout", type=float, help="give up after this many seconds (exit 3)")
     mremove = members.add_parser("remove", help="remove a drained member")
     mremove.add_argument("id")
     mremove.add_argument("--force", action="store_true")
@@ -140,6 +145,8 @@ def _kms_request(args: argparse.Namespace) -> tuple[str, str, dict | None]:
 
 
 def _admin(args: argparse.Namespace) -> int:
+    if args.action == "members" and args.verb == "drain" and not args.no_wait:
+        return _drain(args)
     method, path, body = "GET", "/" + args.action, None
     if args.action == "members":
         method, path, body = _members_request(args)
@@ -171,6 +178,36 @@ def _admin(args: argparse.Namespace) -> int:
     elif payload:
         print(payload)
     return 0 if 0 < status < 400 else 1
+
+
+class _Failed(Exception):
+    pass
+
+
+def _drain(args: argparse.Namespace) -> int:
+    """Drain a member and wait, showing progress, until every chunk copy it held exists on the
+    other members (the drain call answers how many are missing; it is repeated as the poll)."""
+    from .progress import Remaining, reporter, wait
+
+    def poll() -> int:
+        status, payload = _request(args.url, "POST", f"/cluster/members/{args.id}/drain", None,
+                                   args.token, cacert=args.cacert)
+        if not 0 < status < 400 or not isinstance(payload, dict):
+            raise _Failed(payload if status else "no answer")
+        return int(payload["remaining"])
+
+    state = Remaining(f"drain {args.id}", "chunk copies")
+    report = reporter(sys.stdout, as_json=args.json, fields={"member": args.id})
+    try:
+        outcome = wait(poll, state, report, interval=args.interval, timeout=args.timeout)
+    except _Failed as e:
+        detail = json.dumps(e.args[0]) if isinstance(e.args[0], dict) else e.args[0]
+        print(f"anode admin: drain {args.id} failed: {detail}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:  # the member keeps draining; only the waiting stops
+        print(f"\nanode admin: stopped waiting; {args.id} is still draining", file=sys.stderr)
+        return 130
+    return 0 if outcome == "done" else 3
 
 
 def _members_request(args: argparse.Namespace) -> tuple[str, str, Any]:

@@ -268,6 +268,44 @@ def test_lost_and_corrupt_chunks_are_read_around_and_repaired(cluster):
     wait_until(lambda: healed(n1) and healed(n2), timeout=20)
 
 
+def anode_admin(proc: NodeProcess, *args: str) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [sys.executable, "-m", "anode.cli", "admin", "--url", proc.admin_url, "--token",
+         proc.secret_key, *args], capture_output=True, text=True, timeout=120)
+
+
+def anode_admin_on_a_terminal(proc: NodeProcess, *args: str) -> str:
+    """What `anode admin` shows on a terminal (a pseudo-terminal): the progress bar."""
+    import fcntl
+    import pty
+    import struct
+    import termios
+
+    leader, follower = pty.openpty()
+    fcntl.ioctl(follower, termios.TIOCSWINSZ, struct.pack("HHHH", 24, 100, 0, 0))
+    try:
+        done = subprocess.run(
+            [sys.executable, "-m", "anode.cli", "admin", "--url", proc.admin_url, "--token",
+             proc.secret_key, *args], stdout=follower, stderr=follower, timeout=120)
+        os.close(follower)
+        follower = -1
+        screen = b""
+        while True:
+            try:
+                data = os.read(leader, 65536)
+            except OSError:  # EIO: the terminal is closed and drained
+                break
+            if not data:
+                break
+            screen += data
+    finally:
+        os.close(leader)
+        if follower != -1:
+            os.close(follower)
+    assert done.returncode == 0, screen
+    return screen.decode("utf-8", "replace")
+
+
 def test_decommissioned_node_leaves_everything_fully_replicated(tmp_path):
     c = ClusterProcesses(tmp_path, 3, replication_factor=2, extra_cluster=FAST_REPAIR).start()
     try:
@@ -280,8 +318,20 @@ def test_decommissioned_node_leaves_everything_fully_replicated(tmp_path):
         stay = [p for p in c.nodes if p is not leaving]
         status, body = stay[0].admin(f"/cluster/members/{leaving.node_id}", method="DELETE")
         assert status == 409  # not drained yet
-        wait_until(lambda: stay[0].admin(f"/cluster/members/{leaving.node_id}/drain",
-                                         method="POST")[1]["remaining"] == 0, timeout=30)
+        # the CLI drains and waits until no copy is missing (JSON lines for a script)
+        drained = anode_admin(stay[0], "members", "drain", leaving.node_id, "--json",
+                              "--interval", "0.2", "--timeout", "60")
+        assert drained.returncode == 0, drained.stderr
+        progress = [json.loads(line) for line in drained.stdout.splitlines()]
+        assert progress[-1]["event"] == "done" and progress[-1]["remaining"] == 0
+        assert [p["done"] for p in progress] == sorted(p["done"] for p in progress)
+        assert progress[0]["remaining"] > 0  # its copies were missing elsewhere at first
+        assert progress[-1]["done"] == progress[-1]["total"] >= progress[0]["remaining"]
+        plain = anode_admin(stay[0], "members", "drain", leaving.node_id)
+        assert plain.returncode == 0 and f"drain {leaving.node_id}: done" in plain.stdout
+        assert "\r" not in plain.stdout  # no bar drawn into a pipe
+        assert f"drain {leaving.node_id}: done" in anode_admin_on_a_terminal(
+            stay[0], "members", "drain", leaving.node_id)
         status, body = stay[0].admin(f"/cluster/members/{leaving.node_id}", method="DELETE")
         assert status == 204, body
         leaving.kill()

@@ -23,7 +23,8 @@ from aiohttp import web
 
 from ..audit.record import PRINCIPAL, UNAUDITED, UNAUTHENTICATED
 from ..errors import Refused
-from ..node import Node, User
+from ..node import Node
+from ..users import User
 from . import present, session
 from .s3client import LoopbackS3, S3Failure, object_path, parse_error
 

@@ -21,9 +21,9 @@ from defusedxml import ElementTree
 from yarl import URL
 
 from ..config import Config, parse_addr
-from ..node import User
 from ..s3.sigv4 import ALGORITHM, TERMINATOR, canonical_request, signing_key
 from ..tls import peer_context
+from ..users import User
 
 _NS = "{http://s3.amazonaws.com/doc/2006-03-01/}"
 _EMPTY_SHA256 = hashlib.sha256(b"").hexdigest()
