@@ -620,3 +620,31 @@ def test_missing_key_is_404_to_a_caller_who_may_list_it_through_an_s3_prefix_con
         with pytest.raises(ClientError) as exc:
             other.get_object(Bucket=bucket, Key=key)
         assert error_code(exc) == ("AccessDenied", 403)
+
+
+def test_policy_can_enforce_conditional_writes_and_deletes(node, alice, bob):
+    """AWS's s3:if-none-match / s3:if-match condition keys ("Enforce conditional writes"): a
+    bucket policy may refuse unconditional PUTs and DELETEs (the keys were unknown, so such a
+    Deny refused every write)."""
+    owner, _ = alice
+    other, other_id = bob
+    bucket = new_bucket(owner)
+    owner.put_bucket_policy(Bucket=bucket, Policy=policy_doc(
+        {"Effect": "Allow", "Principal": {"AWS": other_id},
+         "Action": ["s3:PutObject", "s3:DeleteObject", "s3:GetObject"],
+         "Resource": arn(bucket, "/*")},
+        {"Effect": "Deny", "Principal": {"AWS": other_id}, "Action": "s3:PutObject",
+         "Resource": arn(bucket, "/*"),
+         "Condition": {"Null": {"s3:if-none-match": "true", "s3:if-match": "true"}}},
+        {"Effect": "Deny", "Principal": {"AWS": other_id}, "Action": "s3:DeleteObject",
+         "Resource": arn(bucket, "/*"), "Condition": {"Null": {"s3:if-match": "true"}}}))
+    with pytest.raises(ClientError) as exc:
+        other.put_object(Bucket=bucket, Key="k", Body=b"1")
+    assert error_code(exc) == ("AccessDenied", 403)
+    etag = other.put_object(Bucket=bucket, Key="k", Body=b"1", IfNoneMatch="*")["ETag"]
+    etag = other.put_object(Bucket=bucket, Key="k", Body=b"2", IfMatch=etag)["ETag"]
+    with pytest.raises(ClientError) as exc:
+        other.delete_object(Bucket=bucket, Key="k")
+    assert error_code(exc) == ("AccessDenied", 403)
+    other.delete_object(Bucket=bucket, Key="k", IfMatch=etag)
+    assert owner.list_objects_v2(Bucket=bucket).get("KeyCount") == 0

@@ -43,6 +43,7 @@ _HEADER_KEYS = (
     "x-amz-server-side-encryption-customer-algorithm", "x-amz-storage-class",
     "x-amz-content-sha256", "x-amz-object-lock-mode", "x-amz-object-lock-retain-until-date",
     "x-amz-object-lock-legal-hold", "x-amz-website-redirect-location",
+    "if-match", "if-none-match",  # s3:if-match, s3:if-none-match: enforced conditional writes
 )
 
 
