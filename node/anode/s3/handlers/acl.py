@@ -16,6 +16,7 @@ from .. import acl as A
 from ..authz import BUCKET_OWNER_ENFORCED
 from ..context import Context
 from ..errors import ErrorCode, S3Error
+from ..versions import check_version_id
 
 BUCKET_OWNER_PREFERRED = "BucketOwnerPreferred"
 
@@ -145,8 +146,6 @@ async def put_bucket_acl(ctx: Context) -> web.Response:
 
 
 def _object(ctx: Context) -> dict[str, Any]:
-    from .versioning import check_version_id  # versioning -> bucket -> acl: import late
-
     version_id = ctx.endpoint.q("versionId")
     if version_id is not None:
         check_version_id(version_id)
