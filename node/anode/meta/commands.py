@@ -1,8 +1,9 @@
 """Metadata commands: the only way metadata changes.
 
-Each command is a plain dataclass, serialisable with `encode`/`decode` so that part 2 can put it in
-the Raft log unchanged. Everything a command needs (times, generated ids, computed ETags) is decided
-by the proposer and carried inside it, so applying it is deterministic on every replica.
+Each command is a plain dataclass, serialisable with `encode`/`decode`, which is how it travels in
+the Raft log (`cluster/raft.py`). Everything a command needs (times, generated ids, computed
+ETags) is decided by the proposer and carried inside it, so applying it is deterministic on every
+replica.
 """
 
 from __future__ import annotations

@@ -1,7 +1,8 @@
 """Read side of the metadata: typed lookups and range scans over the state machine's RocksDB.
 
-Reads never write. On a single node they are linearizable because commands are applied before
-they are acknowledged; part 2 puts a read barrier in front of them.
+Reads never write. They are linearizable once the caller has passed `Node.read_barrier`
+(`s3/app.py` takes it before every request except those in `CHECKED_AT_APPLY`); on a single node
+every acknowledged command is already applied.
 """
 
 from __future__ import annotations

@@ -138,8 +138,8 @@ class Tx:
                 self.put(L.chunk_key(digest), [count, size])
 
     def commit(self) -> None:
-        # The garbage marker is the applied-command count, not wall time: deterministic on
-        # every replica; the collector pairs it with its own clock when it first sees it.
+        # The garbage marker is empty, not a wall time: deterministic on every replica; the
+        # collector pairs it with its own clock when it first sees it (`chunks/gc.py`).
         self._settle_refs(b"")
         self._settle_usage()
         if any(self.stats.values()):
