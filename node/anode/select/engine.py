@@ -162,7 +162,7 @@ class _Execution:
         self.pending: deque[list[Any]] = deque()
         self.frames = self.fallbacks = 0  # batches vectorized / replayed per record
         self.vectorized = False
-        if self.scan is not None and self.aggregates is not None and pushdown:
+        if self.scan is not None and self.aggregates is not None and pushdown and vectorize:
             columns = self.scan.vectorizable(self.aggregates.nodes)
             if columns is not None:  # aggregates computed by pyarrow.compute per row group
                 self.batches = self.scan.aggregate_partials(self.aggregates.nodes, columns)

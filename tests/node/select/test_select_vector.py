@@ -309,3 +309,18 @@ def test_the_columnar_csv_writer_writes_what_the_record_writer_writes(opts, colu
     )
     given_columns = columns if as_list else [pa.array(c) for c in columns]
     assert csv_columns_writer(opts)(given_columns, rows) == expected
+
+
+@pytest.mark.parametrize(
+    "values",
+    [
+        [0.1] * 7 + [1e16, 1.0, -1e16, 0.3],  # the order of float additions shows
+        [float("nan"), 1.0, 2.0],  # NaN first: the per-record MIN/MAX keep it
+        [0.0, -0.0, 1.0],  # -0.0 and 0.0 tie: the first one stays
+        [-0.0, 0.0, -1.0],
+    ],
+)
+def test_parquet_float_aggregates_fold_as_the_per_record_evaluator(values: list[float]):
+    data = parquet_bytes(pa.table({"f": values}), row_group_size=4)
+    for sql in ("SELECT SUM(f), AVG(f) FROM S3Object", "SELECT MIN(f), MAX(f) FROM S3Object"):
+        assert_agree(sql, data, PARQUET, "<JSON/>")
