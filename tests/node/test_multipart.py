@@ -211,8 +211,13 @@ def test_complete_refuses_a_wrong_whole_object_checksum(s3, bucket, algorithm, c
         s3.complete_multipart_upload(Bucket=bucket, Key=key, UploadId=upload,
                                      MultipartUpload=parts, ChecksumCRC64NVME="AAAAAAAAAAA=")
     assert error_code(exc) == ("InvalidRequest", 400)
+    other_type = "COMPOSITE" if checksum_type == "FULL_OBJECT" else "FULL_OBJECT"
+    with pytest.raises(ClientError) as exc:  # AWS: another type than the upload's is BadDigest
+        s3.complete_multipart_upload(Bucket=bucket, Key=key, UploadId=upload,
+                                     MultipartUpload=parts, ChecksumType=other_type)
+    assert error_code(exc) == ("BadDigest", 400)
     done = s3.complete_multipart_upload(Bucket=bucket, Key=key, UploadId=upload,
-                                        MultipartUpload=parts)
+                                        MultipartUpload=parts, ChecksumType=checksum_type)
     right = done[field]
     assert s3.head_object(Bucket=bucket, Key=key)["ContentLength"] == 3
     # a retry of the completion with the right value answers like the first

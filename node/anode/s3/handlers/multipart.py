@@ -246,6 +246,11 @@ async def complete_multipart_upload(ctx: Context) -> web.Response:
                 )
     if upload is not None:
         check_whole_object(ctx.headers, checksums)
+        wanted_type = ctx.headers.get("x-amz-checksum-type")
+        if wanted_type is not None and wanted_type.strip().upper() != upload.get("cktype"):
+            # AWS: a type other than the one CreateMultipartUpload chose is a BadDigest
+            raise S3Error(ErrorCode.BadDigest, f"The checksum type {wanted_type} does not match "
+                          "the checksum type of the multipart upload.")
     result = await ctx.node.propose(
         CompleteUpload(
             bucket=ctx.bucket_name,
