@@ -12,7 +12,7 @@ from ..checksums import ALGORITHMS
 from ..conditions import http_date
 from ..context import Context
 from ..errors import ErrorCode, S3Error
-from .versioning import find_version, requested_version, version_header
+from ..versions import find_version, requested_version, version_header
 
 ATTRIBUTES = ("ETag", "Checksum", "ObjectParts", "StorageClass", "ObjectSize")
 MAX_PARTS = 1000

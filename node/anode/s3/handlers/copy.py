@@ -19,11 +19,11 @@ from ..conditions import check_read_conditions
 from ..context import Context
 from ..errors import ErrorCode, S3Error
 from ..objectmeta import metadata_from_headers, validate_key
+from ..versions import check_version_id, created_version_header, is_versioned, new_version_id
 from .acl import new_object_owner, set_owner
 from .objectlock import lock_fields
 from .put import write_conditions
 from .tagging import apply_tags, tags_from_header
-from .versioning import check_version_id, created_version_header, is_versioned, new_version_id
 
 
 def _source_version(ctx: Context, bucket: str, key: str, version: str | None) -> dict[str, Any]:

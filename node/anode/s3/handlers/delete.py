@@ -13,8 +13,8 @@ from .. import xml
 from ..context import Context
 from ..errors import ErrorCode, S3Error
 from ..objectmeta import validate_key
+from ..versions import is_version_id, is_versioned, new_version_id, requested_version
 from .objectlock import may_bypass
-from .versioning import is_version_id, is_versioned, new_version_id, requested_version
 
 MAX_DELETE_KEYS = 1000
 

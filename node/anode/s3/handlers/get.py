@@ -13,8 +13,8 @@ from ..conditions import check_read_conditions, parse_range
 from ..context import Context
 from ..errors import ErrorCode, S3Error
 from ..objectmeta import RESPONSE_OVERRIDES, response_headers
+from ..versions import find_version, requested_version
 from .objectlock import lock_headers
-from .versioning import find_version, requested_version
 
 SMALL = 256 * 1024  # read in one go and answer with a plain Response below this
 PARQUET_SUFFIXES = (".parquet", ".parq")

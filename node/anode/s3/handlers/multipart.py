@@ -25,13 +25,13 @@ from ..context import Context
 from ..errors import ErrorCode, S3Error
 from ..objectmeta import metadata_from_headers, validate_key
 from ..sse import COPY_SOURCE_CUSTOMER, CUSTOMER, for_read, for_write, reader, response_headers
+from ..versions import created_version_header, new_version_id
 from .acl import new_object_owner, set_owner
 from .bucket import owner_xml
 from .copy import copy_source
 from .objectlock import lock_fields, require_integrity_header
 from .put import commit, receive_body, write_conditions
 from .tagging import apply_tags, tags_from_header
-from .versioning import created_version_header, new_version_id
 
 MIN_PART_SIZE = 5 * 1024 * 1024
 MAX_PART_SIZE = 5 * 1024**3

@@ -21,7 +21,7 @@ from ...meta.locks import MODES
 from .. import xml
 from ..context import Context
 from ..errors import ErrorCode, S3Error
-from .versioning import find_version, requested_version, version_header
+from ..versions import find_version, requested_version, version_header
 
 DAY = 86400
 MISSING_CONFIG = "Bucket is missing Object Lock Configuration"

@@ -27,12 +27,12 @@ from ..errors import ErrorCode, S3Error
 from ..objectmeta import STANDARD_HEADERS, metadata_from_headers, validate_key
 from ..router import Endpoint
 from ..sse import for_write, response_headers
+from ..versions import created_version_header, new_version_id
 from .acl import new_object_owner, set_owner
 from .lifecycle import expiration_header
 from .objectlock import lock_fields
 from .put import MAX_PUT_SIZE, commit, receive_body, version_record
 from .tagging import MAX_OBJECT_TAGS, apply_tags, parse_tagging
-from .versioning import created_version_header, new_version_id
 
 MAX_FIELDS_BYTES = 64 * 1024  # all fields before the file together (AWS allows 20 KB)
 _PIECE = 256 * 1024

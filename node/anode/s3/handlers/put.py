@@ -14,10 +14,10 @@ from ..context import Context
 from ..errors import ErrorCode, S3Error
 from ..objectmeta import content_md5, metadata_from_headers, validate_key
 from ..sse import for_write, response_headers
+from ..versions import created_version_header, new_version_id
 from .acl import new_object_owner, set_owner
 from .objectlock import lock_fields, require_integrity_header
 from .tagging import apply_tags, tags_from_header
-from .versioning import created_version_header, new_version_id
 
 MAX_PUT_SIZE = 5 * 1024**3
 

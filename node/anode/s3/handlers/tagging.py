@@ -18,7 +18,7 @@ from ...meta.commands import SetBucketTagging, SetObjectTagging
 from .. import xml
 from ..context import Context
 from ..errors import ErrorCode, S3Error
-from .versioning import find_version, requested_version, version_header
+from ..versions import find_version, requested_version, version_header
 
 Tags = tuple[tuple[str, str], ...]
 

@@ -1,6 +1,5 @@
 """Bucket versioning: Put/GetBucketVersioning and ListObjectVersions. The version helpers the
-object handlers share are `s3/versions.py` (re-exported here for the handlers that import them
-from this module).
+object handlers share are `s3/versions.py`.
 
 Where versions live is `meta.layout`'s business; what a version means is the state machine's.
 This module only speaks S3 about them.
@@ -17,34 +16,12 @@ from ...users import owner_id
 from .. import xml
 from ..context import Context
 from ..errors import ErrorCode, S3Error
-from ..versions import (
-    NULL,
-    check_version_id,
-    created_version_header,
-    find_version,
-    is_version_id,
-    is_versioned,
-    new_version_id,
-    requested_version,
-    version_header,
-)
+from ..versions import check_version_id
 from .bucket import owner_xml
 from .list import _encoder, _max_keys
 
 _AFTER_KEY = b"\x01"  # after every version of a key (V/ entries continue with \0), before k+"\x01"
 _AFTER_ALL = b"\xff"  # never occurs in UTF-8: after every key under a common prefix
-
-__all__ = [  # the helpers, for the handlers that still import them from here
-    "NULL",
-    "check_version_id",
-    "created_version_header",
-    "find_version",
-    "is_version_id",
-    "is_versioned",
-    "new_version_id",
-    "requested_version",
-    "version_header",
-]
 
 
 # ---- Put/GetBucketVersioning ----------------------------------------------------------------
