@@ -83,6 +83,8 @@ class ClusterSpec:
     upgrade_pod_ready_timeout: str = "10m"
     audit_enabled: bool = False  # the node's audit log on its container's stdout (pod logs)
     audit_webhook: str = ""  # and POSTed there too
+    console_enabled: bool = True  # the web console on the admin port (/console/)
+    console_writes: bool = False  # uploads and deletes from the console
 
 
 @dataclass(frozen=True)
@@ -147,6 +149,8 @@ def parse_cluster_spec(spec: dict[str, Any] | None) -> ClusterSpec:
         ),
         audit_enabled=bool(_get(s, "audit", "enabled", default=False)),
         audit_webhook=str(_get(s, "audit", "webhook", default="")),
+        console_enabled=bool(_get(s, "console", "enabled", default=True)),
+        console_writes=bool(_get(s, "console", "writes", default=False)),
     )
 
 

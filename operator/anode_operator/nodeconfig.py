@@ -77,6 +77,8 @@ def node_config(cluster: Cluster, *, voters: list[int]) -> dict[str, dict[str, A
         config["audit"] = {"enabled": True, "stdout": True, "file": ""}
         if spec.audit_webhook:
             config["audit"]["webhook_url"] = spec.audit_webhook
+    if not spec.console_enabled or spec.console_writes:  # the node's default: on, read-only
+        config["console"] = {"enabled": spec.console_enabled, "writes": spec.console_writes}
     return config
 
 

@@ -159,6 +159,9 @@ def test_root_sees_cluster_users_and_every_bucket(writable: NodeProcess) -> None
     writable.client(BOB_KEY, BOB_SECRET).create_bucket(Bucket="bob-bucket")
     console = logged_in(writable)
     assert console.get("/").headers["Location"] == "/console/cluster"
+    assert console.get("").headers["Location"] == "/console/"
+    missing = console.get("/no-such-page")
+    assert missing.status_code == 404 and "There is no such page." in missing.text
     cluster = console.get("/cluster").text
     assert 'id="health">ready<' in cluster and "test-node" in cluster
     users = console.get("/users").text

@@ -164,3 +164,24 @@ def test_tls_cluster_forwards_admin_calls_to_the_leader_over_https(tmp_path):
         assert got["Body"].read() == b"x" * 100_000
     finally:
         cluster.stop()
+
+
+def test_web_console_over_https(tls_node):
+    """The console on an https admin port: a Secure cookie, and its own S3 requests go to the
+    node's https S3 port (trusting the node's certificate)."""
+    import requests
+
+    s3 = _boto(tls_node.s3_url, str(tls_node.tls[0]))
+    s3.create_bucket(Bucket="console-tls")
+    s3.put_object(Bucket="console-tls", Key="a <b>.txt", Body=b"over tls")
+    http = requests.Session()
+    http.headers["Origin"] = tls_node.admin_url
+    ca = str(tls_node.tls[0])  # per request: a CA bundle named in the environment would win
+    login = http.post(tls_node.admin_url + "/console/login", allow_redirects=False, timeout=30,
+                      data={"access_key": ACCESS_KEY, "secret_key": SECRET_KEY}, verify=ca)
+    assert login.status_code == 303 and "Secure" in login.headers["Set-Cookie"]
+    page = http.get(tls_node.admin_url + "/console/browse/console-tls", timeout=30, verify=ca)
+    assert page.status_code == 200 and "a &lt;b&gt;.txt" in page.text
+    got = http.get(tls_node.admin_url + "/console/download/console-tls",
+                   params={"key": "a <b>.txt"}, timeout=30, verify=ca)
+    assert got.status_code == 200 and got.content == b"over tls"

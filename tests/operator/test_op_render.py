@@ -297,6 +297,23 @@ def test_service_monitor_verifies_the_clusters_certificate_under_tls():
     assert "tlsConfig" not in plain["spec"]["endpoints"][0]
 
 
+def test_console_spec_reaches_the_node_config(tmp_path):
+    """`spec.console`: the node's own defaults (on, read-only) render nothing; writes or off
+    render a [console] section the node's loader accepts."""
+    from anode.config import load_config
+
+    env = {"ANODE_NODE_ID": "demo-0", "ANODE_CLUSTER_SECRET": "s" * 32}
+    path = tmp_path / "anode.toml"
+    for console, expected in [(None, (True, False)), ({"writes": True}, (True, True)),
+                              ({"enabled": False}, (False, False))]:
+        cm = by_kind(render(make_cluster(**({"console": console} if console else {}))))
+        toml = cm["ConfigMap"]["data"]["anode.toml"]
+        assert ("console" in tomllib.loads(toml)) == (console is not None)
+        path.write_text(toml)
+        loaded = load_config(path, env=env).console
+        assert (loaded.enabled, loaded.writes) == expected, console
+
+
 def test_audit_spec_puts_the_audit_log_on_the_pods_stdout(tmp_path):
     """`spec.audit` renders an [audit] section the node's own loader accepts: records on stdout
     (the pod's logs, no sidecar), none on the volume, and the webhook if one is named."""

@@ -101,6 +101,10 @@ def make_console_app(node: Node) -> web.Application:
 async def _headers(request: web.Request, handler: Handler) -> web.StreamResponse:
     try:
         response = await handler(request)
+    except web.HTTPNotFound:
+        response = _page(
+            request, "error.html", status=404, code="NotFound", message="There is no such page."
+        )
     except web.HTTPException as e:  # redirects, 403s
         e.headers.update(_HEADERS)
         raise
@@ -119,7 +123,9 @@ async def _authenticate(request: web.Request, handler: Handler) -> web.StreamRes
     """Who the session cookie names; POSTs must also come from this origin."""
     if request.method == "POST" and not _same_origin(request):
         return _refuse(request, 403, "Forbidden", "The form was not sent from this console.")
-    path = request.path.removeprefix(PREFIX) or "/"
+    if request.path == PREFIX:  # the session cookie's path is /console/
+        raise web.HTTPSeeOther(PREFIX + "/")
+    path = request.path.removeprefix(PREFIX)
     if path in _PUBLIC:
         request[UNAUDITED] = path == "/static/console.css"
         return await handler(request)
