@@ -47,3 +47,13 @@ def bucket(s3) -> str:
     name = f"test-{os.getpid()}-{next(_names)}"
     s3.create_bucket(Bucket=name)
     return name
+
+
+@pytest.fixture
+def meta(tmp_path):
+    """A metadata store (and its state machine) on a real RocksDB, for direct tests."""
+    from anode.meta.store import MetaStore, open_db
+
+    store = MetaStore(open_db(tmp_path / "meta"))
+    yield store
+    store.close()

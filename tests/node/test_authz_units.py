@@ -351,15 +351,6 @@ def test_invalid_cors_configurations(body, code):
 # ---- the state machine keeps the settings -------------------------------------------------
 
 
-@pytest.fixture
-def meta(tmp_path):
-    from anode.meta.store import MetaStore, open_db
-
-    store = MetaStore(open_db(tmp_path / "db"))
-    yield store
-    store.close()
-
-
 def test_bucket_settings_and_object_acls_are_commands(meta):
     from anode.meta import commands as c
 

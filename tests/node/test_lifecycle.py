@@ -14,7 +14,6 @@ from s3util import error_code, raw_request
 
 from anode.lifecycle import LifecycleWorker, commands_for, plan_bucket
 from anode.meta import commands as c
-from anode.meta.store import MetaStore, open_db
 from anode.s3 import lifecycle as L
 
 FAST = 'lifecycle_interval = "0.3s"\nlifecycle_day_seconds = 1'
@@ -321,13 +320,6 @@ def test_incomplete_multipart_uploads_are_aborted(fs3, fbucket):
 
 
 # ---- planning, against a real store (no server) -----------------------------------------------
-
-
-@pytest.fixture
-def meta(tmp_path):
-    store = MetaStore(open_db(tmp_path / "meta"))
-    yield store
-    store.close()
 
 
 def _obj(mtime: float, size: int = 1, tags=None) -> dict:

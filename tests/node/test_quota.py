@@ -13,7 +13,6 @@ from s3util import error_code
 from anode.meta import commands as c
 from anode.meta import layout as L
 from anode.meta.quota import over_quota, scan_usage, validate_limit
-from anode.meta.store import MetaStore, open_db
 
 # ---- pure -------------------------------------------------------------------------------------
 
@@ -37,13 +36,6 @@ def test_limits_must_be_positive_integers(bad):
 
 
 # ---- the state machine, against a real RocksDB ------------------------------------------------
-
-
-@pytest.fixture
-def meta(tmp_path):
-    store = MetaStore(open_db(tmp_path / "meta"))
-    yield store
-    store.close()
 
 
 def _obj(size: int, mtime: float = 1.0) -> dict:

@@ -12,7 +12,6 @@ from anode.chunks.crypto import SEGMENT, ChunkCipher, DecryptingReader, key_chec
 from anode.chunks.store import ChunkCorrupt
 from anode.meta import commands as c
 from anode.meta.locks import deletion_refused, retention_change_refused
-from anode.meta.store import MetaStore, open_db
 
 KEY, OTHER = bytes(32), bytes(range(32))
 
@@ -125,13 +124,6 @@ def test_retention_change_rules(old, new, bypass, refused):
 
 
 # ---- the state machine ------------------------------------------------------------------------
-
-
-@pytest.fixture
-def meta(tmp_path):
-    store = MetaStore(open_db(tmp_path / "db"))
-    yield store
-    store.close()
 
 
 def test_locked_versions_survive_deletes_and_lose_their_lock_only_as_allowed(meta):

@@ -10,9 +10,9 @@ from collections import Counter
 from pathlib import Path
 from typing import Any
 
-from conftest import digest, version
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from meta_records import digest, version
 
 from anode.meta import commands as c
 from anode.meta import layout as L

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import hashlib
 
-from conftest import version
+from meta_records import version
 
 from anode.meta import commands as c
 from anode.meta.state import multipart_etag

@@ -1,20 +1,10 @@
-"""Fixtures for the pure metadata state machine, on a real RocksDB in a temporary directory."""
+"""Record builders for direct tests of the metadata state machine (the `meta` fixture, a store on
+a real RocksDB, is shared from `tests/node/conftest.py`)."""
 
 from __future__ import annotations
 
 import hashlib
 from typing import Any
-
-import pytest
-
-from anode.meta.store import MetaStore, open_db
-
-
-@pytest.fixture
-def meta(tmp_path):
-    store = MetaStore(open_db(tmp_path / "meta"))
-    yield store
-    store.close()
 
 
 def digest(n: int) -> bytes:
