@@ -172,7 +172,10 @@ def _admin(args: argparse.Namespace) -> int:
             method, path = "DELETE", f"/{args.action}/{args.name}"
             if getattr(args, "force", False):
                 path += "?force=true"
-    status, payload = _request(args.url, method, path, body, args.token, cacert=args.cacert)
+    from .progress import waiting
+
+    with waiting(f"{method} {path}", sys.stderr):
+        status, payload = _request(args.url, method, path, body, args.token, cacert=args.cacert)
     if isinstance(payload, (dict, list)):
         print(json.dumps(payload, indent=2))
     elif payload:

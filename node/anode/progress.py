@@ -1,5 +1,6 @@
 """Progress of long admin commands (`anode admin members drain`): a bar on a terminal (tqdm),
-plain lines when the output is a file or a pipe, JSON lines with `--json` for scripts.
+plain lines when the output is a file or a pipe, JSON lines with `--json` for scripts. Any
+other admin call that takes more than a second counts its seconds on a terminal (`waiting`).
 
 `wait` polls until nothing remains; it takes the poll, the clock and the sleep as functions, so
 the waiting itself is tested without a cluster.
@@ -9,8 +10,10 @@ from __future__ import annotations
 
 import json
 import shutil
+import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import IO, Any, Protocol
 
@@ -161,3 +164,33 @@ def wait(
             return "timeout"
         report.update(state, elapsed)
         sleep(interval)
+
+
+@contextmanager
+def waiting(what: str, out: IO[str], *, after: float = 1.0) -> Iterator[None]:
+    """On a terminal, once a call has taken `after` seconds, a line counting them (erased when
+    the call returns); nothing at all elsewhere."""
+    if not out.isatty():
+        yield
+        return
+    stop = threading.Event()
+
+    def show() -> None:
+        if stop.wait(after):
+            return
+        start = time.monotonic() - after
+        while True:
+            out.write(f"\r{what}: waiting, {time.monotonic() - start:.0f} s")
+            out.flush()
+            if stop.wait(0.5):
+                break
+        out.write("\r\033[K")
+        out.flush()
+
+    thread = threading.Thread(target=show, name="waiting", daemon=True)
+    thread.start()
+    try:
+        yield
+    finally:
+        stop.set()
+        thread.join()

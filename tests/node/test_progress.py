@@ -6,8 +6,9 @@ from __future__ import annotations
 
 import io
 import json
+import time
 
-from anode.progress import Bar, JsonLines, Lines, Remaining, reporter, wait
+from anode.progress import Bar, JsonLines, Lines, Remaining, reporter, wait, waiting
 
 
 class Script:
@@ -95,3 +96,16 @@ def test_a_terminal_gets_a_bar_and_a_pipe_gets_lines() -> None:
     assert outcome == "done"
     screen = terminal.getvalue()
     assert "drain n3" in screen and "\r" in screen and "100%" in screen and "8/8" in screen
+
+
+def test_a_slow_call_counts_its_seconds_on_a_terminal_only() -> None:
+    terminal, pipe = Terminal(), io.StringIO()
+    for out in (terminal, pipe):
+        with waiting("POST /scrub", out, after=0.2):
+            time.sleep(0.9)
+        with waiting("GET /status", out, after=5):
+            pass  # a quick call shows nothing
+    assert pipe.getvalue() == ""
+    screen = terminal.getvalue()
+    assert screen.startswith("\rPOST /scrub: waiting, 0 s") and screen.endswith("\r\033[K")
+    assert "GET /status" not in screen
