@@ -90,6 +90,10 @@ def sign(
     return headers
 
 
+def encode_query(query: Sequence[tuple[str, str]]) -> str:
+    return "&".join(f"{quote(k, safe='-_.~')}={quote(v, safe='-_.~')}" for k, v in query)
+
+
 def object_path(bucket: str, key: str | None = None) -> str:
     """`/bucket/key` with every byte of the key escaped ('/' and '.' too): no client or server
     on the way can read a hostile key as dot segments or as anything but a key."""
@@ -164,7 +168,7 @@ class LoopbackS3:
                 auto_decompress=False,
             )
         payload = hashlib.sha256(body).hexdigest() if body else _EMPTY_SHA256
-        raw_query = "&".join(f"{quote(k, safe='-_.~')}={quote(v, safe='-_.~')}" for k, v in query)
+        raw_query = encode_query(query)
         signed = sign(
             method=method,
             host=self.host,
