@@ -8,7 +8,6 @@ from __future__ import annotations
 import itertools
 import os
 import signal
-import socket
 import ssl
 import subprocess
 import sys
@@ -19,16 +18,11 @@ from pathlib import Path
 
 import boto3
 from botocore.config import Config
+from ports import free_port
 
 ACCESS_KEY = "test-root"
 SECRET_KEY = "test-root-secret-key"
 _names = itertools.count()
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 @dataclass

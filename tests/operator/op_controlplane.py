@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -27,6 +26,7 @@ import kubernetes
 import pytest
 import yaml
 from kubernetes.client.exceptions import ApiException
+from ports import free_port
 
 from anode_operator.kube import Kube
 
@@ -37,12 +37,6 @@ K8S_HOME = Path(os.environ.get("ANODE_K8S_HOME", "/var/tmp/anode-k8s"))
 # and CI, say) each get a private control plane, and down.sh stops only this run's PIDs.
 RUN_DIR = K8S_HOME / f"run-operator-tests-{os.getpid()}"
 CANNOT_BUILD = 3  # build.sh's exit status when this machine cannot build the binaries
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 PORTS = {name: str(free_port()) for name in ("ETCD_PORT", "ETCD_PEER_PORT", "API_PORT", "KCM_PORT")}
