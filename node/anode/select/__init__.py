@@ -6,7 +6,8 @@ event-stream messages), `FooterCache` (parsed Parquet footers per object version
 footer range GETs from memory) and the `RangeSource` protocol through which the engine reads.
 
 Pipeline: `sql_lexer` -> `sql_parser` (-> `ast`) -> `evaluate` (closures over `values`
-semantics); `inputs` (CSV/JSON streams), `csv_arrow` (CSV blocks parsed by pyarrow.csv) or
+semantics); `inputs` (CSV/JSON streams), `csv_arrow` / `json_arrow` (blocks from `blocks` parsed by
+pyarrow.csv / pyarrow.json) or
 `parquet_scan` (+ `footer_cache`) produce record batches; `engine` filters, projects or
 aggregates them in worker threads, vectorized with pyarrow.compute (`vector`, `vector_plan`)
 where that gives exactly the per-record result, per record otherwise; `outputs` serializes;

@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import codecs
 import io
-import itertools
 from collections.abc import Iterator
 from typing import Any
 
@@ -23,22 +22,12 @@ import pyarrow.csv as pacsv
 
 from . import ast
 from .ast import MISSING, PathStep
+from .blocks import Rest, block_text, line_blocks
 from .evaluate import CsvHeader, CsvRow, lookup
-from .inputs import (
-    MAX_RECORD_CHARS,
-    ByteCounters,
-    RangeSource,
-    _csv_fields,
-    _first_record_text,
-    decode_utf8,
-    decompress,
-    iter_raw,
-    scan_window,
-)
+from .inputs import ByteCounters, RangeSource, _csv_fields, _first_record_text
 from .request import CsvInput, SelectRequest
 from .vector import Frame
 
-BLOCK = MAX_RECORD_CHARS  # bytes per block: a line that fits is within the record limit
 _BOM = codecs.BOM_UTF8
 
 
@@ -75,26 +64,11 @@ def _frames(
         reader.want_header = False
         if header_row is not None and opts.file_header_info == "USE":
             reader.header = CsvHeader(header_row)
-    lo, hi = scan_window(source, request.scan_start, request.scan_end, b"\n")
-    raw = decompress(iter_raw(source, lo, hi, counters), request.compression)
-    buf = b""
-    first = True
-    for chunk in raw:
-        counters.processed += len(chunk)
-        if first:
-            first = False
-            if chunk.startswith(_BOM):
-                chunk = chunk[len(_BOM) :]
-        buf += chunk
-        while len(buf) >= BLOCK:
-            cut = buf.rfind(b"\n", 0, BLOCK) + 1
-            if cut == 0:  # a line longer than a block: the rest goes per record
-                yield from reader.rest(itertools.chain([buf], raw), counters)
-                return
-            yield from reader.block(buf[:cut])
-            buf = buf[cut:]
-    if buf:
-        yield from reader.block(buf)
+    for block in line_blocks(request, source, counters):
+        if isinstance(block, Rest):  # a line longer than a block: the rest goes per record
+            yield from reader._rows(_csv_fields(block.text(), opts))
+        else:
+            yield from reader.block(block)
 
 
 class _BlockReader:
@@ -169,20 +143,7 @@ class _BlockReader:
         return batches[0]
 
     def _python(self, data: bytes) -> Iterator[list[CsvRow]]:
-        text = decode_utf8(iter([data]), ByteCounters(), bom=False)
-        yield from self._rows(_csv_fields(text, self.opts))
-
-    def rest(self, chunks: Iterator[bytes], counters: ByteCounters) -> Iterator[list[CsvRow]]:
-        def counted() -> Iterator[bytes]:
-            first = True
-            for chunk in chunks:
-                if not first:
-                    counters.processed += len(chunk)
-                first = False
-                yield chunk
-
-        text = decode_utf8(counted(), ByteCounters(), bom=False)
-        yield from self._rows(_csv_fields(text, self.opts))
+        yield from self._rows(_csv_fields(block_text(data), self.opts))
 
     def _rows(self, records: Iterator[list[str]]) -> Iterator[list[CsvRow]]:
         from .inputs import BATCH_RECORDS

@@ -25,6 +25,7 @@ from .errors import SelectError
 from .evaluate import compile_expr
 from .footer_cache import FooterCache
 from .inputs import BATCH_RECORDS, ByteCounters, RangeSource, csv_batches, json_batches
+from .json_arrow import json_frames
 from .outputs import csv_columns_writer, make_writer
 from .parquet_scan import ParquetScan
 from .request import SelectRequest
@@ -148,7 +149,8 @@ class _Execution:
             frames = csv_frames(request, source, counters) if vectorize else None
             self.batches = frames if frames is not None else csv_batches(request, source, counters)
         else:
-            self.batches = json_batches(request, source, counters)
+            frames = json_frames(request, source, counters) if vectorize else None
+            self.batches = frames if frames is not None else json_batches(request, source, counters)
         self.where = compile_expr(query.where, check=check) if query.where is not None else None
         self.write = make_writer(
             request.output_format, request.csv_output, request.json_record_delimiter

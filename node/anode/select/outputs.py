@@ -47,8 +47,10 @@ def _csv_writer(opts: CsvOutput) -> Callable[[Any], str]:
             values: list[Any] = record.fields
         elif isinstance(record, dict):
             values = list(record.values())
-        elif isinstance(record, list):
+        elif _projected(record):
             values = [value for _, value in record]
+        elif isinstance(record, list):  # SELECT * over a JSON array: its items
+            values = record
         else:
             values = [record]
         return fd.join(field(v) for v in values) + rd
@@ -103,6 +105,11 @@ def _text(value: Any) -> str:
     return "" if value is None or value is MISSING else to_text(value)
 
 
+def _projected(record: Any) -> bool:
+    """A projection's (name, value) pairs, as opposed to a JSON array record (never tuples)."""
+    return isinstance(record, list) and bool(record) and type(record[0]) is tuple
+
+
 def _json_default(value: Any) -> Any:
     if isinstance(value, dt.datetime):
         return format_timestamp(value)
@@ -123,7 +130,7 @@ def _json_record(record: Any) -> str:
         }
     elif isinstance(record, dict):
         obj = record
-    elif isinstance(record, list):
+    elif _projected(record):
         obj = {name: value for name, value in record if value is not MISSING}
     else:
         obj = {"_1": record}

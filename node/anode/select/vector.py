@@ -62,6 +62,7 @@ class Frame:
     resolve: Callable[[ast.PathStep], Any]
     rows: Callable[[pa.RecordBatch], list[Any]] | None
     replay: Callable[[], list[Any]]
+    exact: bool = True
 
 
 @dataclass(frozen=True)
@@ -340,6 +341,7 @@ class Compiler:
 
     def __init__(self, frame: Frame, check: Callable[[], None]) -> None:
         self.resolve = frame.resolve
+        self.exact = frame.exact
         self.schema = frame.batch.schema
         self.check = check
 
@@ -372,6 +374,8 @@ class Compiler:
         if index is MISSING:
             raise NotVectorizable("missing column")
         kind = _kind_of(self.schema.field(index).type)
+        if not self.exact:
+            return lambda batch: V(kind, _checked(batch.column(index), kind))
         if kind == "float" and not pa.types.is_float64(self.schema.field(index).type):
             return lambda batch: V(kind, pc.cast(batch.column(index), pa.float64()))
         return lambda batch: V(kind, batch.column(index))
@@ -513,8 +517,13 @@ class Compiler:
 
     def c_IsCheck(self, node: ast.IsCheck) -> VFn:
         operand, negated = self.compile(node.operand), node.negated
-        if node.kind == "MISSING":  # columns that exist are never MISSING
-            return lambda batch: V("bool", pa.scalar(negated))
+        if node.kind == "MISSING":  # the columns a plan reads are never MISSING
+
+            def is_missing(batch: pa.RecordBatch) -> V:
+                operand(batch)  # for its errors, and a JSON column's null check
+                return V("bool", pa.scalar(negated))
+
+            return is_missing
 
         def is_null(batch: pa.RecordBatch) -> V:
             result = absent(operand(batch))
@@ -578,6 +587,17 @@ class Compiler:
 _ARITH_CHECKED = {"+": pc.add_checked, "-": pc.subtract_checked, "*": pc.multiply_checked}
 _ARITH_CHECKED["/"] = pc.divide_checked
 _ARITH = {"+": pc.add, "-": pc.subtract, "*": pc.multiply, "/": pc.divide}
+
+
+def _checked(column: pa.Array, kind: str) -> pa.Array:
+    """A column of a JSON frame, when its values are what `json.loads` gave."""
+    if column.null_count:
+        raise Uncertain("JSON null or a missing key")
+    if kind == "float":
+        column = pc.cast(column, pa.float64())
+        if _any(_false_if_null(pc.equal(pc.trunc(column), column))):
+            raise Uncertain("a double that may have been written as an integer")
+    return column
 
 
 def _text(v: V) -> Any:

@@ -114,7 +114,8 @@ def _pylist(column: Any) -> list[Any]:
 
 def _column(compiler: Compiler, frame: Frame, expr: ast.Node) -> Callable[..., Any]:
     """A projection: a bare column passes through whatever its type; others are compiled."""
-    if isinstance(expr, ast.Path) and len(expr.steps) == 1 and expr.steps[0].name is not None:
+    bare = isinstance(expr, ast.Path) and len(expr.steps) == 1 and expr.steps[0].name is not None
+    if bare and frame.exact:
         index = frame.resolve(expr.steps[0])
         if index is MISSING:
             raise NotVectorizable("missing column")

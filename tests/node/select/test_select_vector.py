@@ -9,6 +9,8 @@ parse (quotes, comments, lone CR, ragged rows, bad UTF-8) still give the per-rec
 
 from __future__ import annotations
 
+import json
+
 import pyarrow as pa
 import pytest
 from hypothesis import HealthCheck, example, given, settings
@@ -172,7 +174,7 @@ def assert_agree(sql: str, data: bytes, input_xml: str, output_xml: str) -> None
     assert outcome(body, data, True) == outcome(body, data, False), sql
 
 
-@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(queries(CSV_EXPRESSIONS), csv_objects(), st.sampled_from(["<CSV/>", "<JSON/>"]))
 @example("SELECT s.a FROM S3Object s WHERE s.a = 'nan' OR s.a > 5", b"a\nnan\n7\nx\n", "<CSV/>")
 @example(
@@ -205,10 +207,67 @@ def parquet_tables() -> st.SearchStrategy[bytes]:
     return st.lists(row, max_size=10).map(build)
 
 
-@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(queries(PARQUET_EXPRESSIONS), parquet_tables(), st.sampled_from(["<CSV/>", "<JSON/>"]))
 def test_parquet_vectorized_agrees_with_per_record(sql: str, data: bytes, output: str):
     assert_agree(sql, data, PARQUET, output)
+
+
+JSON_LINES = "<JSON><Type>LINES</Type></JSON>"
+JSON_COLUMNS = ["s.a", "s.b", "s.A", 's."a"']
+JSON_EXPRESSIONS = expressions(JSON_COLUMNS)
+json_value = st.one_of(
+    st.integers(-5, 5),
+    st.integers(-(2**70), 2**70),
+    st.sampled_from([1.5, -0.25, 2.0, 1e300, 0.1]),
+    st.sampled_from([*TRICKY, "2020-01-01T00:00:00Z"]),
+    st.booleans(),
+    st.none(),
+    st.just({"x": 1}),
+    st.just([1, 2]),
+)
+json_objects = st.dictionaries(st.sampled_from(["a", "b", "A"]), json_value, max_size=3)
+odd_json = st.sampled_from(["", "  ", "7", '{"a": 1} {"a": 2}', '{"a": 1, "a": 2}', "{bad", "[1]"])
+
+
+@st.composite
+def json_lines_objects(draw: st.DrawFn) -> bytes:
+    uniform = draw(st.booleans())  # the same keys and types on every line: Arrow's good case
+    if uniform:
+        rows = draw(st.lists(st.tuples(st.integers(-9, 9), st.sampled_from(TRICKY)), max_size=9))
+        lines = [json.dumps({"a": i, "b": t}) for i, t in rows]
+    else:
+        lines = [json.dumps(o) for o in draw(st.lists(json_objects, max_size=9))]
+    if draw(st.integers(0, 3)) == 0:
+        lines.insert(draw(st.integers(0, len(lines))), draw(odd_json))
+    return ("\n".join(lines) + draw(st.sampled_from(["\n", ""]))).encode()
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(queries(JSON_EXPRESSIONS), json_lines_objects(), st.sampled_from(["<CSV/>", "<JSON/>"]))
+def test_json_lines_vectorized_agrees_with_per_record(sql: str, data: bytes, output: str):
+    assert_agree(sql, data, JSON_LINES, output)
+
+
+def test_json_lines_queries_run_vectorized():
+    data = "".join(
+        json.dumps({"id": i, "name": f"n{i % 7}", "v": i + 0.5}) + "\n" for i in range(5000)
+    )
+    body = request_xml(
+        "SELECT s.id, s.v FROM S3Object s WHERE s.name = 'n3' AND s.v > 100", JSON_LINES
+    )
+    execution = run_plain(body, data.encode())
+    assert execution.frames > 0 and execution.fallbacks == 0
+    assert outcome(body, data.encode(), True) == outcome(body, data.encode(), False)
+
+
+def test_lines_longer_than_a_block_go_per_record():
+    long = "é" * 600_000  # 1.2 MB, 600K characters: within the record limit
+    for data in (f"a\n{long}\n1\n", f"a\n{'x' * 1_100_000}\n1\n"):  # the second is over it
+        for sql in ("SELECT CHAR_LENGTH(s.a) FROM S3Object s", "SELECT * FROM S3Object s LIMIT 0"):
+            assert_agree(sql, data.encode(), CSV_USE, "<CSV/>")
+    jdata = json.dumps({"a": long}) + "\n" + json.dumps({"a": "x"}) + "\n"
+    assert_agree("SELECT CHAR_LENGTH(s.a) FROM S3Object s", jdata.encode(), JSON_LINES, "<CSV/>")
 
 
 # ---- the common queries really run vectorized ---------------------------------------------------
@@ -324,3 +383,11 @@ def test_parquet_float_aggregates_fold_as_the_per_record_evaluator(values: list[
     data = parquet_bytes(pa.table({"f": values}), row_group_size=4)
     for sql in ("SELECT SUM(f), AVG(f) FROM S3Object", "SELECT MIN(f), MAX(f) FROM S3Object"):
         assert_agree(sql, data, PARQUET, "<JSON/>")
+
+
+def test_deeply_nested_json_lines_never_reach_arrows_parser():
+    """pyarrow.json recurses per nesting level and crashed the process at 50,000 levels."""
+    deep = b'{"a":' * 50_000 + b"1" + b"}" * 50_000
+    for data in (deep + b"\n", b'{"a": 1}\n' * 100 + deep + b"\n"):
+        body = request_xml("SELECT s.a FROM S3Object s", JSON_LINES)
+        assert outcome(body, data, True) == ("error", "JSONParsingError")
