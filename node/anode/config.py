@@ -22,6 +22,35 @@ from .audit.record import CATEGORIES as AUDIT_CATEGORIES
 from .tls import peer_context, server_context
 
 
+# S3's storage classes (x-amz-storage-class), all accepted; `cluster.erasure_classes` names
+# those whose chunks are erasure-coded
+STORAGE_CLASSES = {
+    "STANDARD",
+    "REDUCED_REDUNDANCY",
+    "STANDARD_IA",
+    "ONEZONE_IA",
+    "INTELLIGENT_TIERING",
+    "GLACIER",
+    "DEEP_ARCHIVE",
+    "OUTPOSTS",
+    "GLACIER_IR",
+    "SNOW",
+    "EXPRESS_ONEZONE",
+}
+MAX_ERASURE_WIDTH = 32  # k + m: ISA-L's limit is far above what a cluster spreads one chunk over
+
+
+def parse_erasure(text: str) -> tuple[int, int]:
+    """`"4+2"` -> (4, 2): k data and m parity fragments, as `cluster.erasure_coding` says."""
+    match = re.fullmatch(r"\s*(\d+)\s*\+\s*(\d+)\s*", text)
+    if not match:
+        raise ValueError(f"erasure coding {text!r}: expected 'k+m', e.g. '4+2'")
+    k, m = int(match[1]), int(match[2])
+    if k < 1 or m < 1 or k + m > MAX_ERASURE_WIDTH:
+        raise ValueError(f"erasure coding {text!r}: need k >= 1, m >= 1, k + m <= 32")
+    return k, m
+
+
 class ConfigError(ValueError):
     """A configuration problem, phrased for the operator of the node."""
 
@@ -115,6 +144,12 @@ class ClusterConfig:
     repair_interval: Duration = Duration(30)
     scrub_interval: Duration = Duration(86400)
     snapshot_entries: int = 5000  # Raft log entries kept before a metadata snapshot replaces them
+    # Reed-Solomon "k+m" (e.g. "4+2"): chunks of at least `erasure_min_size` bytes are stored
+    # as k data + m parity fragments on k + m members instead of replicated; "" (default): off.
+    erasure_coding: str = ""
+    erasure_min_size: Size = Size(256 * 1024)
+    # the storage classes (x-amz-storage-class) erasure coding applies to; "*": all of them
+    erasure_classes: list[str] = field(default_factory=lambda: ["*"])
 
 
 @dataclass
@@ -251,6 +286,15 @@ class Config:
         elif host in ("0.0.0.0", "::"):
             host = socket.gethostname()
         return f"{host}:{port}"
+
+    def erasure_scheme(self, storage_class: str = "STANDARD") -> tuple[int, int] | None:
+        """(k, m) chunks of this storage class are coded with; None: they are replicated."""
+        cluster = self.cluster
+        if not cluster.erasure_coding:
+            return None
+        if "*" not in cluster.erasure_classes and storage_class not in cluster.erasure_classes:
+            return None
+        return parse_erasure(cluster.erasure_coding)
 
     def peer_addresses(self) -> dict[str, str]:
         """Raft addresses of the other voters, from `cluster.peers` ("id=host:port")."""
@@ -443,6 +487,7 @@ def validate(cfg: Config) -> None:
         raise ConfigError("cluster.snapshot_entries: must be at least 10")
     if cfg.cluster.placement_groups < 1:
         raise ConfigError("cluster.placement_groups: must be at least 1")
+    _validate_erasure(cfg, peers)
     _validate_audit(cfg.audit)
     if cfg.console.session_ttl <= 0 or not 1 <= cfg.console.page_size <= 1000:
         raise ConfigError("console.session_ttl: must be positive; console.page_size: 1 to 1000")
@@ -456,6 +501,32 @@ def validate(cfg: Config) -> None:
         if user.access_key in seen:
             raise ConfigError(f"users[{i}].access_key: duplicate access key {user.access_key!r}")
         seen.add(user.access_key)
+
+
+def _validate_erasure(cfg: Config, peers: dict[str, str]) -> None:
+    """`cluster.erasure_coding` must parse and be possible: k + m members to put fragments on."""
+    cluster = cfg.cluster
+    if not cluster.erasure_coding:
+        return
+    try:
+        k, m = parse_erasure(cluster.erasure_coding)
+    except ValueError as e:
+        raise ConfigError(f"cluster.erasure_coding: {e}") from None
+    scheme, width = f"{k}+{m}", k + m
+    if not cfg.clustered:
+        raise ConfigError(
+            f"cluster.erasure_coding: {scheme} needs a cluster of at least {width} "
+            "members (cluster.peers); a single node cannot spread fragments"
+        )
+    members = len(peers) + (0 if cfg.is_learner else 1)
+    if not cfg.is_learner and members < width:
+        raise ConfigError(
+            f"cluster.erasure_coding: {scheme} puts each chunk on {width} members, "
+            f"but cluster.peers names {members}"
+        )
+    unknown = set(cluster.erasure_classes) - STORAGE_CLASSES - {"*"}
+    if unknown:
+        raise ConfigError(f"cluster.erasure_classes: unknown storage classes {sorted(unknown)}")
 
 
 def _validate_audit(audit: AuditConfig) -> None:

@@ -67,6 +67,20 @@ class _StorageCollector(Collector):
             value=stats["logical_bytes"] - stats["stored_bytes"],
         )
         yield GaugeMetricFamily("anode_chunks", "Unique chunks referenced", value=stats["chunks"])
+        yield GaugeMetricFamily("anode_coded_chunks", "Chunks stored erasure-coded",
+                                value=stats["coded_chunks"])
+        yield GaugeMetricFamily("anode_coded_bytes", "Bytes of the chunks stored erasure-coded",
+                                value=stats["coded_bytes"])
+        yield GaugeMetricFamily("anode_fragment_bytes", "Bytes their k + m fragments take on "
+                                "all members together", value=stats["fragment_bytes"])
+        coded = self.node.coded
+        yield CounterMetricFamily("anode_erasure_unrecoverable_reads", "Chunk reads refused (503) "
+                                  "here: fewer than k verified fragments reachable",
+                                  value=coded.unrecoverable if coded is not None else 0)
+        keeper = self.node.keeper
+        yield CounterMetricFamily("anode_fragments_restored", "Fragments restored here (rebuilt "
+                                  "or fetched) by repair or after damage",
+                                  value=keeper.restored if keeper is not None else 0)
         yield GaugeMetricFamily("anode_objects", "Current object versions", value=stats["objects"])
         yield GaugeMetricFamily("anode_buckets", "Buckets", value=stats["buckets"])
         yield GaugeMetricFamily(

@@ -8,12 +8,17 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import logging
 import time
+from collections.abc import Awaitable, Callable
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 from . import __version__
+from .chunks.coded import CodedFirst, FragmentKeeper
+from .chunks.erasure import Coded, Scheme
+from .chunks.fragments import Fragments, TooFewMembers
 from .chunks.gc import Collector
 from .chunks.reader import ChunkReader, InlineFirst, LocalChunks
 from .chunks.replication import InsufficientReplicas, Member, Replicator
@@ -25,7 +30,7 @@ from .config import Config
 from .errors import ErrorCode, Refused
 from .internode.client import InternodeClient, PeerError
 from .lifecycle import LifecycleWorker
-from .meta.commands import Command, CreateUser, RegisterNode, Rejected
+from .meta.commands import Command, CreateUser, RecordCoded, RegisterNode, Rejected
 from .meta.consensus import Consensus, LocalConsensus
 from .meta.store import MetaStore, open_db
 from .metrics import Metrics
@@ -51,6 +56,8 @@ class Node:
         self.chunks.room_for = self.space.writable
         self.internode: InternodeClient | None = None
         self.replicator: Replicator | None = None
+        self.coded: CodedFirst | None = None  # erasure-coded chunks (cluster only)
+        self.keeper: FragmentKeeper | None = None
         if config.clustered:
             self.consensus: Consensus = RaftConsensus(
                 node_id=config.node.id, bind_addr=config.advertised(config.node.cluster_addr),
@@ -64,16 +71,22 @@ class Node:
             self.replicator = Replicator(
                 node_id=config.node.id, store=self.chunks, client=self.internode,
                 members=self.members, replication_factor=config.cluster.replication_factor)
-            self.chunk_reader: ChunkReader = self.replicator
+            fragments = Fragments(client=self.internode, members=self.members,
+                                  live=lambda: self.replicator.live if self.replicator else set(),
+                                  node_id=config.node.id, store=self.chunks)
+            self.coded = CodedFirst(self.coded_chunk, fragments, self.replicator)
+            self.keeper = FragmentKeeper(node_id=config.node.id, fragments=fragments,
+                                         store=self.chunks, owner=self._fragment_owner)
+            self.chunk_reader: ChunkReader = self.coded
         else:
             self.consensus = LocalConsensus(self.meta.state_machine, node_id=config.node.id)
             self.chunk_reader = LocalChunks(self.chunks)
         self.chunk_reader = InlineFirst(self._inline_chunk, self.chunk_reader)
         # Damaged chunks: replaced from another holder at once, or listed for the admin.
-        self.scrubber = Scrubber(self.chunks, self.replicator.fetch_copy if self.replicator
+        self.scrubber = Scrubber(self.chunks, self._replace_damaged if self.replicator
                                  else None)
         # Ingest calls this for each chunk it stores; None on a single node (nothing to copy).
-        self.replicate = self._replicate if self.replicator is not None else None
+        self.replicate = self.replicate_for("STANDARD")
         self.collector = Collector(
             chunks=self.chunks,
             meta=self.meta,
@@ -101,6 +114,8 @@ class Node:
         self.consensus.start()
         self._spawn(self._watch_space(), "space")
         self.scrubber.attach(asyncio.get_running_loop())
+        if self.coded is not None:
+            self.coded.loop = asyncio.get_running_loop()
         await self.collector.sweep_orphans(startup=True)
         if self.replicator is None:
             await self._become_ready()
@@ -131,6 +146,7 @@ class Node:
         self._spawn(self.replicator.run(referenced=self.meta.referenced_chunks,
                                         repair_interval=self.config.cluster.repair_interval),
                     "repair")
+        self._spawn(self._keep_fragments(self.config.cluster.repair_interval), "fragments")
         await self._become_ready()
 
     async def _become_ready(self) -> None:
@@ -193,14 +209,76 @@ class Node:
         except NoQuorum as e:
             raise Refused(ErrorCode.ServiceUnavailable, f"No quorum: {e}") from None
 
-    async def _replicate(self, digest: bytes) -> None:
-        """Called by ingest for every chunk it made durable here (cluster only)."""
+    def replicate_for(self, storage_class: str) -> Callable[[bytes], Awaitable[None]] | None:
+        """What ingest calls for every chunk it made durable here, for objects of this storage
+        class: copy it to its holders, or code it (`cluster.erasure_coding`); None on a single
+        node (nothing to copy)."""
+        if self.replicator is None:
+            return None
+        shape = self.config.erasure_scheme(storage_class)
+        return functools.partial(self._replicate, scheme=Scheme(*shape) if shape else None)
+
+    async def _replicate(self, digest: bytes, *, scheme: Scheme | None = None) -> None:
         assert self.replicator is not None
         try:
-            await self.replicator.replicate(digest)
-        except InsufficientReplicas as e:
+            if not await self._code(digest, scheme):
+                await self.replicator.replicate(digest)
+        except (InsufficientReplicas, TooFewMembers) as e:
             raise Refused(ErrorCode.ServiceUnavailable,
                           f"Not enough live nodes to store the chunk: {e}") from None
+        except PeerError as e:
+            raise Refused(ErrorCode.ServiceUnavailable,
+                          f"A member failed to store a fragment: {e}") from None
+
+    async def _code(self, digest: bytes, scheme: Scheme | None) -> bool:
+        """Store a chunk durable here as fragments on k + m members, record it, then drop the
+        full copy; False when the chunk is to be replicated instead: no scheme, smaller than
+        `cluster.erasure_min_size`, or already stored replicated for another version (dedup
+        keeps one form per chunk)."""
+        existing = self.coded_chunk(digest)
+        referenced = self.meta.chunk_refs(digest) > 0
+        if existing is not None:
+            scheme = existing.scheme
+        elif scheme is None or referenced:
+            return False
+        if existing is None or not referenced:  # a referenced chunk's fragments are kept whole
+            size = (await asyncio.to_thread(self.chunks.path(digest).stat)).st_size
+            if size < self.config.cluster.erasure_min_size:
+                return False
+            data = await asyncio.to_thread(self.chunks.read, digest)
+            assert self.coded is not None
+            coded = await self.coded.fragments.place(data, digest, scheme)
+            record = {**coded.record(), "at": time.time()}
+            await self.propose(RecordCoded(digest=digest, coded=record))
+        if self.chunks.pins.get(digest, 0) <= 1:  # only this write's pin: nobody reads it here
+            self.chunks.delete(digest)
+        return True
+
+    def coded_chunk(self, digest: bytes) -> Coded | None:
+        record = self.meta.coded(digest)
+        return Coded.from_record(record) if record is not None else None
+
+    def _fragment_owner(self, digest: bytes) -> tuple[bytes, Coded] | None:
+        owner = self.meta.fragment_owner(digest)
+        coded = self.coded_chunk(owner) if owner is not None else None
+        return (owner, coded) if coded is not None and owner is not None else None
+
+    async def _replace_damaged(self, digest: bytes) -> bool:
+        """A chunk file found damaged here: a fragment is rebuilt, a copy fetched."""
+        assert self.replicator is not None and self.keeper is not None
+        rebuilt = await self.keeper.repair(digest)
+        if rebuilt is not None:
+            return rebuilt
+        return await self.replicator.fetch_copy(digest)
+
+    async def _keep_fragments(self, interval: float) -> None:
+        assert self.keeper is not None
+        while True:
+            await asyncio.sleep(interval)
+            try:
+                await self.keeper.round(list(self.meta.coded_chunks()))
+            except Exception:  # the keeper must outlive a bad round
+                log.exception("fragment round failed")
 
     def _inline_chunk(self, digest: bytes) -> bytes | None:
         """A small body kept in the metadata, through the chunk cache (content-addressed: a
@@ -251,10 +329,12 @@ class Node:
             "not_ready_reason": self._not_ready_reason(consensus),
             **consensus,
             "replication_factor": self.config.cluster.replication_factor,
+            "erasure_coding": self.config.cluster.erasure_coding or None,
             "volume": self.space.status(),
             "storage": {
                 **stats,
                 "dedup_saved_bytes": stats["logical_bytes"] - stats["stored_bytes"],
+                **_raw_bytes(stats, members),
                 "gc_deleted_chunks": self.collector.deleted,
                 "lifecycle_expired": self.lifecycle.expired,  # by this node, while leader
                 "corrupt_chunks_found": self.scrubber.corrupt_found,
@@ -298,3 +378,17 @@ class Node:
             return entry
 
         return list(await asyncio.gather(*(one(i) for i in ids)))
+
+
+def _raw_bytes(stats: dict[str, int], members: list[dict[str, Any]]) -> dict[str, Any]:
+    """What the chunks take on the members' disks (summed from what each member reports; a
+    member that did not answer counts 0) against the unique bytes they hold (`stored_bytes`,
+    inline bodies included): replication's overhead is its factor, k+m coding's (k+m)/k."""
+    answered = [m for m in members if "chunk_bytes" in m]
+    raw = sum(m["chunk_bytes"] for m in answered)
+    stored = stats["stored_bytes"]
+    return {
+        "raw_bytes": raw,
+        "raw_bytes_complete": len(answered) == len(members),
+        "raw_overhead": round(raw / stored, 3) if stored else None,
+    }

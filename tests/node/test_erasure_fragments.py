@@ -105,3 +105,26 @@ async def test_a_fragment_damaged_on_disk_is_read_around_and_rebuilt(tmp_path):
         assert [len(held) for held in holding(cluster, coded).values()].count(2) == 0
     finally:
         await cluster.stop()
+
+
+def test_holders_replace_only_the_member_that_is_down_or_draining():
+    """A member going away moves its own fragment to the next live spare, no other one."""
+    from anode.chunks.replication import Member
+
+    members = [Member(f"m{i}", f"http://m{i}") for i in range(7)]
+    live = {m.id for m in members}
+    view = Fragments(client=None, members=lambda: members, live=lambda: live)  # type: ignore[arg-type]
+    chunk = hashlib.sha256(b"chunk").digest()
+    before = [m.id for m in view.holders(chunk, 5)]
+    spares = [m for m in (x.id for x in members) if m not in before]
+    live.discard(before[2])
+    after = [m.id for m in view.holders(chunk, 5)]
+    assert after[:2] + after[3:] == before[:2] + before[3:] and after[2] in spares
+    members[members.index(next(m for m in members if m.id == before[0]))] = Member(
+        before[0], "x", draining=True
+    )
+    again = [m.id for m in view.holders(chunk, 5)]
+    assert again[1] == after[1] and again[3:] == after[3:]
+    assert {again[0], again[2]} <= set(spares) and again[0] != again[2]
+    live.difference_update(spares)
+    assert len(view.holders(chunk, 5)) < 5  # not enough live members: callers refuse

@@ -44,6 +44,12 @@ secret_key = "b"
     ("", {"ANODE_ROOT_ACCESS_KEY": "only-one"}, "root: set both"),
     ("[[users]]\nname='u'", {}, "users[0].access_key: required"),
     ("[node]\nid='bad id!'", {}, "node.id"),
+    ("[cluster]\nerasure_coding='3+1'", {}, "cluster.erasure_coding: 3+1 needs a cluster"),
+    ("[node]\nid='a'\n[cluster]\nerasure_coding='4+2'\nsecret='0123456789abcdef'\n"
+     "peers=['a=h1:1', 'b=h2:1', 'c=h3:1']", {}, "cluster.peers names 3"),
+    ("[cluster]\nerasure_coding='4-2'", {}, "cluster.erasure_coding: erasure coding '4-2'"),
+    ("[node]\nid='a'\n[cluster]\nerasure_coding='1+1'\nsecret='0123456789abcdef'\n"
+     "peers=['a=h1:1', 'b=h2:1']\nerasure_classes=['GOLD']", {}, "unknown storage classes"),
 ])
 def test_config_errors_name_the_key(tmp_path, text, env, message):
     path = tmp_path / "a.toml"

@@ -105,9 +105,19 @@ async def drain_member(request: web.Request) -> web.Response:
         return error(404, f"no member {node_id!r}", "NoSuchMember")
     if node.meta.nodes()[node_id].get("state") != "draining":
         await node.propose(SetNodeState(node_id=node_id, state="draining"))
-    assert node.replicator is not None
-    remaining = await node.replicator.missing_copies(list(node.meta.referenced_chunks()))
+    remaining = await _missing(node)
     return web.json_response({"id": node_id, "state": "draining", "remaining": remaining})
+
+
+async def _missing(node: Node, *, limit: int = 0) -> int:
+    """Chunk copies and fragments not yet where the current members (draining ones excluded)
+    should hold them; 0 when a draining member can go."""
+    assert node.replicator is not None and node.keeper is not None
+    missing = await node.replicator.missing_copies(list(node.meta.referenced_chunks()),
+                                                   limit=limit)
+    if limit and missing >= limit:
+        return missing
+    return missing + await node.keeper.missing(list(node.meta.coded_chunks()), limit=limit)
 
 
 async def remove_member(request: web.Request) -> web.Response:
@@ -121,10 +131,7 @@ async def remove_member(request: web.Request) -> web.Response:
         if record is None or record.get("state") != "draining":
             return error(409, f"drain {node_id} first (POST /cluster/members/{node_id}/drain)",
                           "NotDrained")
-        assert node.replicator is not None
-        remaining = await node.replicator.missing_copies(list(node.meta.referenced_chunks()),
-                                                         limit=1)
-        if remaining:
+        if await _missing(node, limit=1):
             return error(409, f"{node_id} is still draining: chunk copies are missing",
                           "NotDrained")
 

@@ -17,13 +17,15 @@ from __future__ import annotations
 
 import functools
 import hashlib
-import re
 import struct
 from collections.abc import Mapping
 from dataclasses import dataclass
+from typing import Any
 
 from pyeclib.ec_iface import ECDriver, ECDriverError
 
+from ..config import MAX_ERASURE_WIDTH as MAX_WIDTH
+from ..config import parse_erasure
 from .store import cut
 
 BACKEND = "isa_l_rs_cauchy"
@@ -31,7 +33,6 @@ MAGIC = b"AnEC"
 VERSION = 1
 # magic, version, k, m, index, chunk length, chunk id (SHA-256 of the stored chunk)
 HEADER = struct.Struct(">4sBBBBQ32s")
-MAX_WIDTH = 32  # k + m: ISA-L's limit is far above what a cluster spreads one chunk over
 
 
 class Unrecoverable(Exception):
@@ -50,10 +51,7 @@ class Scheme:
     @classmethod
     def parse(cls, text: str) -> Scheme:
         """`"4+2"` -> Scheme(4, 2), as written in `[cluster] erasure_coding`."""
-        match = re.fullmatch(r"\s*(\d+)\s*\+\s*(\d+)\s*", text)
-        if not match:
-            raise ValueError(f"erasure coding {text!r}: expected 'k+m', e.g. '4+2'")
-        return cls(int(match[1]), int(match[2]))
+        return cls(*parse_erasure(text))
 
     @property
     def width(self) -> int:
@@ -72,6 +70,32 @@ class Coded:
     span: int  # chunk bytes per data fragment (the last ones end in zero padding)
     offset: int  # where the chunk bytes start in a fragment (after both headers)
     digests: tuple[bytes, ...]  # SHA-256 of each fragment, by index (data first)
+
+    @property
+    def raw(self) -> int:
+        """Bytes the k + m fragments take on the members' disks."""
+        return self.scheme.width * (self.offset + self.span)
+
+    def record(self) -> dict[str, Any]:
+        """As the metadata keeps it (`RecordCoded`)."""
+        return {
+            "scheme": str(self.scheme),
+            "size": self.size,
+            "span": self.span,
+            "offset": self.offset,
+            "digests": list(self.digests),
+            "raw": self.raw,
+        }
+
+    @classmethod
+    def from_record(cls, record: Mapping[str, Any]) -> Coded:
+        return cls(
+            Scheme.parse(record["scheme"]),
+            record["size"],
+            record["span"],
+            record["offset"],
+            tuple(record["digests"]),
+        )
 
     def verified(self, index: int, fragment: bytes) -> bool:
         return hashlib.sha256(fragment).digest() == self.digests[index]

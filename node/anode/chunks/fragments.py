@@ -48,10 +48,22 @@ class Fragments:
         self.store = store
 
     def holders(self, chunk_id: bytes, width: int) -> list[Member]:
-        """Where fragments 0..width-1 of a chunk go: live, not draining, ranked for the chunk."""
+        """Where fragments 0..width-1 of a chunk go: the first `width` members of the chunk's
+        ranking, each one that is down or draining replaced by the next live spare in the
+        ranking (so a member going away moves only its own fragment, and gets it back when it
+        returns); fewer than `width` when there are not enough live members."""
         live = self.live()
-        members = {m.id: m for m in self.members() if m.id in live and not m.draining}
-        return [members[i] for i in rank(chunk_id, members)[:width]]
+        members = {m.id: m for m in self.members()}
+        ranked = rank(chunk_id, members)
+        usable = {i for i in ranked if i in live and not members[i].draining}
+        spares = [i for i in ranked[width:] if i in usable]
+        chosen = []
+        for member_id in ranked[:width]:
+            if member_id in usable:
+                chosen.append(members[member_id])
+            elif spares:
+                chosen.append(members[spares.pop(0)])
+        return chosen
 
     async def place(self, chunk: bytes, chunk_id: bytes, scheme: Scheme) -> Coded:
         """Code `chunk` and store each fragment, fsynced, on its own member; returns what the
@@ -80,10 +92,10 @@ class Fragments:
         """Chunk bytes [offset, offset + length), verified; `Unrecoverable` when fewer than k
         verified fragments can be found."""
         wanted = list(coded.covering(offset, length))
-        got = await self._fetch(coded, chunk_id, wanted)
+        got = await self.fetch(coded, chunk_id, wanted)
         if len(got) < len(wanted):  # a covered data fragment is lost or damaged: decode
             rest = [i for i in range(coded.scheme.width) if i not in got and i not in wanted]
-            got |= await self._fetch(coded, chunk_id, rest)
+            got |= await self.fetch(coded, chunk_id, rest)
         return await asyncio.to_thread(erasure.read, coded, chunk_id, got, offset, length)
 
     async def rebuild(self, coded: Coded, chunk_id: bytes) -> list[int]:
@@ -91,7 +103,7 @@ class Fragments:
         rebuilt. Only with k + m live members (`TooFewMembers` otherwise: two fragments on one
         member would weaken the code); `Unrecoverable` if fewer than k are left."""
         width = coded.scheme.width
-        got = await self._fetch(coded, chunk_id, list(range(width)))
+        got = await self.fetch(coded, chunk_id, list(range(width)))
         lost = [i for i in range(width) if i not in got]
         if not lost:
             return []
@@ -105,7 +117,7 @@ class Fragments:
         await asyncio.gather(*(self._put(targets[i], coded.digests[i], fresh[i]) for i in lost))
         return lost
 
-    async def _fetch(self, coded: Coded, chunk_id: bytes, indices: list[int]) -> dict[int, bytes]:
+    async def fetch(self, coded: Coded, chunk_id: bytes, indices: list[int]) -> dict[int, bytes]:
         found = await asyncio.gather(*(self._fetch_one(coded, chunk_id, i) for i in indices))
         return {i: f for i, f in zip(indices, found, strict=True) if f is not None}
 
@@ -120,7 +132,8 @@ class Fragments:
         for member_id in ordered:
             try:
                 if member_id == self.node_id and self.store is not None:
-                    fragment = await asyncio.to_thread(self.store.read, digest)
+                    # verified by name: a damaged file is reported (`on_corrupt`) and rebuilt
+                    fragment = await asyncio.to_thread(self.store.read_verified, digest)
                 else:
                     fragment = await self.client.get_chunk(members[member_id].data_url, digest)
             except (PeerError, ChunkMissing, ChunkCorrupt):

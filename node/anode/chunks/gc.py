@@ -17,10 +17,15 @@ from pathlib import Path
 
 from ..meta.commands import ForgetGarbage
 from ..meta.consensus import Consensus
+from ..meta.layout import CODED_MARKER
 from ..meta.store import MetaStore
 from .store import ChunkStore
 
 log = logging.getLogger(__name__)
+
+# How long a coded chunk no version refers to yet is assumed to belong to a write in flight
+# (a body of up to 5 GiB still arriving); an abandoned write's fragments go after that.
+IN_FLIGHT = 6 * 3600.0
 
 
 class Collector:
@@ -37,6 +42,23 @@ class Collector:
     def _collectable(self, digest: bytes) -> bool:
         return not self.chunks.pins.get(digest) and self.meta.chunk_refs(digest) == 0
 
+    def _recorded(self, digest: bytes) -> bool:
+        return self.meta.fragment_owner(digest) is not None
+
+    def _maybe_in_flight(self, digest: bytes) -> bool:
+        """A chunk coded by a write that has not committed: it may still be receiving its body
+        (its pin is on the writer only), so it is left alone for `IN_FLIGHT` after coding."""
+        coded = self.meta.coded(digest)
+        return coded is not None and time.time() - coded.get("at", 0.0) < max(
+            IN_FLIGHT, self.grace
+        )
+
+    def _fragments(self, digest: bytes) -> list[bytes]:
+        """An erasure-coded chunk's fragments (those here go with it; the other members' are
+        orphans once ForgetGarbage drops the record: their sweeps remove them)."""
+        coded = self.meta.coded(digest)
+        return list(coded["digests"]) if coded is not None else []
+
     def _recently_written(self, digest: bytes) -> bool:
         """A fresh file may be a copy another node just pushed for a write in flight (its pins
         are on that node, not here): leave it for at least the grace period."""
@@ -50,16 +72,20 @@ class Collector:
         now = time.monotonic()
         forget: list[bytes] = []
         deleted = 0
-        for digest in list(self.meta.garbage()):
+        for digest, marker in list(self.meta.garbage_markers()):
             first = self._first_seen.setdefault(digest, now)
             if self.meta.chunk_refs(digest) > 0:
                 forget.append(digest)  # referenced again: no longer garbage
+            elif marker == CODED_MARKER and self._maybe_in_flight(digest):
+                continue
             elif (
                 now - first >= self.grace
                 and self._collectable(digest)
-                and not self._recently_written(digest)
+                and not any(map(self._recently_written, [digest, *self._fragments(digest)]))
             ):
-                self.chunks.delete(digest)  # no await between the check and the unlink
+                # no await between the check and the unlinks
+                for name in [digest, *self._fragments(digest)]:
+                    self.chunks.delete(name)
                 deleted += 1
                 forget.append(digest)
         if forget:
@@ -75,7 +101,9 @@ class Collector:
         files = await asyncio.to_thread(lambda: list(self.chunks.all_chunks()))
         deleted = 0
         for i, (digest, mtime) in enumerate(files):
-            if mtime < cutoff and self._collectable(digest):
+            # a recorded fragment goes with its chunk (collect_released), never as an orphan:
+            # a write still receiving its body may have coded it long ago
+            if mtime < cutoff and self._collectable(digest) and not self._recorded(digest):
                 self.chunks.delete(digest)
                 deleted += 1
             if i % 1000 == 999:

@@ -1,6 +1,6 @@
 """Apply the commands about the cluster rather than the data: users (CreateUser, DeleteUser),
-members (RegisterNode, SetNodeState), keys (InitMasterKey, CreateKmsKey, SetKmsKeyEnabled) and
-the collector's ForgetGarbage. Dispatched from `meta/state.py`'s `APPLY` table.
+members (RegisterNode, SetNodeState), keys (InitMasterKey, CreateKmsKey, SetKmsKeyEnabled),
+erasure-coded chunks (RecordCoded) and the collector's ForgetGarbage. Dispatched from `meta/state.py`'s `APPLY` table.
 """
 
 from __future__ import annotations
@@ -79,9 +79,35 @@ def set_node_state(tx: Tx, cmd: c.SetNodeState) -> Any:
 def forget_garbage(tx: Tx, cmd: c.ForgetGarbage) -> Any:
     for digest in cmd.digests:
         tx.delete(L.garbage_key(digest))
-        if tx.get(L.chunk_key(digest)) is None and tx.has(L.inline_key(digest)):
+        if tx.get(L.chunk_key(digest)) is not None:
+            continue
+        if tx.has(L.inline_key(digest)):
             tx.delete(L.inline_key(digest))
             tx.stat("inline_chunks", -1)
+        coded = tx.get(L.coded_key(digest))
+        if coded is not None:
+            tx.delete(L.coded_key(digest))
+            for fragment in coded["digests"]:
+                tx.delete(L.fragment_key(fragment))
+            tx.stat("coded_chunks", -1)
+            tx.stat("coded_bytes", -coded["size"])
+            tx.stat("fragment_bytes", -coded["raw"])
+    return None
+
+
+def record_coded(tx: Tx, cmd: c.RecordCoded) -> Any:
+    existing = tx.get(L.coded_key(cmd.digest))
+    if existing is not None:  # coded before (dedup): the same fragments, placed again now
+        tx.put(L.coded_key(cmd.digest), {**existing, "at": cmd.coded.get("at", 0.0)})
+    else:
+        tx.put(L.coded_key(cmd.digest), cmd.coded)
+        for fragment in cmd.coded["digests"]:
+            tx.put(L.fragment_key(fragment), cmd.digest)
+        tx.stat("coded_chunks", 1)
+        tx.stat("coded_bytes", cmd.coded["size"])
+        tx.stat("fragment_bytes", cmd.coded["raw"])
+    if tx.get(L.chunk_key(cmd.digest)) is None:  # abandoned unless a version refers to it
+        tx.put(L.garbage_key(cmd.digest), L.CODED_MARKER)
     return None
 
 

@@ -251,6 +251,19 @@ class SetNodeState:
 
 
 @dataclass(frozen=True)
+class RecordCoded:
+    """A chunk's k + m fragments are durable on their members (`erasure.Coded.record()`, with
+    `at`: the proposer's clock): from now on it is read through them. Proposed before the
+    version that refers to the chunk. An unreferenced chunk gets a garbage marker saying so
+    (`layout.CODED_MARKER`): the collector removes it, fragments and record, only once `at` is
+    `gc.IN_FLIGHT` old, since no member can see that a write using it is still receiving its
+    body (the writer's pin is its own)."""
+
+    digest: bytes
+    coded: dict[str, Any]
+
+
+@dataclass(frozen=True)
 class ForgetGarbage:
     """The collector deleted these chunk files (or found them referenced again); inline chunks
     still unreferenced lose their bytes here, a grace period after their count reached zero, so
@@ -281,6 +294,7 @@ Command = (
     | CreateUser
     | DeleteUser
     | ForgetGarbage
+    | RecordCoded
     | RegisterNode
     | SetNodeState
 )

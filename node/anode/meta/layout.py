@@ -13,6 +13,9 @@ Keys are prefix-typed so every listing is a range scan:
     G/<sha256, 32 bytes>                  chunk whose count reached zero (garbage candidate)
     I/<sha256, 32 bytes>                  an inline chunk's bytes (raw): a small object's body kept
                                           in the metadata, replicated by the log, not as files
+    X/<sha256, 32 bytes>                  an erasure-coded chunk: its scheme and fragment digests
+                                          (`erasure.Coded`); its fragments are the files
+    F/<sha256, 32 bytes>                  a fragment of a coded chunk -> that chunk's id
     N/<user name>                         user record;  K/<access key> -> user name
     M/<node id>                           cluster node: its URLs and state
     Q/<bucket>                            bucket usage [versions, bytes] for its quota (below)
@@ -139,6 +142,16 @@ def garbage_key(digest: bytes) -> bytes:
     return b"G/" + digest
 
 
+def coded_key(digest: bytes) -> bytes:
+    return CODED_PREFIX + digest
+
+
+def fragment_key(digest: bytes) -> bytes:
+    return b"F/" + digest
+
+
+CODED_PREFIX = b"X/"
+CODED_MARKER = b"coded"  # G/ value of a chunk coded (RecordCoded) and not yet referenced
 GARBAGE_PREFIX = b"G/"
 INLINE_PREFIX = b"I/"
 CHUNK_PREFIX = b"C/"

@@ -52,6 +52,7 @@ APPLY: dict[type, Callable[[Tx, Any], Any]] = {
     c.RegisterNode: apply_cluster.register_node,
     c.SetNodeState: apply_cluster.set_node_state,
     c.ForgetGarbage: apply_cluster.forget_garbage,
+    c.RecordCoded: apply_cluster.record_coded,
     c.InitMasterKey: apply_cluster.init_master_key,
     c.CreateKmsKey: apply_cluster.create_kms_key,
     c.SetKmsKeyEnabled: apply_cluster.set_kms_key_enabled,

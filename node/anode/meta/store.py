@@ -194,30 +194,57 @@ class MetaStore:
                 for key, raw in scan(self.db, L.NODE_PREFIX)}
 
     def referenced_chunks(self) -> Iterator[bytes]:
-        """Chunks stored as files (inline ones live here, replicated by the log)."""
+        """Chunks stored as replicated files (inline ones live here, replicated by the log;
+        coded ones as fragments: `coded_chunks`)."""
         for key, _ in scan(self.db, L.CHUNK_PREFIX):
             digest = key[len(L.CHUNK_PREFIX):]
-            if self.db.get(L.inline_key(digest)) is None:
+            if (self.db.get(L.inline_key(digest)) is None
+                    and self.db.get(L.coded_key(digest)) is None):
                 yield digest
+
+    def coded_chunks(self) -> Iterator[tuple[bytes, dict[str, Any]]]:
+        """(chunk id, coded record) of every erasure-coded chunk a version refers to."""
+        for key, raw in scan(self.db, L.CODED_PREFIX):
+            digest = key[len(L.CODED_PREFIX):]
+            if self.db.get(L.chunk_key(digest)) is not None:
+                yield digest, L.unpack(raw)
+
+    def coded(self, digest: bytes) -> dict[str, Any] | None:
+        """The coded record of a chunk stored as fragments (`erasure.Coded.from_record`)."""
+        return self._get(L.coded_key(digest))
+
+    def fragment_owner(self, digest: bytes) -> bytes | None:
+        """The chunk a fragment belongs to, if it is one."""
+        return self._get(L.fragment_key(digest))
 
     def inline_chunk(self, digest: bytes) -> bytes | None:
         return self.db.get(L.inline_key(digest))
 
     # chunks and totals
     def chunk_refs(self, digest: bytes) -> int:
+        """Versions and parts referring to a chunk; a fragment counts its chunk's."""
         entry = self._get(L.chunk_key(digest))
+        if entry is None:
+            owner = self.fragment_owner(digest)
+            entry = self._get(L.chunk_key(owner)) if owner is not None else None
         return entry[0] if entry else 0
 
     def garbage(self) -> Iterator[bytes]:
-        for key, _ in scan(self.db, L.GARBAGE_PREFIX):
-            yield key[len(L.GARBAGE_PREFIX) :]
+        for digest, _ in self.garbage_markers():
+            yield digest
+
+    def garbage_markers(self) -> Iterator[tuple[bytes, bytes]]:
+        """(chunk id, marker): b"" for a count that reached zero, `layout.CODED_MARKER` for a
+        chunk coded by a write that has not committed (yet)."""
+        for key, value in scan(self.db, L.GARBAGE_PREFIX):
+            yield key[len(L.GARBAGE_PREFIX) :], value
 
     def stats(self) -> dict[str, int]:
         stats = self._get(L.STATS_KEY) or {}
         return {
             name: stats.get(name, 0)
             for name in ("buckets", "objects", "logical_bytes", "stored_bytes", "chunks",
-                         "inline_chunks")
+                         "inline_chunks", "coded_chunks", "coded_bytes", "fragment_bytes")
         }
 
     def master_key(self) -> bytes | None:

@@ -17,6 +17,7 @@ from typing import TypeVar
 from aiohttp import web
 
 from ..audit.record import ERROR_CODE
+from ..chunks.erasure import Unrecoverable
 from ..node import Node
 from . import sigv2, sse, xml
 from .context import Context
@@ -292,7 +293,10 @@ def _cors(node: Node, request: web.Request, ctx: Context | None) -> dict[str, st
 
 
 def _unexpected(exc: Exception, request: web.Request) -> S3Error:
-    """The S3 error for a failure no handler anticipated: a full disk, or a bug (logged)."""
+    """The S3 error for a failure no handler anticipated: a full disk, an erasure-coded chunk
+    with fewer than k fragments reachable (503: members may come back), or a bug (logged)."""
+    if isinstance(exc, Unrecoverable):
+        return S3Error(ErrorCode.ServiceUnavailable, f"Not enough fragments reachable: {exc}")
     if (isinstance(exc, OSError) and exc.errno == errno.ENOSPC) or "No space left" in str(exc):
         log.error("storage full while serving %s %s: %s", request.method, request.path, exc)
         return S3Error(ErrorCode.InsufficientStorage)

@@ -11,6 +11,7 @@ import binascii
 from collections.abc import Mapping
 from typing import Any
 
+from ..config import STORAGE_CLASSES
 from .conditions import http_date
 from .errors import ErrorCode, S3Error
 
@@ -26,19 +27,6 @@ STANDARD_HEADERS = (
     "Expires",
     "x-amz-website-redirect-location",
 )
-STORAGE_CLASSES = {
-    "STANDARD",
-    "REDUCED_REDUNDANCY",
-    "STANDARD_IA",
-    "ONEZONE_IA",
-    "INTELLIGENT_TIERING",
-    "GLACIER",
-    "DEEP_ARCHIVE",
-    "OUTPOSTS",
-    "GLACIER_IR",
-    "SNOW",
-    "EXPRESS_ONEZONE",
-}
 META_PREFIX = "x-amz-meta-"
 
 

@@ -31,6 +31,7 @@ FAMILIES = {
         "RegisterNode",
         "SetNodeState",
         "ForgetGarbage",
+        "RecordCoded",
         "InitMasterKey",
         "CreateKmsKey",
         "SetKmsKeyEnabled",

@@ -32,6 +32,9 @@ def test_refcounts_follow_versions_and_garbage_is_marked(meta):
         "stored_bytes": 30,
         "chunks": 2,
         "inline_chunks": 0,
+        "coded_chunks": 0,
+        "coded_bytes": 0,
+        "fragment_bytes": 0,
     }
     sm.apply(c.PutObject(bucket="b", key="x", record=obj('"3"', (D3, 5))))
     assert meta.chunk_refs(D2) == 0 and list(meta.garbage()) == [D2]
@@ -98,6 +101,37 @@ def test_commands_survive_encoding():
     assert c.decode(c.encode(command)) == command
     put = c.PutObject(bucket="b", key="k", record=obj('"1"', (D1, 3)))
     assert c.decode(c.encode(put)) == put
+
+
+def test_coded_chunk_record_follows_its_references_and_goes_with_its_garbage(meta):
+    """RecordCoded: fragments count their chunk's references; an unreferenced coded chunk is
+    marked (as coded, not released); ForgetGarbage of a released one drops X/ and F/."""
+    from anode.chunks.erasure import Scheme, encode
+    from anode.meta.layout import CODED_MARKER
+
+    sm = meta.state_machine
+    chunk = bytes(range(256)) * 40
+    digest = hashlib.sha256(chunk).digest()
+    coded, _ = encode(chunk, digest, Scheme(2, 1))
+    sm.apply(c.CreateBucket(bucket="b", owner="root", created=1.0))
+    sm.apply(c.RecordCoded(digest=digest, coded={**coded.record(), "at": 5.0}))
+    fragment = coded.digests[2]
+    assert meta.fragment_owner(fragment) == digest and meta.coded(digest)["at"] == 5.0
+    assert list(meta.garbage_markers()) == [(digest, CODED_MARKER)]
+    assert meta.chunk_refs(fragment) == 0 and not list(meta.coded_chunks())
+    sm.apply(c.PutObject(bucket="b", key="x", record=obj('"1"', (digest, len(chunk)))))
+    assert meta.chunk_refs(fragment) == 1 and [d for d, _ in meta.coded_chunks()] == [digest]
+    assert digest not in set(meta.referenced_chunks())  # repaired as fragments, not copies
+    sm.apply(c.RecordCoded(digest=digest, coded={**coded.record(), "at": 9.0}))  # dedup
+    assert meta.stats()["coded_chunks"] == 1 and meta.coded(digest)["at"] == 9.0
+    sm.apply(c.ForgetGarbage((digest,)))  # referenced again: the record stays
+    assert meta.coded(digest) is not None
+    sm.apply(c.DeleteObjects(bucket="b", keys=("x",)))
+    assert list(meta.garbage_markers()) == [(digest, b"")]
+    sm.apply(c.ForgetGarbage((digest,)))
+    assert meta.coded(digest) is None and meta.fragment_owner(fragment) is None
+    stats = meta.stats()
+    assert stats["coded_chunks"] == stats["coded_bytes"] == stats["fragment_bytes"] == 0
 
 
 def test_inline_body_lives_in_the_metadata_until_its_garbage_is_forgotten(meta):

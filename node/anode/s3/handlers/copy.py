@@ -95,7 +95,7 @@ class _Pieces:
 
 
 async def _reseal(ctx: Context, source: dict[str, Any], source_encryption: sse.Encryption | None,
-                  encryption: sse.Encryption | None) -> Ingested:
+                  encryption: sse.Encryption | None, storage_class: str) -> Ingested:
     """The source's bytes stored anew across key domains (decrypted, sealed under the target's
     key); pinned like any ingested body."""
     async with pinned(ctx.node.chunks, source["chunks"]):
@@ -103,7 +103,7 @@ async def _reseal(ctx: Context, source: dict[str, Any], source_encryption: sse.E
                               source["size"])
         return await ingest(
             _Pieces(pieces), ctx.node.chunks, chunk_size=ctx.node.config.storage.chunk_size,
-            replicate=ctx.node.replicate,
+            replicate=ctx.node.replicate_for(storage_class),
             cipher=encryption.cipher if encryption is not None else None)
 
 
@@ -186,7 +186,8 @@ async def copy_object(ctx: Context) -> web.Response:
     set_owner(record, owner, acl)  # a copy gets the ACL the request asks for, not the source's
     if_match, if_none_match = write_conditions(ctx)
     if not _same_domain(source_encryption, encryption):
-        body = await _reseal(ctx, source, source_encryption, encryption)
+        body = await _reseal(ctx, source, source_encryption, encryption,
+                             record.get("class", "STANDARD"))
         record.update(chunks=body.chunks,
                       etag=encryption.etag(body.md5) if encryption is not None else body.etag)
         for field in ("parts", "part_cks"):  # one new body: no parts any more

@@ -130,7 +130,8 @@ async def upload_part(ctx: Context) -> web.Response:
     algorithm = requested_algorithm(ctx.headers) or upload.get("algorithm")
     ctx.encryption = await for_read(ctx.node, ctx.headers, upload["record"].get("sse"))
     require_integrity_header(ctx.headers, upload["record"])
-    body = await receive_body(ctx, max_size=MAX_PART_SIZE, whole_object=False)
+    body = await receive_body(ctx, max_size=MAX_PART_SIZE, whole_object=False,
+                              storage_class=upload["record"].get("class", "STANDARD"))
     if upload.get("algorithm") and algorithm != upload["algorithm"]:
         release(ctx.node.chunks, body.chunks, abandoned=True)
         raise S3Error(
@@ -197,7 +198,7 @@ async def upload_part_copy(ctx: Context) -> web.Response:
                 chunk_size=ctx.node.config.storage.chunk_size,
                 algorithm=algorithm,
                 max_size=MAX_PART_SIZE,
-                replicate=ctx.node.replicate,
+                replicate=ctx.node.replicate_for(upload["record"].get("class", "STANDARD")),
                 cipher=ctx.encryption.cipher if ctx.encryption is not None else None,
             )
         except TooLarge:

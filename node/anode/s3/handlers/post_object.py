@@ -188,7 +188,8 @@ async def post_object(ctx: Context) -> web.StreamResponse:
         if "tagging" in fields else None
     max_size = MAX_PUT_SIZE if length_range is None else min(length_range[1], MAX_PUT_SIZE)
     algorithm = requested_algorithm(form.headers)
-    body = await receive_body(form, max_size=max_size, length_required=False)
+    body = await receive_body(form, max_size=max_size, length_required=False,
+                              storage_class=metadata["class"])
     if length_range is not None and body.size < length_range[0]:
         release(ctx.node.chunks, body.chunks, abandoned=True)
         raise S3Error(ErrorCode.EntityTooSmall, ProposedSize=str(body.size),

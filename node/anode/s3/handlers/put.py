@@ -23,13 +23,15 @@ MAX_PUT_SIZE = 5 * 1024**3
 
 
 async def receive_body(ctx: Context, *, max_size: int = MAX_PUT_SIZE,
-                       length_required: bool = True, whole_object: bool = True) -> Ingested:
+                       length_required: bool = True, whole_object: bool = True,
+                       storage_class: str = "STANDARD") -> Ingested:
     """Store the request body as durable, pinned chunks and verify every digest the client sent.
 
     The caller must `release(store, result.chunks)` once it has committed (or given up).
     `length_required` False: a body whose length only its end tells (a POST form's file); a
     `Transfer-Encoding: chunked` body (curl -T -, clients streaming from a pipe) is one too.
     `whole_object` (not a multipart part): a small body may come back inline.
+    `storage_class` decides how its chunks are stored (replicated or erasure-coded).
     """
     headers = ctx.headers
     chunked = "chunked" in headers.get("Transfer-Encoding", "").lower()
@@ -49,7 +51,7 @@ async def receive_body(ctx: Context, *, max_size: int = MAX_PUT_SIZE,
             chunk_size=ctx.node.config.storage.chunk_size,
             algorithm=algorithm,
             max_size=max_size,
-            replicate=ctx.node.replicate,
+            replicate=ctx.node.replicate_for(storage_class),
             cipher=ctx.encryption.cipher if ctx.encryption is not None else None,
             inline_max=ctx.node.config.storage.inline_max if whole_object else 0,
         )
@@ -123,7 +125,7 @@ async def put_object(ctx: Context) -> web.Response:
     if_match, if_none_match = write_conditions(ctx)
     algorithm = requested_algorithm(ctx.headers)
     ctx.encryption = await for_write(ctx.node, ctx.headers, bucket)
-    body = await receive_body(ctx)
+    body = await receive_body(ctx, storage_class=metadata["class"])
     record = version_record(ctx, body, algorithm, metadata)
     if ctx.encryption is not None:
         record.update(sse=ctx.encryption.record(), etag=ctx.encryption.etag(body.md5))
