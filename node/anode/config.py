@@ -21,7 +21,6 @@ from typing import Any, get_type_hints
 from .audit.record import CATEGORIES as AUDIT_CATEGORIES
 from .tls import peer_context, server_context
 
-
 # S3's storage classes (x-amz-storage-class), all accepted; `cluster.erasure_classes` names
 # those whose chunks are erasure-coded
 STORAGE_CLASSES = {

@@ -49,9 +49,7 @@ class Collector:
         """A chunk coded by a write that has not committed: it may still be receiving its body
         (its pin is on the writer only), so it is left alone for `IN_FLIGHT` after coding."""
         coded = self.meta.coded(digest)
-        return coded is not None and time.time() - coded.get("at", 0.0) < max(
-            IN_FLIGHT, self.grace
-        )
+        return coded is not None and time.time() - coded.get("at", 0.0) < max(IN_FLIGHT, self.grace)
 
     def _fragments(self, digest: bytes) -> list[bytes]:
         """An erasure-coded chunk's fragments (those here go with it; the other members' are

@@ -1,6 +1,7 @@
 """Apply the commands about the cluster rather than the data: users (CreateUser, DeleteUser),
 members (RegisterNode, SetNodeState), keys (InitMasterKey, CreateKmsKey, SetKmsKeyEnabled),
-erasure-coded chunks (RecordCoded) and the collector's ForgetGarbage. Dispatched from `meta/state.py`'s `APPLY` table.
+erasure-coded chunks (RecordCoded) and the collector's ForgetGarbage. Dispatched from
+`meta/state.py`'s `APPLY` table.
 """
 
 from __future__ import annotations
