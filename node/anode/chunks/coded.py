@@ -28,6 +28,7 @@ from .reader import ChunkReader
 from .store import ChunkStore
 
 log = logging.getLogger(__name__)
+PARALLEL = 8  # chunks a keeper round works on at once
 
 
 class CodedFirst:
@@ -88,14 +89,20 @@ class FragmentKeeper:
         self.dropped = 0
 
     async def round(self, coded_chunks: Iterable[tuple[bytes, dict[str, Any]]]) -> None:
-        for i, (chunk_id, record) in enumerate(coded_chunks):
-            if i % 64 == 63:
-                await asyncio.sleep(0)
-            coded = Coded.from_record(record)
-            try:
-                await self._keep(chunk_id, coded)
-            except Exception:  # one bad chunk must not stop the round
-                log.exception("keeping the fragments of chunk %s failed", chunk_id.hex())
+        """Every chunk checked, `PARALLEL` at a time (a restore waits on k members)."""
+        batch: list[tuple[bytes, dict[str, Any]]] = []
+        for item in coded_chunks:
+            batch.append(item)
+            if len(batch) == PARALLEL:
+                await asyncio.gather(*(self._keep_logged(*entry) for entry in batch))
+                batch = []
+        await asyncio.gather(*(self._keep_logged(*entry) for entry in batch))
+
+    async def _keep_logged(self, chunk_id: bytes, record: dict[str, Any]) -> None:
+        try:
+            await self._keep(chunk_id, Coded.from_record(record))
+        except Exception:  # one bad chunk must not stop the round
+            log.exception("keeping the fragments of chunk %s failed", chunk_id.hex())
 
     async def _keep(self, chunk_id: bytes, coded: Coded) -> None:
         holders = self.fragments.holders(chunk_id, coded.scheme.width)
@@ -127,18 +134,23 @@ class FragmentKeeper:
         live counts all of them: a drain must not finish below k + m); asks the members (HEAD),
         so for drains and tests. Stops counting at `limit` when given."""
         missing = 0
+        checks = []
         for chunk_id, record in coded_chunks:
             coded = Coded.from_record(record)
             holders = self.fragments.holders(chunk_id, coded.scheme.width)
             if len(holders) < coded.scheme.width:
                 missing += coded.scheme.width
-            else:
-                checks = [
-                    self.fragments.client.has_chunk(m.data_url, d)
-                    for m, d in zip(holders, coded.digests, strict=True)
-                ]
-                results = await asyncio.gather(*checks, return_exceptions=True)
-                missing += sum(1 for r in results if r is not True)
+                if limit and missing >= limit:
+                    return missing
+                continue
+            checks += [(m.data_url, d) for m, d in zip(holders, coded.digests, strict=True)]
+        for start in range(0, len(checks), 64):  # 64 HEADs in flight at a time
+            batch = checks[start : start + 64]
+            results = await asyncio.gather(
+                *(self.fragments.client.has_chunk(url, d) for url, d in batch),
+                return_exceptions=True,
+            )
+            missing += sum(1 for r in results if r is not True)
             if limit and missing >= limit:
                 break
         return missing
