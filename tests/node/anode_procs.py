@@ -149,7 +149,7 @@ secret_key = "{SECRET_KEY}"
             self.proc.wait()
 
     def admin(self, path: str, *, method: str = "GET", body: dict | None = None,
-              token: str | None = None) -> tuple[int, object]:
+              token: str | None = None, timeout: float = 30) -> tuple[int, object]:
         """Call the admin API with the root secret as Bearer token; (status, parsed JSON)."""
         import json
         import urllib.error
@@ -158,7 +158,7 @@ secret_key = "{SECRET_KEY}"
         request = urllib.request.Request(self.admin_url + path, data=data, method=method)
         request.add_header("Authorization", f"Bearer {token or self.secret_key}")
         try:
-            with urllib.request.urlopen(request, timeout=10, context=self.ssl_context) as r:
+            with urllib.request.urlopen(request, timeout=timeout, context=self.ssl_context) as r:
                 status, raw = r.status, r.read()
         except urllib.error.HTTPError as e:
             status, raw = e.code, e.read()

@@ -360,7 +360,8 @@ def test_new_node_joins_as_learner_and_becomes_voter(cluster):
     try:
         status, body = cluster.nodes[0].admin(
             "/cluster/members", method="POST",
-            body={"id": "n4", "address": f"127.0.0.1:{new.cluster_port}"})
+            body={"id": "n4", "address": f"127.0.0.1:{new.cluster_port}"},
+            timeout=150)  # the call returns once the learner caught up and was promoted
         assert status == 200, body
         new.wait_ready(30)
         members = {m["id"]: m for m in new.admin("/cluster/members")[1]["members"]}
