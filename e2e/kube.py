@@ -72,6 +72,10 @@ class Kube:
     def run(
         self, *args: str, input: str | None = None, check: bool = True, timeout: float = 120
     ) -> subprocess.CompletedProcess:
+        # kubectl's own --timeout=Ns (deletes, waits) must run out before ours does
+        for arg in args:
+            if arg.startswith("--timeout=") and arg.endswith("s") and arg[10:-1].isdigit():
+                timeout = max(timeout, int(arg[10:-1]) + 60)
         out = subprocess.run(
             [self.kubectl, *args],
             input=input,

@@ -692,7 +692,7 @@ def test_deleting_the_anodecluster_collects_everything(kube: Kube, settings: Set
         buckets = [b["metadata"]["name"] for b in kube.items("-n", s.namespace, "bucket")]
         kube("-n", s.namespace, "delete", "bucket", *buckets, "--timeout=120s")
         t0 = time.monotonic()
-        kube("-n", s.namespace, "delete", "anodecluster", CLUSTER, "--timeout=180s")
+        kube("-n", s.namespace, "delete", "anodecluster", CLUSTER, "--timeout=300s")
         evidence(
             f"kubectl delete anodecluster returned after {time.monotonic() - t0:.0f}s "
             "(finalizer done)"
@@ -715,7 +715,7 @@ def test_deleting_the_anodecluster_collects_everything(kube: Kube, settings: Set
         )
         pvcs = [c["metadata"]["name"] for c in kube.items("-n", s.namespace, "pvc")]
         evidence(f"PVCs kept by design (the data; README): {pvcs}; deleting them and the namespace")
-        kube("delete", "namespace", s.namespace, "--timeout=180s")
+        kube("delete", "namespace", s.namespace, "--timeout=300s")
 
 
 @pytest.mark.timeout(600)
@@ -751,7 +751,7 @@ def test_helm_uninstall_leaves_nothing(kube: Kube, settings: Settings):
         evidence(
             f"no Deployment/Pod/ServiceAccount/RBAC/peering left; CRDs kept by Helm: {left_crds}"
         )
-        kube("delete", "namespace", s.operator_namespace, "--timeout=180s")
+        kube("delete", "namespace", s.operator_namespace, "--timeout=300s")
 
 
 def gitops_install(
@@ -822,7 +822,7 @@ def test_gitops_kustomize_and_helm_template_apply_idempotently(kube: Kube, setti
             )
         )
         gitops_install(kube, s, "apply -k", ["apply", "-k", overlay], ["diff", "-k", overlay], None)
-        kube("delete", "-k", overlay, "--timeout=180s")
+        kube("delete", "-k", overlay, "--timeout=300s")
     with step("helm template --include-crds | kubectl apply -f -: same idempotence"):
         kube("create", "namespace", s.operator_namespace)
         manifest = kube.helm_run(
@@ -835,6 +835,6 @@ def test_gitops_kustomize_and_helm_template_apply_idempotently(kube: Kube, setti
         gitops_install(
             kube, s, "helm template | apply", ["apply", "-f", "-"], ["diff", "-f", "-"], manifest
         )
-        kube("delete", "-f", "-", "--timeout=180s", input=manifest)
-        kube("delete", "namespace", s.operator_namespace, "--timeout=180s")
+        kube("delete", "-f", "-", "--timeout=300s", input=manifest)
+        kube("delete", "namespace", s.operator_namespace, "--timeout=300s")
         evidence("removed again (CRDs included)")
