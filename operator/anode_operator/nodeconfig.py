@@ -48,6 +48,7 @@ def node_config(cluster: Cluster, *, voters: list[int]) -> dict[str, dict[str, A
         f"{naming.peer_host(cluster.name, cluster.namespace, i)}:{c.INTERNODE_PORT}"
         for i in voters
     ]
+    ec = spec.erasure_coding
     config: dict[str, dict[str, Any]] = {
         "node": {
             "s3_addr": f"0.0.0.0:{c.S3_PORT}",
@@ -63,6 +64,8 @@ def node_config(cluster: Cluster, *, voters: list[int]) -> dict[str, dict[str, A
             "peers": peers,
             # a pod not among `peers` (the voters) starts as a learner, to be promoted
             "learner": "auto",
+            # Reed-Solomon instead of replication for chunks of at least erasure_min_size
+            **({"erasure_coding": f"{ec.data_shards}+{ec.parity_shards}"} if ec else {}),
         },
         "storage": {
             "data_dir": c.DATA_DIR,

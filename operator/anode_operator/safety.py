@@ -51,17 +51,26 @@ def check_spec(spec: ClusterSpec, *, current_replicas: int | None) -> list[Viola
             )
         )
     if spec.erasure_coding is not None:
-        # Accepted by the CRD for the future, but the node has no erasure coding: running the
-        # cluster anyway would store full copies while the spec promises something else.
+        # Each coded chunk puts one fragment on each of dataShards + parityShards members; the
+        # node refuses to start with fewer peers, and writes would be refused (503) anyway.
         ec = spec.erasure_coding
-        out.append(
-            Violation(
-                "ErasureCodingNotSupported",
-                f"erasureCoding ({ec.data_shards}+{ec.parity_shards}) is not supported by the "
-                "node yet: it stores every chunk as replicationFactor full copies; remove "
-                "spec.erasureCoding",
+        width = ec.data_shards + ec.parity_shards
+        if ec.data_shards < 1 or ec.parity_shards < 1 or width > 32:
+            out.append(
+                Violation(
+                    "InvalidErasureCoding",
+                    f"erasureCoding ({ec.data_shards}+{ec.parity_shards}): dataShards and "
+                    "parityShards must be >= 1, and together at most 32",
+                )
             )
-        )
+        elif spec.replicas >= 1 and spec.replicas < width:
+            out.append(
+                Violation(
+                    "TooFewReplicasForErasureCoding",
+                    f"replicas ({spec.replicas}) below dataShards + parityShards ({width}): "
+                    "every coded chunk needs that many distinct nodes",
+                )
+            )
     if not _SIZE.match(spec.chunk_size):
         out.append(Violation("InvalidChunkSize", f"chunkSize {spec.chunk_size!r} is not a size"))
     try:

@@ -213,7 +213,7 @@ def test_scale_up_waits_for_ready_pods_and_never_jumps(kube_env, demo):
     [
         ({"replicas": 4}, "EvenReplicas"),
         ({"replicas": 1}, "ShrinkBelowReplicationFactor"),
-        ({"erasureCoding": {"dataShards": 2, "parityShards": 1}}, "ErasureCodingNotSupported"),
+        ({"erasureCoding": {"dataShards": 4, "parityShards": 2}}, "TooFewReplicasForErasureCoding"),
     ],
 )
 def test_unsafe_specs_are_refused_with_condition_and_event(kube_env, demo, spec, reason):

@@ -331,3 +331,23 @@ def test_audit_spec_puts_the_audit_log_on_the_pods_stdout(tmp_path):
     assert "audit" not in tomllib.loads(plain["data"]["anode.toml"])
     path.write_text(plain["data"]["anode.toml"])
     assert load_config(path, env=env).audit.enabled is False
+
+
+def test_erasure_coding_spec_reaches_the_node_config(tmp_path):
+    """`spec.erasureCoding` renders `[cluster] erasure_coding` that the node's own loader accepts
+    (and checks against the peers it lists); none without it."""
+    from anode.config import ConfigError, load_config
+
+    env = {"ANODE_NODE_ID": "demo-0", "ANODE_CLUSTER_SECRET": "s" * 32}
+    path = tmp_path / "anode.toml"
+    coded = make_cluster(replicas=5, erasureCoding={"dataShards": 3, "parityShards": 2})
+    cm = by_kind(render(coded, replicas=5, voters=[0, 1, 2, 3, 4]))["ConfigMap"]
+    path.write_text(cm["data"]["anode.toml"])
+    loaded = load_config(path, env=env)
+    assert loaded.cluster.erasure_coding == "3+2" and loaded.erasure_scheme() == (3, 2)
+    plain = by_kind(render(make_cluster()))["ConfigMap"]["data"]["anode.toml"]
+    assert "erasure_coding" not in plain
+    narrow = make_cluster(replicas=3, erasureCoding={"dataShards": 4, "parityShards": 2})
+    path.write_text(by_kind(render(narrow))["ConfigMap"]["data"]["anode.toml"])
+    with pytest.raises(ConfigError, match="names 3"):  # the node refuses what safety refuses
+        load_config(path, env=env)

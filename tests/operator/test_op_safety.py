@@ -35,13 +35,18 @@ def test_shrinking_below_replication_factor_is_refused_with_its_own_reason():
     ]
 
 
-def test_erasure_coding_is_refused_until_the_node_supports_it():
-    for width in ((4, 2), (2, 1)):
-        spec = ClusterSpec(replicas=7, erasure_coding=ErasureCoding(*width))
-        (violation,) = check_spec(spec, current_replicas=None)
-        assert violation.reason == "ErasureCodingNotSupported"
-        assert "not supported by the node" in violation.message
-    assert reasons(ClusterSpec(replicas=7)) == []
+def test_erasure_coding_needs_as_many_replicas_as_fragments():
+    for width in ((4, 2), (2, 1), (3, 1)):
+        assert reasons(ClusterSpec(replicas=7, erasure_coding=ErasureCoding(*width))) == []
+    (violation,) = check_spec(
+        ClusterSpec(replicas=5, erasure_coding=ErasureCoding(4, 2)), current_replicas=7
+    )
+    assert violation.reason == "TooFewReplicasForErasureCoding"
+    assert "(6)" in violation.message
+    assert reasons(ClusterSpec(replicas=7, erasure_coding=ErasureCoding(30, 5))) == [
+        "InvalidErasureCoding"
+    ]
+
 
 def test_bad_chunk_size_and_timeout_refused():
     assert reasons(ClusterSpec(chunk_size="lots")) == ["InvalidChunkSize"]
