@@ -159,16 +159,11 @@ class Numbers:
         self.value = value
         self.is_num = is_num
         self._is_int: Any = None
-        self.ints: Any = None  # the int64 reading, when every number is an integer
 
     @property
     def is_int(self) -> Any:
-        if self._is_int is None:
-            try:  # Arrow reads exactly the optionally negative digit strings as int64
-                self.ints = pc.cast(self.text, pa.int64())
-                self._is_int = _false_if_null(_valid(self.text))
-            except pa.ArrowInvalid:
-                self._is_int = _false_if_null(pc.match_substring_regex(self.text, _INT))
+        if self._is_int is None:  # (a failing int64 cast costs 15x this regex)
+            self._is_int = _false_if_null(pc.match_substring_regex(self.text, _INT))
         return self._is_int
 
 
@@ -649,9 +644,6 @@ def _cast(v: V, type_name: str) -> V:
 
 def _parse_ints(numbers: Numbers) -> Any:
     """Integer text (at most 15 characters) as int64; Arrow refuses a leading +."""
-    numbers.is_int  # noqa: B018 (computes .ints when it can)
-    if numbers.ints is not None:
-        return numbers.ints
     text = numbers.text
     if _any(_false_if_null(pc.starts_with(text, "+"))):
         text = pc.replace_substring_regex(text, r"^\+", "")
