@@ -295,3 +295,32 @@ def test_complete_checks_the_expected_object_size(s3, bucket):
     s3.complete_multipart_upload(Bucket=bucket, Key="sized", UploadId=upload,
                                  MultipartUpload=parts, MpuObjectSize=5)
     assert s3.get_object(Bucket=bucket, Key="sized")["Body"].read() == b"12345"
+
+
+def test_part_number_reads_answer_the_part_checksum_of_a_composite_object(s3, bucket):
+    """GET/HEAD ?partNumber=N with checksum mode on a COMPOSITE multipart object answer part N's
+    own checksum, as AWS does (part-wise downloaders check each part against it; botocore checks
+    the body here); a FULL_OBJECT object has no per-part checksum to give."""
+    p1, p2 = os.urandom(5 * MiB), os.urandom(1000)
+    for algorithm, checksum_type in (("SHA256", "COMPOSITE"), ("CRC32", "FULL_OBJECT")):
+        key = f"parts-{algorithm}"
+        upload = s3.create_multipart_upload(Bucket=bucket, Key=key, ChecksumAlgorithm=algorithm,
+                                            ChecksumType=checksum_type)["UploadId"]
+        field = f"Checksum{algorithm}"
+        listed = []
+        for number, body in ((1, p1), (2, p2)):
+            part = s3.upload_part(Bucket=bucket, Key=key, UploadId=upload, PartNumber=number,
+                                  Body=body, ChecksumAlgorithm=algorithm)
+            listed.append({"PartNumber": number, "ETag": part["ETag"], field: part[field]})
+        s3.complete_multipart_upload(Bucket=bucket, Key=key, UploadId=upload,
+                                     MultipartUpload={"Parts": listed})
+        for number, body in ((1, p1), (2, p2)):
+            got = s3.get_object(Bucket=bucket, Key=key, PartNumber=number, ChecksumMode="ENABLED")
+            head = s3.head_object(Bucket=bucket, Key=key, PartNumber=number,
+                                  ChecksumMode="ENABLED")
+            assert got["Body"].read() == body
+            if checksum_type == "COMPOSITE":
+                assert got[field] == head[field] == listed[number - 1][field]
+                assert got["ChecksumType"] == "COMPOSITE"
+            else:
+                assert field not in got and field not in head

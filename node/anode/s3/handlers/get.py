@@ -43,6 +43,18 @@ def _part_range(record: dict[str, Any], value: str) -> tuple[int, int]:
     return start, start + sizes[number - 1]
 
 
+def _part_checksum_headers(record: dict[str, Any], number: int) -> dict[str, str]:
+    """A part of a COMPOSITE multipart object answers that part's own checksum (as AWS does, so
+    part-wise downloaders can check each part); a FULL_OBJECT one has none per part."""
+    part_cks = record.get("part_cks") or []
+    if record.get("cktype") != "COMPOSITE" or number > len(part_cks) or not part_cks[number - 1]:
+        return {}
+    headers = {f"x-amz-checksum-{name.lower()}": value
+               for name, value in part_cks[number - 1].items()}
+    headers["x-amz-checksum-type"] = "COMPOSITE"
+    return headers
+
+
 async def get_object(ctx: Context) -> web.StreamResponse:
     if "partNumber" in ctx.endpoint.query and "Range" in ctx.headers:  # AWS refuses the pair
         raise S3Error(
@@ -67,7 +79,10 @@ async def get_object(ctx: Context) -> web.StreamResponse:
     else:
         rng = parse_range(ctx.headers.get("Range"), size)
     checksum_mode = ctx.headers.get("x-amz-checksum-mode", "").upper() == "ENABLED"
-    headers = response_headers(record, checksums=checksum_mode and rng is None)
+    whole = rng is None or rng == (0, size)
+    headers = response_headers(record, checksums=checksum_mode and whole)
+    if checksum_mode and part_number is not None and not whole:
+        headers.update(_part_checksum_headers(record, int(part_number)))
     headers.update(lock_headers(ctx, record))
     headers.update(sse.response_headers(record.get("sse")))
     for param, header in RESPONSE_OVERRIDES.items():
