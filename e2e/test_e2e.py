@@ -670,6 +670,26 @@ def test_deleted_pvc_recovers(kube: Kube, settings: Settings, state: dict):
         wait_for(
             f"{victim} Ready", lambda: pod_ready(kube.get("-n", s.namespace, "pod", victim)), 300
         )
+        # an empty volume under the old member id must not vote: it rejoins as a learner, the
+        # operator removes its old voter entry, then promotes it (node: cluster/rejoin.py)
+        rejoined = wait_for(
+            "the operator's MemberRejoining event",
+            lambda: [m for r, m in events(kube, s) if r == "MemberRejoining" and victim in m],
+            300,
+            interval=3,
+        )
+        evidence(f"operator: {rejoined[-1]}")
+
+        def voter_again():
+            mine = node_status(kube, s, state, victim)
+            leader = node_status(kube, s, state, f"{CLUSTER}-0")
+            voters = {m["id"] for m in leader["members"] if m.get("voter")}
+            if mine.get("rejoin") is None and mine["role"] != "learner" and victim in voters:
+                return f"{victim} role {mine['role']}, voters {sorted(voters)}"
+            evidence(f"  {victim}: role {mine['role']}, rejoin {mine.get('rejoin')}")
+            return None
+
+        evidence(wait_for(f"{victim} a voter again", voter_again, 300, interval=3))
         cr = wait_for("cluster Ready", lambda: cluster_ready(kube, s, 3), 300)
         evidence(f"Ready again in {time.monotonic() - t0:.0f}s: {describe(cr)}")
         names = [f"{CLUSTER}-{i}" for i in range(3)]

@@ -97,6 +97,12 @@ def main(argv: list[str] | None = None) -> int:
     mremove = members.add_parser("remove", help="remove a drained member")
     mremove.add_argument("id")
     mremove.add_argument("--force", action="store_true")
+    mremove.add_argument(
+        "--rejoin",
+        action="store_true",
+        help="the member lost its volume and rejoins as a learner (its /status shows rejoin): "
+        "remove its old voter entry, keep its registration, no drain",
+    )
     mleader = members.add_parser("leader", help="transfer leadership")
     mleader.add_argument("--to", help="target member id (default: the most caught-up)")
 
@@ -221,7 +227,8 @@ def _members_request(args: argparse.Namespace) -> tuple[str, str, Any]:
     if args.verb == "drain":
         return "POST", f"/cluster/members/{args.id}/drain", None
     if args.verb == "remove":
-        return "DELETE", f"/cluster/members/{args.id}" + ("?force=true" if args.force else ""), None
+        query = "?rejoin=true" if args.rejoin else "?force=true" if args.force else ""
+        return "DELETE", f"/cluster/members/{args.id}{query}", None
     return "POST", "/cluster/leadership", {"to": args.to}
 
 

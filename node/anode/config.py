@@ -140,6 +140,10 @@ class ClusterConfig:
     # true: join as a learner; "auto": a learner unless `peers` names this node (the operator's
     # way: peers are the initial voters, and a pod outside them joins to be promoted)
     learner: bool | str = False
+    # "existing": a member that finds no Raft state on its volume rejoins as a learner rather
+    # than as the voter `peers` names (a lost volume must not vote: cluster/rejoin.py); the
+    # operator sets it once the cluster has formed. "new": the initial members' first start.
+    initial_state: str = "new"
     repair_interval: Duration = Duration(30)
     scrub_interval: Duration = Duration(86400)
     snapshot_entries: int = 5000  # Raft log entries kept before a metadata snapshot replaces them
@@ -482,6 +486,8 @@ def validate(cfg: Config) -> None:
         raise ConfigError(f"cluster.peers: {e}") from None
     if (peers or cfg.is_learner) and len(cfg.cluster.secret) < 16:
         raise ConfigError("cluster.secret: a cluster needs a shared secret of 16+ characters")
+    if cfg.cluster.initial_state not in ("new", "existing"):
+        raise ConfigError('cluster.initial_state: "new" or "existing"')
     if cfg.cluster.snapshot_entries < 10:
         raise ConfigError("cluster.snapshot_entries: must be at least 10")
     if cfg.cluster.placement_groups < 1:

@@ -64,7 +64,8 @@ class Node:
                 listen_addr=config.node.cluster_addr,
                 peers=config.peer_addresses(), state_machine=self.meta.state_machine,
                 data_dir=data / "raft", secret=config.cluster.secret,
-                learner=config.is_learner, compaction_entries=config.cluster.snapshot_entries)
+                learner=config.is_learner, initial_state=config.cluster.initial_state,
+                compaction_entries=config.cluster.snapshot_entries)
             self.internode = InternodeClient(
                 secret=config.cluster.secret,
                 ssl=peer_context(cert_file=config.peer_ca_file) if config.internode_tls else None)

@@ -169,11 +169,14 @@ class AdminClient:
             return bool(body["drained"])
         return status == 200
 
-    def remove_member(self, *, node_id: str) -> bool:
+    def remove_member(self, *, node_id: str, rejoin: bool = False) -> bool:
+        """Remove a drained member; ``rejoin``: the old voter entry of a member that lost its
+        volume and rejoins as a learner (no drain, it stays registered)."""
+        query = "?rejoin=true" if rejoin else ""
         try:
             self._request(
                 "DELETE",
-                f"/cluster/members/{urllib.parse.quote(node_id, safe='')}",
+                f"/cluster/members/{urllib.parse.quote(node_id, safe='')}{query}",
                 timeout=self.membership_timeout,
             )
         except AdminError as exc:

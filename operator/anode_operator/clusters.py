@@ -27,6 +27,7 @@ from anode_operator.render import (
     Credentials,
     credentials_secret_name,
     endpoint,
+    formed,
     parse_voters,
     render,
 )
@@ -138,6 +139,7 @@ def _scale_step(
             ready=state.ready,
             members=state.members(cluster.name),
             membership_api=caps.membership,
+            rejoining=state.rejoining(),
         )
         client = _leader_client(clients, state, cluster.name)
         try:
@@ -158,6 +160,16 @@ def _scale_step(
                     client.add_member(node_id=node, address=address)
                     emit("Normal", "MemberPromoted", f"{node} promoted from learner to voter")
                     return current, Progress("Scaling", "MemberPromoted", f"{node} is a voter")
+                case scaling.RemoveStaleVoter(ordinal=i) if client is not None:
+                    node = naming.pod(cluster.name, i)
+                    client.remove_member(node_id=node, rejoin=True)
+                    emit(
+                        "Warning",
+                        "MemberRejoining",
+                        f"{node} lost its volume: its old voter entry is removed, it rejoins "
+                        "as a learner and is promoted once caught up",
+                    )
+                    return current, Progress("Scaling", "MemberRejoining", f"{node} rejoins")
                 case scaling.DecommissionMember(ordinal=i) if client is not None:
                     node = naming.pod(cluster.name, i)
                     if not client.drain_member(node_id=node):
@@ -255,6 +267,20 @@ def _voters(
     return [i for i in voters if i < replicas] or list(range(min(replicas, 1)))
 
 
+def _formed(kube: Kube, cluster: Cluster, state: ClusterState) -> bool:
+    """A leader was elected (now, or before: the ConfigMap says so): from then on a pod on an
+    empty volume must rejoin as a learner, never vote as the member it replaces."""
+    if state.leader is not None:
+        return True
+    previous = kube.get(
+        api_version="v1",
+        kind="ConfigMap",
+        namespace=cluster.namespace,
+        name=naming.config_map(cluster.name),
+    )
+    return formed(previous)
+
+
 def event_type(condition: str, value: str) -> str:
     """Warning when a condition turns bad (Ready lost, or a problem condition raised)."""
     if condition == "Ready":
@@ -319,6 +345,7 @@ def reconcile(
                 voters=_voters(kube, cluster, state, replicas=replicas, bootstrap=existing is None),
                 credentials=creds,
                 capabilities=kube.capabilities,
+                existing=existing is not None and _formed(kube, cluster, state),
             ):
                 kube.apply(manifest)
             if cluster.spec.service_monitor and not kube.capabilities.service_monitor:

@@ -38,9 +38,13 @@ def to_toml(sections: dict[str, dict[str, Any]]) -> str:
     return "\n".join(lines) + "\n"
 
 
-def node_config(cluster: Cluster, *, voters: list[int]) -> dict[str, dict[str, Any]]:
+def node_config(
+    cluster: Cluster, *, voters: list[int], existing: bool = False
+) -> dict[str, dict[str, Any]]:
     """The config as sections of plain values; ``voters`` are the ordinals of the Raft voters
-    (the initial peers every node connects to)."""
+    (the initial peers every node connects to); ``existing``: the cluster has formed, so a pod
+    on an empty volume must rejoin as a learner instead of voting (the node's cluster/rejoin.py).
+    """
     spec = cluster.spec
     svc = naming.client_service(cluster.name)
     peers = [
@@ -66,6 +70,7 @@ def node_config(cluster: Cluster, *, voters: list[int]) -> dict[str, dict[str, A
             "learner": "auto",
             # Reed-Solomon instead of replication for chunks of at least erasure_min_size
             **({"erasure_coding": f"{ec.data_shards}+{ec.parity_shards}"} if ec else {}),
+            "initial_state": "existing" if existing else "new",
         },
         "storage": {
             "data_dir": c.DATA_DIR,
@@ -85,5 +90,5 @@ def node_config(cluster: Cluster, *, voters: list[int]) -> dict[str, dict[str, A
     return config
 
 
-def render_toml(cluster: Cluster, *, voters: list[int]) -> str:
-    return to_toml(node_config(cluster, voters=voters))
+def render_toml(cluster: Cluster, *, voters: list[int], existing: bool = False) -> str:
+    return to_toml(node_config(cluster, voters=voters, existing=existing))

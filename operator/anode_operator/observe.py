@@ -98,6 +98,17 @@ class ClusterState:
                 out.append(Member(ordinal=ordinal, voter=bool(m.get("voter", True))))
         return tuple(sorted(out, key=lambda m: m.ordinal))
 
+    def rejoining(self) -> frozenset[int]:
+        """Ordinals whose node rejoins on a new volume, has caught up, and waits for its old
+        voter entry to be removed (the node's ``rejoin`` status)."""
+        return frozenset(
+            ordinal
+            for ordinal, doc in self.nodes.items()
+            if (rejoin := doc.get("rejoin"))
+            and rejoin.get("since") is not None
+            and not rejoin.get("removed")
+        )
+
     def node_problems(self, cluster: str) -> tuple[NodeProblem, ...]:
         """What the nodes report wrong with themselves, in ordinal order."""
         out = []

@@ -60,9 +60,11 @@ def _meta(cluster: Cluster, name: str, **extra: Any) -> dict[str, Any]:
 def config_hash(cluster: Cluster) -> str:
     """Hash of the settings that need a pod restart to take effect.
 
-    The peer list is left out: it grows and shrinks with scaling, which must not roll the pods
-    (membership changes go through the admin API instead)."""
+    The peer list and the initial state are left out: they change with scaling and once the
+    cluster has formed, which must not roll the pods (membership changes go through the admin
+    API instead)."""
     cfg = node_config(cluster, voters=[])
+    del cfg["cluster"]["initial_state"]
     material = {
         "config": cfg,
         "tls": cluster.spec.tls_secret,
@@ -71,13 +73,13 @@ def config_hash(cluster: Cluster) -> str:
     return hashlib.sha256(json.dumps(material, sort_keys=True).encode()).hexdigest()[:16]
 
 
-def render_config_map(cluster: Cluster, *, voters: list[int]) -> Manifest:
+def render_config_map(cluster: Cluster, *, voters: list[int], existing: bool = False) -> Manifest:
     return {
         "apiVersion": "v1",
         "kind": "ConfigMap",
         "metadata": _meta(cluster, naming.config_map(cluster.name)),
         "data": {
-            c.CONFIG_FILE: to_toml(node_config(cluster, voters=voters)),
+            c.CONFIG_FILE: to_toml(node_config(cluster, voters=voters, existing=existing)),
             c.VOTERS_FILE: "".join(f"{naming.pod(cluster.name, i)}\n" for i in voters),
         },
     }
@@ -90,6 +92,12 @@ def parse_voters(cluster: Cluster, config_map: dict[str, Any] | None) -> list[in
         return None
     ordinals = [naming.ordinal_of(cluster.name, line.strip()) for line in text.splitlines()]
     return sorted(i for i in ordinals if i is not None)
+
+
+def formed(config_map: dict[str, Any] | None) -> bool:
+    """Whether a previously rendered ConfigMap already says the cluster has formed."""
+    text = ((config_map or {}).get("data") or {}).get(c.CONFIG_FILE) or ""
+    return 'initial_state = "existing"' in text
 
 
 def render_credentials_secret(cluster: Cluster, *, credentials: Credentials) -> Manifest:
@@ -374,17 +382,19 @@ def render(
     voters: list[int] | None = None,
     credentials: Credentials | None = None,
     capabilities: Capabilities = Capabilities(),  # frozen, so a safe default
+    existing: bool = False,
 ) -> list[Manifest]:
     """All children of ``cluster``, in an order that is safe to apply front to back.
 
     ``voters``: ordinals of the Raft voters (default: all ``replicas``, as at bootstrap); pods
-    outside the list start as learners."""
+    outside the list start as learners. ``existing``: the cluster has formed (a leader was
+    seen); a pod that then starts on an empty volume rejoins as a learner."""
     size = cluster.spec.replicas if replicas is None else replicas
     voter_list = list(range(size)) if voters is None else sorted(voters)
     out: list[Manifest] = []
     if credentials is not None and cluster.spec.credentials_secret is None:
         out.append(render_credentials_secret(cluster, credentials=credentials))
-    out.append(render_config_map(cluster, voters=voter_list))
+    out.append(render_config_map(cluster, voters=voter_list, existing=existing))
     out.append(render_peer_service(cluster))
     out.append(render_client_service(cluster))
     out.append(render_statefulset(cluster, replicas=size))

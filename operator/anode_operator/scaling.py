@@ -9,6 +9,11 @@ Membership changes one member at a time and never below quorum:
 * down (n -> n-1): every current pod Ready; the highest ordinal is drained (its chunks are
   re-replicated), then removed from Raft; only then does the StatefulSet shrink by one.
 
+A pod whose node lost its volume comes back as a learner that reports ``rejoin`` in its status
+(the node's cluster/rejoin.py): once it has caught up, its old voter entry is removed
+(``RemoveStaleVoter``, before anything else: that entry is a dead voter), and it is then promoted
+as any learner.
+
 Pure: ``plan_scale`` is called on every reconcile with fresh observations and returns what to do
 next; the shell executes it and calls again. ``membership_api=False`` means the nodes answered 501
 (a single-node or part-1 node build): membership steps are skipped, the StatefulSet still moves
@@ -52,11 +57,19 @@ class DecommissionMember:
 
 
 @dataclass(frozen=True)
+class RemoveStaleVoter:
+    """Remove the voter entry of a member that rejoins on a new volume (no drain: its data is
+    gone already), so that it can be added back as the learner it now is."""
+
+    ordinal: int
+
+
+@dataclass(frozen=True)
 class Done:
     pass
 
 
-ScaleStep = Hold | SetReplicas | AddMember | DecommissionMember | Done
+ScaleStep = Hold | SetReplicas | AddMember | DecommissionMember | RemoveStaleVoter | Done
 
 
 def plan_scale(
@@ -66,13 +79,19 @@ def plan_scale(
     ready: frozenset[int],
     members: tuple[Member, ...] | None,
     membership_api: bool,
+    rejoining: frozenset[int] = frozenset(),
 ) -> ScaleStep:
     """Next step from ``current`` StatefulSet replicas towards ``desired``.
 
     ``ready``: ordinals of Ready pods. ``members``: Raft membership as the leader reports it, or
-    ``None`` when no node could be asked.
+    ``None`` when no node could be asked. ``rejoining``: ordinals whose node rejoins on a new
+    volume, has caught up, and waits for its old voter entry to go.
     """
     by_ordinal = {m.ordinal: m for m in members or ()}
+    if membership_api:
+        stale = [i for i in sorted(rejoining) if i in by_ordinal and by_ordinal[i].voter]
+        if stale:
+            return RemoveStaleVoter(stale[0])
 
     def unpromoted() -> list[int]:
         """Ready pods that are not voters yet (learners, or not registered at all)."""

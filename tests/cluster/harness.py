@@ -104,6 +104,7 @@ class Cluster:
                 args += [f"--{key.replace('_', '-')}", str(value)]
             if m.learner:
                 args.append("--learner")
+            args += m.extra
             if m.listen:
                 args += ["--listen", m.listen]
             m.data.mkdir(parents=True, exist_ok=True)

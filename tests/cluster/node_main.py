@@ -178,6 +178,7 @@ async def main(args: argparse.Namespace) -> None:
         data_dir=data / "raft",
         secret=args.secret,
         learner=args.learner,
+        initial_state=args.initial_state,
         listen_addr=args.listen,
         timeout=args.timeout,
         compaction_entries=args.compaction,
@@ -206,6 +207,7 @@ if __name__ == "__main__":
     parser.add_argument("--data", required=True)
     parser.add_argument("--secret", default="test-secret")
     parser.add_argument("--learner", action="store_true")
+    parser.add_argument("--initial-state", default="new")
     parser.add_argument("--listen", default=None)
     parser.add_argument("--timeout", type=float, default=3.0)
     parser.add_argument("--compaction", type=int, default=5000)

@@ -8,6 +8,7 @@ import json
 import math
 import os
 import random
+import shutil
 import signal
 import subprocess
 import sys
@@ -412,3 +413,44 @@ def test_lagging_member_never_refuses_a_put_into_a_bucket_created_elsewhere(clus
     finally:
         lagging.proc.send_signal(signal.SIGCONT)
     assert exc.value.response["Error"]["Code"] == "AccessDenied"
+
+
+def test_node_on_a_lost_volume_rejoins_as_a_learner_then_a_voter_with_its_chunks(cluster):
+    """A deleted PVC: the same node id on an empty volume. With `initial_state = "existing"` it
+    starts as a learner (no vote), and the admin API's rejoin steps make it a voter again; its
+    chunks come back by repair and it stays a registered, active member."""
+    s3 = cluster.client()
+    s3.create_bucket(Bucket="lost")
+    bodies = {f"o{i}": os.urandom(200_000 + i) for i in range(6)}
+    for key, body in bodies.items():
+        s3.put_object(Bucket="lost", Key=key, Body=body)
+    leader = current_leader(cluster)
+    victim = next(p for p in cluster.nodes if p is not leader)
+    victim.kill()
+    shutil.rmtree(victim.data_dir)
+    victim.cluster += 'initial_state = "existing"\n'
+    victim.start(wait=False)
+
+    def rejoin() -> dict:
+        return victim.admin("/status")[1]["rejoin"]
+
+    wait_until(lambda: rejoin()["since"], timeout=60)
+    assert victim.admin("/status")[1]["role"] == "learner"
+    path = f"/cluster/members/{victim.node_id}"
+    status, body = leader.admin(path + "?rejoin=true", method="DELETE")
+    assert status == 204, body
+    wait_until(lambda: rejoin()["removed"], timeout=60)
+    address = f"127.0.0.1:{victim.cluster_port}"
+    status, body = leader.admin(
+        "/cluster/members", method="POST", body={"id": victim.node_id, "address": address}
+    )
+    assert status == 200, body
+    wait_until(lambda: rejoin() is None and victim.admin("/status")[1]["role"] != "learner")
+    victim.wait_ready(60)
+    members = {m["id"]: m for m in leader.admin("/cluster/members")[1]["members"]}
+    assert all(m["voter"] and m["state"] == "active" for m in members.values()), members
+    digests = {hashlib.sha256(b).hexdigest() for b in bodies.values()}
+    wait_until(lambda: digests <= {p.name for p in victim.chunk_files()}, timeout=60)
+    client = quick_client(victim)
+    for key, body in bodies.items():
+        assert client.get_object(Bucket="lost", Key=key)["Body"].read() == body

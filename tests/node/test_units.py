@@ -50,6 +50,7 @@ secret_key = "b"
     ("[cluster]\nerasure_coding='4-2'", {}, "cluster.erasure_coding: erasure coding '4-2'"),
     ("[node]\nid='a'\n[cluster]\nerasure_coding='1+1'\nsecret='0123456789abcdef'\n"
      "peers=['a=h1:1', 'b=h2:1']\nerasure_classes=['GOLD']", {}, "unknown storage classes"),
+    ("[cluster]\ninitial_state='old'", {}, "cluster.initial_state"),
 ])
 def test_config_errors_name_the_key(tmp_path, text, env, message):
     path = tmp_path / "a.toml"

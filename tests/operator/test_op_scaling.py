@@ -15,6 +15,7 @@ from anode_operator.scaling import (
     Done,
     Hold,
     Member,
+    RemoveStaleVoter,
     SetReplicas,
     plan_scale,
 )
@@ -182,3 +183,41 @@ def test_at_target_without_membership_api_is_done():
         membership_api=False,
     )
     assert step == Done()
+
+
+@pytest.mark.parametrize("desired", [3, 5, 1])
+def test_a_member_rejoining_on_a_new_volume_loses_its_voter_entry_first_then_is_promoted(desired):
+    """Pod 1 lost its volume: its node rejoins as a learner and has caught up, while the leader
+    still lists it as a voter. Its stale entry goes first (whatever the target), then the
+    learner is promoted as any other."""
+    voters = (Member(0, True), Member(1, True), Member(2, True))
+    step = plan_scale(
+        desired=desired,
+        current=3,
+        ready=frozenset({0, 1, 2}),
+        members=voters,
+        membership_api=True,
+        rejoining=frozenset({1}),
+    )
+    assert step == RemoveStaleVoter(1)
+    # removed: the node reports `removed`, so it is no longer rejoining; the learner is added
+    step = plan_scale(
+        desired=3,
+        current=3,
+        ready=frozenset({0, 1, 2}),
+        members=(Member(0, True), Member(2, True)),
+        membership_api=True,
+    )
+    assert step == AddMember(1)
+
+
+def test_a_rejoining_member_that_is_no_voter_is_left_to_the_learner_path():
+    step = plan_scale(
+        desired=3,
+        current=3,
+        ready=frozenset({0, 1, 2}),
+        members=(Member(0, True), Member(1, False), Member(2, True)),
+        membership_api=True,
+        rejoining=frozenset({1}),
+    )
+    assert step == AddMember(1)

@@ -8,7 +8,10 @@
                                             remaining holders; answers {"remaining": n}, poll
                                             until 0
     DELETE /cluster/members/{id}            remove a drained member from Raft (409 until drained;
-                                            `?force=true` skips the check); never below quorum
+                                            `?force=true` skips the check); never below quorum.
+                                            `?rejoin=true`: the member lost its volume and rejoins
+                                            as a learner (cluster/rejoin.py): remove its old voter
+                                            entry, no drain, it stays registered
     POST   /cluster/leadership              {"to": id | null}: hand leadership over and wait
 
 Leader-only steps are forwarded to the leader's admin API, so any node can be asked. One change
@@ -126,7 +129,8 @@ async def remove_member(request: web.Request) -> web.Response:
         return refused
     node_id = request.match_info["id"]
     record = node.meta.nodes().get(node_id)
-    force = request.query.get("force", "").lower() == "true"
+    rejoining = request.query.get("rejoin", "").lower() == "true"
+    force = rejoining or request.query.get("force", "").lower() == "true"
     if not force:
         if record is None or record.get("state") != "draining":
             return error(409, f"drain {node_id} first (POST /cluster/members/{node_id}/drain)",
@@ -137,7 +141,7 @@ async def remove_member(request: web.Request) -> web.Response:
 
     async def action() -> web.Response:
         await node.consensus.remove_member(node_id)
-        if record is not None:
+        if record is not None and not rejoining:
             await node.propose(SetNodeState(node_id=node_id, state="removed"))
         return web.Response(status=204)
 

@@ -36,6 +36,7 @@ from ..meta.commands import Command, decode, encode
 from ..meta.consensus import Consensus
 from ..meta.layout import scan
 from ..meta.state import StateMachine
+from . import rejoin
 from .batcher import Batcher
 from .errors import MembershipError, NoQuorum, NotLeader
 from .replica import Replica
@@ -62,6 +63,7 @@ class RaftConsensus(Consensus):
         data_dir: Path,
         secret: str,
         learner: bool = False,
+        initial_state: str = "new",
         listen_addr: str | None = None,
         timeout: float = 5.0,
         compaction_entries: int = 5000,
@@ -79,6 +81,10 @@ class RaftConsensus(Consensus):
         self._data_dir = data_dir
         self._secret = secret
         self._learner = learner
+        if initial_state not in ("new", "existing"):
+            raise ValueError(f'initial_state: "new" or "existing", got {initial_state!r}')
+        self._existing = initial_state == "existing"
+        self._rejoin: rejoin.Rejoin | None = None  # set while rejoining after a lost volume
         self._timeout = timeout
         self._compaction = (compaction_entries, compaction_seconds)
         self._append_batch_bytes = append_batch_bytes
@@ -110,6 +116,18 @@ class RaftConsensus(Consensus):
         for key, raw in scan(self._sm.db, MEMBER_PREFIX):
             record = msgpack.unpackb(raw)
             self._members[key[len(MEMBER_PREFIX) :].decode()] = record["address"]
+        self._rejoin = rejoin.load(self._data_dir)
+        lost = self._existing and not self._learner and rejoin.lost_volume(self._data_dir)
+        if self._rejoin is None and lost:
+            log.warning(
+                "%s: no Raft state on this volume but the cluster exists: rejoining as a "
+                "learner until the old voter entry is replaced (cluster/rejoin.py)",
+                self.node_id,
+            )
+            self._rejoin = rejoin.Rejoin()
+            rejoin.save(self._data_dir, self._rejoin)
+        if self._rejoin is not None:
+            self._learner = True
         self._replica = self._make_replica(learner=self._learner)
         self._thread = threading.Thread(target=self._run, name=f"raft-{self.node_id}", daemon=True)
         self._thread.start()
@@ -184,15 +202,46 @@ class RaftConsensus(Consensus):
                         self._last_leader = leader
                         self.leader_changes += 1
                     self._status = status
-                    if self._learner and self.address in {n.address for n in replica.otherNodes}:
-                        replica = self._promote(replica)
+                    if self._learner and self._caught_up(replica):
+                        self._note_caught_up(replica)
+                        if self.address in {n.address for n in replica.otherNodes} and (
+                            self._rejoin is None or self._rejoin.removed
+                        ):
+                            replica = self._promote(replica)
         finally:
             replica.destroy()
+
+    @staticmethod
+    def _caught_up(replica: Replica) -> bool:
+        """A leader talks to us and we applied what it had committed when it last did.
+
+        A learner replaying old entries may pass a configuration that names it (an earlier
+        membership of this id): only the configuration as of the leader's commit counts."""
+        raw = replica.getStatus()
+        leader_commit = raw["leader_commit_idx"]
+        return (
+            raw["leader"] is not None
+            and leader_commit is not None
+            and raw["last_applied"] >= leader_commit
+        )
+
+    def _note_caught_up(self, replica: Replica) -> None:
+        if self._rejoin is not None and self._rejoin.since is None:
+            self._rejoin = self._rejoin.caught_up(replica.raftLastApplied)
+            rejoin.save(self._data_dir, self._rejoin)
+            log.warning(
+                "%s caught up at %d while rejoining: remove its old voter entry, then add it",
+                self.node_id,
+                self._rejoin.since,
+            )
 
     def _promote(self, replica: Replica) -> Replica:
         """The log made us a voter: reopen the same journal as a full member."""
         peers = {n.address for n in replica.otherNodes} - {self.address}
         replica.destroy()
+        if self._rejoin is not None:
+            rejoin.clear(self._data_dir)  # our votes from now on are this volume's own
+            self._rejoin = None
         self._peers = {self._id_of(a) or a: a for a in peers}
         self._learner = False
         self._replica = replica = self._make_replica(learner=False)
@@ -224,7 +273,13 @@ class RaftConsensus(Consensus):
             return [exc] * len(encoded)
         return self._sm.apply_many(commands, index=index)
 
-    def _register(self, node_id: str, address: str, voter: bool) -> None:
+    def _register(self, node_id: str, address: str, voter: bool, index: int) -> None:
+        if self._rejoin is not None and node_id == self.node_id and not address:
+            state = self._rejoin.removal_applied(index)
+            if state != self._rejoin:
+                rejoin.save(self._data_dir, state)
+                self._rejoin = state
+                log.warning("%s: old voter entry removed at %d", self.node_id, index)
         key = MEMBER_PREFIX + node_id.encode()
         if address:
             record = {"address": address, "voter": voter}
@@ -319,6 +374,10 @@ class RaftConsensus(Consensus):
             "restored": snaps.restored,
             "install_error": snaps.install_error,  # None unless the last dump failed to install
         }
+        state = self._rejoin  # set while rejoining after a lost volume (rejoin.py)
+        status["rejoin"] = (
+            None if state is None else {"since": state.since, "removed": state.removed}
+        )
         return status
 
     def _require_leader(self) -> None:

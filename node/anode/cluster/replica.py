@@ -18,7 +18,8 @@ from .tcp import GuardedTransport
 
 # apply(encoded_commands, log_index) -> results; called in the Raft thread in log order.
 Apply = Callable[[list[bytes], int], list[Any]]
-Register = Callable[[str, str, bool], None]
+# register(node_id, address, voter, log_index); an empty address removes the record.
+Register = Callable[[str, str, bool, int], None]
 
 
 class SyncingTransport(GuardedTransport):
@@ -87,4 +88,4 @@ class Replica(SyncObj):
 
     @replicated
     def register_member(self, node_id: str, address: str, voter: bool) -> None:
-        self._register(node_id, address, voter)
+        self._register(node_id, address, voter, self.raftLastApplied + 1)
