@@ -18,11 +18,15 @@ import threading
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
+from typing import TYPE_CHECKING
 from urllib.parse import urlsplit
 
 import kopf
 
 from anode_operator.settings import SETTINGS
+
+if TYPE_CHECKING:
+    from anode_operator.leader import Owner
 
 log = logging.getLogger("anode_operator")
 SA_NAMESPACE_FILE = Path("/var/run/secrets/kubernetes.io/serviceaccount/namespace")
@@ -100,6 +104,17 @@ def standby_liveness(url: str | None) -> Iterator[None]:
         server.server_close()
 
 
+def lease_owner(lease_namespace: str) -> Owner | None:
+    """This pod (``POD_NAME``/``POD_UID`` from the downward API) when the Lease lives in its
+    namespace: the Lease is then collected with its last holder (``leader``)."""
+    from anode_operator.leader import Owner
+
+    name, uid = os.environ.get("POD_NAME"), os.environ.get("POD_UID")
+    if not name or not uid or os.environ.get("POD_NAMESPACE") != lease_namespace:
+        return None
+    return Owner(name=name, uid=uid)
+
+
 def _exit_now() -> None:
     """Lease lost: stop reconciling at once, before a standby may take over (the Deployment
     restarts this container, which then waits as the standby)."""
@@ -148,6 +163,7 @@ def main(argv: list[str] | None = None) -> int:
             renew_deadline=SETTINGS.lease_renew_deadline,
             retry=SETTINGS.lease_retry,
         ),
+        owner=lease_owner(args.lease_namespace),
     )
     log.info("leader election: lease %s/%s as %s", args.lease_namespace, args.lease, identity)
     with standby_liveness(args.liveness):

@@ -9,6 +9,12 @@ own clock from when it last saw the Lease change, so pods' clocks need not agree
 stop releases the Lease, so the standby takes over within ``retry`` seconds; after a SIGKILL it
 takes over within ``duration + retry``. This is what client-go's leaderelection does.
 
+The holder also makes its own Pod the Lease's owner (``owner``, from the Deployment's downward
+API): ``helm uninstall`` deletes the operator's RBAC and ServiceAccount before the pods stop, so
+the graceful release then fails, and the garbage collector removes the Lease with the last
+holder's Pod instead of leaving a stale holder behind. A standby that takes over writes itself as
+owner; if the Lease was collected meanwhile it is simply created again.
+
 ``decide`` is the whole rule, pure; ``LeaseElector`` does the API calls around it.
 """
 
@@ -45,6 +51,19 @@ class LeaseView:
     transitions: int = 0
 
 
+@dataclass(frozen=True)
+class Owner:
+    """The holder's Pod (the Lease is in its namespace)."""
+
+    name: str
+    uid: str
+
+    def reference(self) -> kubernetes.client.V1OwnerReference:
+        return kubernetes.client.V1OwnerReference(
+            api_version="v1", kind="Pod", name=self.name, uid=self.uid
+        )
+
+
 class Decision(Enum):
     TAKE = "take"  # write ourselves as holder (new or renewed)
     WAIT = "wait"  # someone else holds a live Lease
@@ -67,9 +86,11 @@ class LeaseElector:
         identity: str,
         timing: Timing = Timing(),
         clock: Callable[[], float] = time.monotonic,
+        owner: Owner | None = None,
     ) -> None:
         self._api = kubernetes.client.CoordinationV1Api(api)
         self.namespace, self.name, self.identity = namespace, name, identity
+        self.owner = owner
         self.timing = timing
         self._clock = clock
         self._seen: tuple[str, float] | None = None  # (resourceVersion, first seen at)
@@ -132,14 +153,19 @@ class LeaseElector:
             acquire_time=lease.spec.acquire_time if ours and lease is not None else stamp,
             lease_transitions=(view.transitions if view else 0) + (0 if ours or not view else 1),
         )
+        owners = [self.owner.reference()] if self.owner else None
         if lease is None:
             body = kubernetes.client.V1Lease(
-                metadata=kubernetes.client.V1ObjectMeta(name=self.name, namespace=self.namespace),
+                metadata=kubernetes.client.V1ObjectMeta(
+                    name=self.name, namespace=self.namespace, owner_references=owners
+                ),
                 spec=spec,
             )
             self._api.create_namespaced_lease(self.namespace, body, _request_timeout=self._timeout)
         else:
             lease.spec = spec  # metadata keeps resourceVersion: a concurrent write gets 409
+            if owners:
+                lease.metadata.owner_references = owners
             self._api.replace_namespaced_lease(
                 self.name, self.namespace, lease, _request_timeout=self._timeout
             )

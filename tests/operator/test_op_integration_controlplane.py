@@ -522,3 +522,67 @@ def test_namespaced_operator_takes_a_lease_in_its_namespace_and_releases_it(kube
         proc.terminate()
         proc.wait(timeout=20)
     assert _holder(kube_env, ns, "scoped") is None  # released on a graceful stop
+
+
+def test_the_lease_is_collected_with_its_last_holders_pod(kube_env, tmp_path):
+    """``helm uninstall`` deletes the operator's RBAC and ServiceAccount before its pods stop, so
+    the graceful release fails on that path; the holder's Pod owns the Lease, and the garbage
+    collector removes it with that Pod. Here a Pod object (no kubelet runs it) stands for the
+    operator's pod, the operator is SIGKILLed (no release), then the Pod is deleted."""
+    ns = "cp-owned"
+    kube_env.create_namespace(ns)
+    core = kubernetes.client.CoreV1Api(kube_env.api)
+    body = {
+        "apiVersion": "v1",
+        "kind": "Pod",
+        "metadata": {"name": "operator-0"},
+        "spec": {
+            "automountServiceAccountToken": False,  # this control plane mints no tokens
+            "containers": [{"name": "operator", "image": "anode-operator:dev"}],
+        },
+    }
+    pod = kube_env.wait(  # the namespace's default ServiceAccount may not exist yet
+        "the stand-in operator Pod", lambda: _create_pod(core, ns, body), timeout=60
+    )
+    env = {
+        **os.environ,
+        "KUBECONFIG": kube_env.kubeconfig,
+        "POD_NAMESPACE": ns,
+        "POD_NAME": pod.metadata.name,
+        "POD_UID": pod.metadata.uid,
+    }
+    proc = subprocess.Popen(
+        [str(Path(sys.executable).parent / "anode-operator"), "--namespace", ns],
+        env=env,
+        stdout=(tmp_path / "owned.log").open("wb"),
+        stderr=subprocess.STDOUT,
+    )
+    leases = kubernetes.client.CoordinationV1Api(kube_env.api)
+    try:
+        kube_env.wait("Lease held", lambda: _holder(kube_env, ns, "anode-operator"), timeout=60)
+        owners = leases.read_namespaced_lease("anode-operator", ns).metadata.owner_references
+        expected = [("Pod", "operator-0", pod.metadata.uid)]
+        assert [(o.kind, o.name, o.uid) for o in owners] == expected
+    finally:
+        proc.kill()  # no release, as when uninstall already took the RBAC away
+        proc.wait()
+    assert _holder(kube_env, ns, "anode-operator")
+    core.delete_namespaced_pod("operator-0", ns, grace_period_seconds=0)
+
+    def collected() -> bool:
+        try:
+            leases.read_namespaced_lease("anode-operator", ns)
+        except ApiException as exc:
+            return exc.status == 404
+        return False
+
+    kube_env.wait("the Lease collected with its holder's Pod", collected, timeout=120)
+
+
+def _create_pod(core, ns: str, body: dict):
+    try:
+        return core.create_namespaced_pod(ns, body)
+    except ApiException as exc:
+        if exc.status == 403:  # "serviceaccount default not found" until the controller made it
+            return None
+        raise
