@@ -376,8 +376,7 @@ def main(argv: list[str] | None = None) -> int:
         with _workdir(_data_parent(args.workdir)) as workdir:
             bench = Bench(args, load, workdir)
             _log(f"bench: data in {workdir}, load generator pid {load.pid}")
-            order = [t for t in ("dd", "ceiling", "anode", "anode3", "seaweedfs")
-                     if t in args.only]
+            order = [t for t in ("dd", "ceiling", "anode", "anode3", "seaweedfs") if t in args.only]
             for name in order:
                 if name == "dd":
                     bench.run_dd()

@@ -217,8 +217,7 @@ def render(results: Results) -> str:
         ("put_medium_ops", "PUT 1 MiB ops/s", None),
         ("get_medium_ops", "GET 1 MiB ops/s", None),
     ):
-        pct(f"3-node cluster / single node {label}", a("anode3", row_id), a("anode", row_id),
-            goal)
+        pct(f"3-node cluster / single node {label}", a("anode3", row_id), a("anode", row_id), goal)
 
     if results.notes:
         lines += ["", "Notes:", *(f"- {n}" for n in results.notes)]

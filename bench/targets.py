@@ -208,8 +208,18 @@ def anode3(workdir: Path, timeout: float = 90) -> Iterator[Target]:
     env["ANODE_LOG_LEVEL"] = "WARNING"
     proc = Managed(
         "anode3",
-        [sys.executable, "-m", "anode.cli", "local", "--nodes", "3", "--base-port", str(base),
-         "--data-dir", str(workdir / "anode3" / "data")],
+        [
+            sys.executable,
+            "-m",
+            "anode.cli",
+            "local",
+            "--nodes",
+            "3",
+            "--base-port",
+            str(base),
+            "--data-dir",
+            str(workdir / "anode3" / "data"),
+        ],
         workdir / "anode3" / "anode3.log",
         env,
     )
@@ -218,8 +228,14 @@ def anode3(workdir: Path, timeout: float = 90) -> Iterator[Target]:
             admin = f"http://127.0.0.1:{base + 1 + 100 * i}/ready"
             _wait("anode3", proc, lambda admin=admin: _http_ok(admin), timeout)
         urls = tuple(f"http://127.0.0.1:{base + 100 * i}" for i in range(3))
-        yield Target("anode3", urls[0], access_key="anodeadmin",
-                     secret_key="anodeadmin-secret", pid=proc.pid, spread=urls)
+        yield Target(
+            "anode3",
+            urls[0],
+            access_key="anodeadmin",
+            secret_key="anodeadmin-secret",
+            pid=proc.pid,
+            spread=urls,
+        )
     finally:
         proc.stop(grace=20)
 
