@@ -24,6 +24,9 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from s3util import error_code
 
+# four processes on a loaded 2-core machine: the cluster's start counts toward the first test
+pytestmark = pytest.mark.timeout(600)
+
 KiB = 1024
 CHUNK = 128 * KiB  # storage.chunk_size
 INLINE = 32 * KiB  # storage.inline_max (default)
