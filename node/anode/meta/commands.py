@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from typing import Any, get_args
 
 from .layout import pack, unpack
-from .records import PartRecord, UploadRecord, VersionRecord
+from .records import CodedRecord, PartRecord, UploadRecord, VersionRecord
 
 
 @dataclass(frozen=True)
@@ -260,7 +260,7 @@ class RecordCoded:
     body (the writer's pin is its own)."""
 
     digest: bytes
-    coded: dict[str, Any]
+    coded: CodedRecord
 
 
 @dataclass(frozen=True)

@@ -104,3 +104,15 @@ class KmsKeyRecord(TypedDict):
     wrapped: bytes
     created: float
     enabled: bool
+
+
+class CodedRecord(TypedDict):
+    """`X/<chunk id>`: an erasure-coded chunk (`chunks.erasure.Coded.record()`, RecordCoded)."""
+
+    scheme: str  # "k+m"
+    size: int  # chunk bytes
+    span: int  # chunk bytes per data fragment
+    offset: int  # where the chunk bytes start in a fragment (after both headers)
+    digests: list[bytes]  # SHA-256 of each fragment, data fragments first
+    raw: int  # bytes the k + m fragments take together
+    at: NotRequired[float]  # the proposer's clock when it was (last) placed

@@ -18,6 +18,7 @@ from rocksdict import Options, Rdict
 from . import layout as L
 from . import quota
 from .layout import scan
+from .records import CodedRecord
 from .state import StateMachine
 
 
@@ -202,14 +203,14 @@ class MetaStore:
                     and self.db.get(L.coded_key(digest)) is None):
                 yield digest
 
-    def coded_chunks(self) -> Iterator[tuple[bytes, dict[str, Any]]]:
+    def coded_chunks(self) -> Iterator[tuple[bytes, CodedRecord]]:
         """(chunk id, coded record) of every erasure-coded chunk a version refers to."""
         for key, raw in scan(self.db, L.CODED_PREFIX):
             digest = key[len(L.CODED_PREFIX):]
             if self.db.get(L.chunk_key(digest)) is not None:
                 yield digest, L.unpack(raw)
 
-    def coded(self, digest: bytes) -> dict[str, Any] | None:
+    def coded(self, digest: bytes) -> CodedRecord | None:
         """The coded record of a chunk stored as fragments (`erasure.Coded.from_record`)."""
         return self._get(L.coded_key(digest))
 
