@@ -20,9 +20,11 @@ import hashlib
 import struct
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from pyeclib.ec_iface import ECDriver, ECDriverError
+if TYPE_CHECKING:
+    from pyeclib.ec_iface import ECDriver
+
 
 from ..config import MAX_ERASURE_WIDTH as MAX_WIDTH
 from ..config import parse_erasure
@@ -111,6 +113,10 @@ class Coded:
 
 @functools.cache
 def _driver(scheme: Scheme) -> ECDriver:
+    # imported on first use: every node imports this module, few code chunks (liberasurecode
+    # and ISA-L are loaded then)
+    from pyeclib.ec_iface import ECDriver
+
     return ECDriver(k=scheme.k, m=scheme.m, ec_type=BACKEND)
 
 
@@ -176,6 +182,8 @@ def read(
             f"chunk {chunk_id.hex()}: {len(good)} verified fragments of "
             f"{coded.scheme.width}, {k} needed"
         )
+    from pyeclib.ec_iface import ECDriverError  # loaded by now (`_driver`)
+
     try:
         chunk = _driver(coded.scheme).decode([f[HEADER.size :] for f in good.values()])
     except ECDriverError as exc:
