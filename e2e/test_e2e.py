@@ -610,9 +610,15 @@ def test_image_change_rolls_one_pod_at_a_time_leader_last(
             f"when {leader} went down: LeadershipTransferred events {handed_over}, "
             f"the cluster's leader per another member: {leader_at_down}"
         )
-        # the operator hands leadership over first, unless it had already moved by itself
-        assert handed_over or leader_at_down not in (None, "", leader), (
-            "the leader restarted while still the leader"
+        # the operator deletes the old leader's pod only when it sees another leader: after its
+        # own transfer (LeadershipTransferred), or after leadership moved by itself; each
+        # RestartingPod event names the leader that decision saw
+        decided = [
+            m for r, m in events(kube, s) if r == "RestartingPod" and m.startswith(f"{leader} ")
+        ]
+        evidence(f"the operator's restart of {leader}: {decided}")
+        assert decided and all(f"(leader {leader})" not in m for m in decided), (
+            f"{leader} was restarted while the operator saw it lead: {decided}"
         )
         new_leader = node_status(kube, s, state, f"{CLUSTER}-0")["leader"]
         evidence(f"leader now {new_leader}")

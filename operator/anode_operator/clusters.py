@@ -221,7 +221,12 @@ def _rollout_step(
             case rollout.RestartPod(ordinal=i):
                 pod = state.pods[i]
                 kube.delete_pod(namespace=cluster.namespace, name=pod.name, uid=pod.uid)
-                emit("Normal", "RestartingPod", f"{pod.name} restarts on the new revision")
+                # the leader as this decision saw it (the e2e checks it was not this pod)
+                emit(
+                    "Normal",
+                    "RestartingPod",
+                    f"{pod.name} restarts on the new revision (leader {state.leader})",
+                )
                 return Progress("Upgrading", "RestartingPod", f"restarting {pod.name}")
             case rollout.TransferLeadership(to_ordinal=i):
                 client = _leader_client(clients, state, cluster.name)
@@ -269,7 +274,13 @@ def _voters(
 
 def _formed(kube: Kube, cluster: Cluster, state: ClusterState) -> bool:
     """A leader was elected (now, or before: the ConfigMap says so): from then on a pod on an
-    empty volume must rejoin as a learner, never vote as the member it replaces."""
+    empty volume must rejoin as a learner, never vote as the member it replaces.
+
+    Only said to nodes that know ``initial_state`` (their status has ``rejoin``): an older image
+    refuses the unknown key, and a restarted pod of it would not start (a new operator before
+    the cluster's image change)."""
+    if any("rejoin" not in doc for doc in state.nodes.values()):
+        return False
     if state.leader is not None:
         return True
     previous = kube.get(

@@ -70,7 +70,6 @@ def node_config(
             "learner": "auto",
             # Reed-Solomon instead of replication for chunks of at least erasure_min_size
             **({"erasure_coding": f"{ec.data_shards}+{ec.parity_shards}"} if ec else {}),
-            "initial_state": "existing" if existing else "new",
         },
         "storage": {
             "data_dir": c.DATA_DIR,
@@ -81,6 +80,8 @@ def node_config(
             "cache_size": spec.parquet_cache_size,
         },
     }
+    if existing:  # never "new" (the default): nodes older than the key refuse it
+        config["cluster"]["initial_state"] = "existing"
     if spec.audit_enabled:  # sidecar-free: records on stdout are the pod's logs; no file on the PVC
         config["audit"] = {"enabled": True, "stdout": True, "file": ""}
         if spec.audit_webhook:

@@ -64,7 +64,6 @@ def config_hash(cluster: Cluster) -> str:
     cluster has formed, which must not roll the pods (membership changes go through the admin
     API instead)."""
     cfg = node_config(cluster, voters=[])
-    del cfg["cluster"]["initial_state"]
     material = {
         "config": cfg,
         "tls": cluster.spec.tls_secret,

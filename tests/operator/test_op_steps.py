@@ -206,8 +206,11 @@ def run_rollout(cluster, st, caps=None):
 def test_rollout_restarts_a_follower_then_moves_leadership_then_the_leader(node):
     cluster = make_cluster(replicas=3)
     members = {f"demo-{i}": True for i in range(3)}
-    progress, deleted, _, _ = run_rollout(cluster, state(replicas=3, ready=3, members=members))
+    progress, deleted, events, _ = run_rollout(cluster, state(replicas=3, ready=3, members=members))
     assert deleted == ["demo-2"] and progress.reason == "RestartingPod"
+    assert events == [
+        ("Normal", "RestartingPod", "demo-2 restarts on the new revision (leader demo-0)")
+    ]
     only_leader_old = state(
         replicas=3, ready=3, members=members, revisions={0: "r1", 1: "r2", 2: "r2"}
     )
@@ -234,3 +237,52 @@ def test_rollout_waits_for_the_statefulset_controller(node):
     st.statefulset["status"]["observedGeneration"] = 0
     progress, deleted, _, _ = run_rollout(make_cluster(replicas=3), st)
     assert progress.reason == "StatefulSetNotObserved" and deleted == []
+
+
+def test_a_member_rejoining_on_a_new_volume_loses_its_old_voter_entry_without_drain(node):
+    """Its node reports ``rejoin`` (caught up, old entry not yet removed) while the leader still
+    lists it as a voter: DELETE with ``?rejoin=true`` (no drain, it stays registered)."""
+    cluster = make_cluster(replicas=3)
+    st = state(replicas=3, ready=3, members={f"demo-{i}": True for i in range(3)})
+    st.nodes[1] = {
+        "node_id": "demo-1",
+        "role": "learner",
+        "leader": "demo-0",
+        "rejoin": {"since": 12, "removed": False},
+    }
+    replicas, progress, events, _ = run_scale(cluster, st)
+    assert replicas == 3 and progress.reason == "MemberRejoining"
+    assert node.calls == [("DELETE", "/cluster/members/demo-1?rejoin=true", None)]
+    assert [e[:2] for e in events] == [("Warning", "MemberRejoining")]
+
+
+class ConfigMapKube:
+    def __init__(self, config_map: dict | None) -> None:
+        self.config_map = config_map
+
+    def get(self, **_: object) -> dict | None:
+        return self.config_map
+
+
+def test_initial_state_existing_is_told_only_to_nodes_that_know_it():
+    """Once a leader was seen, a pod on an empty volume must rejoin (``initial_state =
+    "existing"``); an older node image refuses the unknown key, so it is not rendered while any
+    node lacks ``rejoin`` in its status; nobody answering keeps what was rendered before."""
+    from anode_operator.render import formed, render_config_map
+
+    cluster = make_cluster(replicas=3)
+    members = {f"demo-{i}": True for i in range(3)}
+    before, after = (
+        render_config_map(cluster, voters=[0, 1, 2], existing=e) for e in (False, True)
+    )
+    assert "initial_state" not in before["data"]["anode.toml"] and not formed(before)
+    assert 'initial_state = "existing"' in after["data"]["anode.toml"] and formed(after)
+
+    new = state(replicas=3, ready=3, members=members)
+    new.nodes[0]["rejoin"] = None
+    assert clusters._formed(ConfigMapKube(None), cluster, new)
+    old = state(replicas=3, ready=3, members=members)  # no "rejoin": an older image
+    assert not clusters._formed(ConfigMapKube(after), cluster, old)
+    quiet = ClusterState(statefulset=new.statefulset, pods=new.pods, nodes={})
+    assert clusters._formed(ConfigMapKube(after), cluster, quiet)
+    assert not clusters._formed(ConfigMapKube(before), cluster, quiet)
