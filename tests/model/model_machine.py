@@ -29,6 +29,7 @@ from model_requests import (
     Answer,
     Unavailable,
     call,
+    check_sse,
     parse_enc,
     pick_key,
     range_header,
@@ -37,6 +38,7 @@ from model_requests import (
 )
 from model_targets import DAY_SECONDS, LIFECYCLE_INTERVAL, Target
 from s3model import (
+    KMS_KEY,
     NULL,
     PLAIN,
     Bucket,
@@ -44,6 +46,7 @@ from s3model import (
     Expect,
     Version,
     after_days,
+    etag_of_parts,
     expect_read,
     md5_etag,
     multipart_etag,
@@ -52,7 +55,9 @@ from s3model import (
 KEYS = ["k0", "k1", "d/k2"]
 EXPIRING = ["exp/0", "exp/1"]
 BUCKETS = 3  # b0 and b1 belong to root, b2 to alice
-ENCS = st.sampled_from(["", "S3", "C0", "C1", "C2"])
+# none, SSE-S3, SSE-C with one of 3 keys, SSE-KMS in one of 3 modes (s3model.KMS_MODES)
+ENCS = st.sampled_from(["", "S3", "C0", "C1", "C2", "K0", "K1", "K2"])
+DEFAULT_ENCS = st.sampled_from(["", "S3", "K0", "K1"])  # a bucket's default ("": none)
 KEY_PICKS = st.sampled_from(["right", "right", "none", "wrong"])
 RANGES = st.one_of(
     st.none(),
@@ -87,6 +92,8 @@ class StoreMachine(RuleBasedStateMachine):
         cls.target = target
         if "alice" not in target.users:
             target.add_user("alice")
+            status, doc = target.admin("/kms/keys", method="POST", body={"name": KMS_KEY})
+            assert status in (200, 201), f"creating KMS key {KMS_KEY}: {status} {doc}"
 
     def __init__(self) -> None:
         super().__init__()
@@ -166,10 +173,7 @@ class StoreMachine(RuleBasedStateMachine):
             assert got.response.get("ContentRange") == want.content_range, what
         if version is not None:
             assert got.response.get("Metadata", {}) == version.meta, what
-            sse = got.response.get("ServerSideEncryption")
-            customer = got.response.get("SSECustomerAlgorithm")
-            assert (sse == "AES256") == (version.enc.kind == "S3"), f"{what}: SSE {sse}"
-            assert (customer == "AES256") == (version.enc.kind == "C"), f"{what}: SSE-C"
+            check_sse(what, got.response, version.enc)
 
     def server_shapes(self, b: int, key: str) -> list[tuple[str, bool, int]]:
         """The versions of `key` the store lists (as a sorted list of shapes)."""
@@ -261,11 +265,15 @@ class StoreMachine(RuleBasedStateMachine):
         assert answer.ok, answer
         bucket.versioning = status
 
-    @rule(b=st.integers(0, BUCKETS - 1), on=st.booleans())
-    def set_default_encryption(self, b: int, on: bool) -> None:
+    @rule(b=st.integers(0, BUCKETS - 1), enc=DEFAULT_ENCS)
+    def set_default_encryption(self, b: int, enc: str) -> None:
         bucket = self.bucket(b)
-        if on:
-            rules = [{"ApplyServerSideEncryptionByDefault": {"SSEAlgorithm": "AES256"}}]
+        default = parse_enc(enc)
+        if default != PLAIN:
+            by_default = {"SSEAlgorithm": "aws:kms" if default.kind == "KMS" else "AES256"}
+            if default.kind == "KMS" and default.key:
+                by_default["KMSMasterKeyID"] = f"alias/{KMS_KEY}"
+            rules = [{"ApplyServerSideEncryptionByDefault": by_default}]
             answer = self.idempotent(
                 self.user(b),
                 "put_bucket_encryption",
@@ -275,12 +283,18 @@ class StoreMachine(RuleBasedStateMachine):
         else:
             answer = self.idempotent(self.user(b), "delete_bucket_encryption", Bucket=bucket.name)
         assert answer.ok, answer
-        bucket.default_enc = on
+        bucket.default_enc = default
 
     # ---- objects ---------------------------------------------------------------------------
 
     def effective(self, b: int, enc: Enc) -> Enc:
-        return Enc("S3") if enc == PLAIN and self.bucket(b).default_enc else enc
+        """How a write requesting `enc` is encrypted in bucket b: a request without encryption
+        gets the bucket's default; one asking for aws:kms without a key id gets the default's
+        key when the default is aws:kms (Anode's choice: AWS documents the aws/s3 key there)."""
+        default = self.bucket(b).default_enc
+        if enc == PLAIN or (enc == Enc("KMS", 0) and default.kind == "KMS"):
+            return default
+        return enc
 
     def put_version(
         self, b: int, key: str, data: bytes, enc: Enc, meta: dict[str, str], **extra
@@ -312,8 +326,13 @@ class StoreMachine(RuleBasedStateMachine):
         assert answer.ok, f"PUT {key}: {answer.status} {answer.code}"
         vid = answer.response.get("VersionId")
         assert (vid not in (None, NULL)) == (bucket.versioning == "Enabled"), vid
-        if version.enc.kind != "C":
-            assert answer.response["ETag"] == md5_etag(data)
+        check_sse(f"PUT {key}", answer.response, version.enc, context=True)
+        STATS[f"put {version.enc.kind or 'plain'}"] += 1
+        etag = answer.response["ETag"]
+        if version.enc.kind in ("", "S3"):
+            assert etag == md5_etag(data), f"PUT {key} ({version.enc}): ETag {etag}"
+        else:  # SSE-C and SSE-KMS ETags are not the plaintext's MD5 (AWS)
+            assert etag != md5_etag(data) and len(etag) == 34, f"PUT {key}: ETag {etag}"
         version.vid = vid or NULL
         bucket.put(key, version)
 
@@ -525,6 +544,8 @@ class StoreMachine(RuleBasedStateMachine):
             f"{what}: got {answer.status} {answer.code}, expected {want.status} {want.code}"
         )
         if want.ok:
+            check_sse(what, answer.response, copied.enc, context=True)
+            STATS[f"copy {found.enc.kind or 'plain'}->{copied.enc.kind or 'plain'}"] += 1
             copied.vid = answer.response.get("VersionId") or NULL
             target.put(dkey, copied)
 
@@ -554,14 +575,10 @@ class StoreMachine(RuleBasedStateMachine):
                 raise
             return  # an upload nobody knows of: harmless
         assert answer.ok, answer
+        effective = self.effective(b, encryption)
+        check_sse(f"CreateUpload {key}", answer.response, effective, context=True)
         self.uploads.append(
-            Upload(
-                b,
-                key,
-                answer.response["UploadId"],
-                self.effective(b, encryption),
-                {"m": meta} if meta else {},
-            )
+            Upload(b, key, answer.response["UploadId"], effective, {"m": meta} if meta else {})
         )
 
     def upload_for(self, pick: int) -> Upload:
@@ -590,6 +607,7 @@ class StoreMachine(RuleBasedStateMachine):
             upload.parts.pop(number, None)  # it may be there: the model no longer names it
             return
         assert answer.ok, f"UploadPart: {answer.status} {answer.code}"
+        check_sse(f"UploadPart {upload.key}", answer.response, upload.enc)
         upload.parts[number] = (data, answer.response["ETag"])
 
     @precondition(lambda self: self.uploads)
@@ -678,8 +696,15 @@ class StoreMachine(RuleBasedStateMachine):
             assert (answer.status, answer.code) == (400, "EntityTooSmall"), answer
             return
         assert answer.ok, f"Complete: {answer.status} {answer.code}"
-        if upload.enc.kind != "C":
-            assert answer.response["ETag"] == multipart_etag(parts)
+        etag = answer.response["ETag"]
+        assert etag == etag_of_parts([upload.parts[n][1] for n in numbers]), f"Complete: {etag}"
+        if upload.enc.kind in ("", "S3"):
+            assert etag == multipart_etag(parts), f"Complete ({upload.enc}): ETag {etag}"
+        else:
+            assert etag != multipart_etag(parts), f"Complete ({upload.enc}): an MD5 ETag"
+        STATS[f"complete {upload.enc.kind or 'plain'}"] += 1
+        if upload.enc.kind != "C":  # boto3's CompleteMultipartUpload has no SSE-C fields
+            check_sse(f"Complete {upload.key}", answer.response, upload.enc)
         version.vid = answer.response.get("VersionId") or NULL
         bucket.put(upload.key, version)
         self.uploads.remove(upload)

@@ -9,9 +9,11 @@ from typing import Any
 
 from botocore.exceptions import BotoCoreError, ClientError
 from model_targets import Target
-from s3model import Enc, Expect, Version
+from s3model import KMS_KEY, KMS_MODES, Enc, Expect, Version
 
 SSE_C_KEYS = [bytes([i + 1]) * 32 for i in range(3)]
+# how a request names the key of KMS mode i (none: the default key; an alias; a bare name)
+KMS_KEY_IDS = [None, f"alias/{KMS_KEY}", KMS_KEY]
 # what the runs exercised, by kind: requests, examples, faults (see model_run.run_machine)
 STATS: Counter[str] = Counter()
 
@@ -33,15 +35,37 @@ class Answer:
 
 
 def parse_enc(name: str) -> Enc:
-    return Enc("C", int(name[1])) if name.startswith("C") else Enc(name)
+    """An encryption drawn by name: none (""), "S3", "C<i>" (SSE-C key i), "K<i>" (KMS mode i)."""
+    kinds = {"C": "C", "K": "KMS"}
+    return Enc(kinds[name[0]], int(name[1])) if name[:1] in kinds else Enc(name)
 
 
 def write_sse(enc: Enc) -> dict[str, Any]:
     if enc.kind == "S3":
         return {"ServerSideEncryption": "AES256"}
+    if enc.kind == "KMS":
+        headers = {"ServerSideEncryption": "aws:kms"}
+        if KMS_KEY_IDS[enc.key] is not None:
+            headers["SSEKMSKeyId"] = KMS_KEY_IDS[enc.key]
+        if KMS_MODES[enc.key][1] is not None:
+            headers["SSEKMSEncryptionContext"] = KMS_MODES[enc.key][1]
+        return headers
     if enc.kind == "C":
         return {"SSECustomerAlgorithm": "AES256", "SSECustomerKey": SSE_C_KEYS[enc.key]}
     return {}
+
+
+def check_sse(what: str, response: dict[str, Any], enc: Enc, *, context: bool = False) -> None:
+    """The answer's encryption fields are the ones AWS gives for `enc` (`Enc.answer`); the
+    encryption context only where the operation answers it (`context`: PUT, copy, create)."""
+    for name, want in enc.answer().items():
+        got = response.get(name)
+        if name == "SSEKMSKeyId" and want is not None:
+            assert got is not None and got.startswith("arn:aws:kms:") and got.endswith(want), (
+                f"{what}: {name} {got}, expected an ARN ending {want}"
+            )
+        elif name != "SSEKMSEncryptionContext" or context:
+            assert got == want, f"{what}: {name} {got}, expected {want} ({enc})"
 
 
 def read_sse(key: int | None, prefix: str = "") -> dict[str, Any]:

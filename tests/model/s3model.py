@@ -4,7 +4,7 @@ Pure logic (no I/O): buckets with their versioning state and default encryption,
 their versions newest first (bodies, metadata, encryption, part sizes; `None` body = a delete
 marker), and the answers a read must get. Version ids are the store's: the harness passes the
 id a write was answered with. Semantics follow the S3 API reference (versioning, delete markers,
-SSE-C, ranges per RFC 9110, partNumber).
+SSE-C, SSE-KMS, ranges per RFC 9110, partNumber).
 """
 
 from __future__ import annotations
@@ -14,17 +14,35 @@ import hashlib
 from dataclasses import dataclass, field
 
 NULL = "null"
+KMS_KEY = "model-key"  # the named KMS key the harness creates (admin POST /kms/keys)
+# the KMS key (name) and encryption context (base64 JSON) of SSE-KMS mode i: the default key
+# (aws/s3), the named key, the named key under a context
+KMS_MODES = [("aws/s3", None), (KMS_KEY, None), (KMS_KEY, "eyJoYXJuZXNzIjoibW9kZWwifQ==")]
 
 
 @dataclass(frozen=True)
 class Enc:
-    """How a version is encrypted: kind "" (none), "S3" or "C" (with SSE-C key number `key`)."""
+    """How a version is encrypted: kind "" (none), "S3", "C" (with SSE-C key number `key`) or
+    "KMS" (in KMS mode number `key`, see KMS_MODES)."""
 
     kind: str = ""
     key: int = -1
 
     def __str__(self) -> str:
-        return {"": "none", "S3": "SSE-S3"}.get(self.kind, f"SSE-C#{self.key}")
+        return {"": "none", "S3": "SSE-S3"}.get(self.kind, f"SSE-{self.kind}#{self.key}")
+
+    def answer(self) -> dict[str, str | None]:
+        """The encryption fields AWS's answers about such a version carry (boto3's names;
+        SSEKMSKeyId is the key's ARN, of which the model knows the `:key/<name>` end)."""
+        sse = {"S3": "AES256", "KMS": "aws:kms"}.get(self.kind)
+        customer = "AES256" if self.kind == "C" else None
+        name, context = KMS_MODES[self.key] if self.kind == "KMS" else (None, None)
+        return {
+            "ServerSideEncryption": sse,
+            "SSECustomerAlgorithm": customer,
+            "SSEKMSKeyId": name and f":key/{name}",
+            "SSEKMSEncryptionContext": context,
+        }
 
 
 PLAIN = Enc()
@@ -70,7 +88,7 @@ class Bucket:
     name: str
     owner: str
     versioning: str | None = None  # None | "Enabled" | "Suspended"
-    default_enc: bool = False
+    default_enc: Enc = field(default_factory=lambda: PLAIN)  # PLAIN: no default encryption
     keys: dict[str, list[Version]] = field(default_factory=dict)
 
     # ---- writes (what a successful request did) ---------------------------------------------
@@ -199,6 +217,13 @@ def md5_etag(body: bytes) -> str:
 def multipart_etag(parts: list[bytes]) -> str:
     digest = hashlib.md5(b"".join(hashlib.md5(p).digest() for p in parts)).hexdigest()
     return f'"{digest}-{len(parts)}"'
+
+
+def etag_of_parts(etags: list[str]) -> str:
+    """A completed upload's ETag from its parts' ETags (whatever they are: for SSE-C and SSE-KMS
+    parts not MD5s of the plaintext)."""
+    digest = hashlib.md5(b"".join(bytes.fromhex(e.strip('"')) for e in etags)).hexdigest()
+    return f'"{digest}-{len(etags)}"'
 
 
 def after_days(start: float, days: int, day_seconds: float) -> float:

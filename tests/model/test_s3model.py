@@ -1,8 +1,20 @@
-"""The model's own rules (pure logic): what S3 answers for ranges, versions and SSE-C keys."""
+"""The model's own rules (pure logic): what S3 answers for ranges, versions, SSE-C and SSE-KMS."""
 
 from __future__ import annotations
 
-from s3model import NULL, Bucket, Enc, Expect, Version, expect_read, parse_range
+from s3model import (
+    KMS_KEY,
+    NULL,
+    Bucket,
+    Enc,
+    Expect,
+    Version,
+    etag_of_parts,
+    expect_read,
+    md5_etag,
+    multipart_etag,
+    parse_range,
+)
 
 
 def test_ranges_follow_rfc_9110():
@@ -51,3 +63,24 @@ def test_sse_c_keys_and_part_numbers():
     assert expect_read(plain, 2) == Expect(400, "InvalidRequest")
     assert expect_read(plain, None, part_number=1) == Expect(200, body=b"abc")
     assert expect_read(Version("v", b"abc", parts=None), None, part_number=1) is None
+
+
+def test_sse_kms_answers_name_the_key_and_need_no_read_headers():
+    kms = Version("v", b"abc", Enc("KMS", 2))
+    assert expect_read(kms, None) == Expect(200, body=b"abc")
+    assert expect_read(kms, 0) == Expect(400, "InvalidRequest")  # SSE-C headers: refused
+    answer = Enc("KMS", 2).answer()
+    assert answer["ServerSideEncryption"] == "aws:kms" and answer["SSECustomerAlgorithm"] is None
+    assert answer["SSEKMSKeyId"] == f":key/{KMS_KEY}" and answer["SSEKMSEncryptionContext"]
+    assert Enc("KMS", 0).answer()["SSEKMSKeyId"] == ":key/aws/s3"
+    assert Enc("S3").answer() == {
+        "ServerSideEncryption": "AES256",
+        "SSECustomerAlgorithm": None,
+        "SSEKMSKeyId": None,
+        "SSEKMSEncryptionContext": None,
+    }
+
+
+def test_a_completed_upload_etag_is_the_md5_of_its_part_etags():
+    parts = [b"a" * 10, b"b"]
+    assert etag_of_parts([md5_etag(p) for p in parts]) == multipart_etag(parts)
