@@ -287,6 +287,14 @@ class StoreMachine(RuleBasedStateMachine):
 
     # ---- objects ---------------------------------------------------------------------------
 
+    def source_of(self, src: int, skey: str, live: bool) -> tuple[int, str]:
+        """A copy's source: as drawn, or (`live`) one of the keys the example has written, so
+        that copies between encryption modes are common (drawn ones are mostly missing)."""
+        existing = [(b, k) for b, bucket in enumerate(self.buckets) for k in sorted(bucket.keys)]
+        if not live or not existing:
+            return src, skey
+        return existing[(src * len(KEYS) + KEYS.index(skey)) % len(existing)]
+
     def effective(self, b: int, enc: Enc) -> Enc:
         """How a write requesting `enc` is encrypted in bucket b: a request without encryption
         gets the bucket's default; one asking for aws:kms without a key id gets the default's
@@ -457,6 +465,7 @@ class StoreMachine(RuleBasedStateMachine):
     @rule(
         src=st.integers(0, BUCKETS - 1),
         skey=st.sampled_from(KEYS),
+        live=st.booleans(),
         vpick=st.none() | st.integers(0, 4),
         kpick=KEY_PICKS,
         dst=st.integers(0, BUCKETS - 1),
@@ -469,6 +478,7 @@ class StoreMachine(RuleBasedStateMachine):
         self,
         src: int,
         skey: str,
+        live: bool,
         vpick,
         kpick: str,
         dst: int,
@@ -477,6 +487,7 @@ class StoreMachine(RuleBasedStateMachine):
         replace: bool,
         meta: str,
     ) -> None:
+        src, skey = self.source_of(src, skey, live)
         source, target = self.bucket(src), self.bucket(dst)
         versions = source.keys.get(skey, [])
         vid = versions[vpick % len(versions)].vid if vpick is not None and versions else None
@@ -616,10 +627,14 @@ class StoreMachine(RuleBasedStateMachine):
         number=st.integers(1, 3),
         src=st.integers(0, BUCKETS - 1),
         skey=st.sampled_from(KEYS),
+        live=st.booleans(),
         span=st.none() | st.tuples(st.integers(0, 1 << 20), st.integers(0, 1 << 20)),
     )
-    def upload_part_copy(self, pick: int, number: int, src: int, skey: str, span) -> None:
+    def upload_part_copy(
+        self, pick: int, number: int, src: int, skey: str, live: bool, span
+    ) -> None:
         upload = self.upload_for(pick)
+        src, skey = self.source_of(src, skey, live)
         source = self.bucket(src)
         found = source.find(skey, None)
         user = self.user(upload.bucket)
